@@ -1,0 +1,192 @@
+//! The `pisa` command line: clap commands that wire the modules together.
+use crate::experiment::Experiment;
+use crate::results::{RunDir, Status, Summary};
+use crate::spec::{self, Override, Spec, SpecError};
+use crate::sweep;
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(name = "pisa", version, about = "Experiment runner for PISA, SISA and NSISA (Preconditioned Inexact Stochastic ADMM) and their baselines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one experiment (a spec's [sweep] table is ignored: see `pisa sweep`).
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// Name of the run folder under <out>/<name>/; default: the --set values, or "default".
+        #[arg(long)]
+        run_id: Option<String>,
+    },
+    /// Run every point of the spec's [sweep] grid, in parallel; run again to resume.
+    Sweep {
+        #[command(flatten)]
+        common: Common,
+        /// Runs at once (default: the number of CPU cores; 1 on CUDA).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+    },
+    /// Draw the figures a results folder's [plot] table describes (PNG and SVG).
+    Plot {
+        /// A results folder, e.g. results/figure4a.
+        results_dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// The experiment spec (TOML).
+    spec: PathBuf,
+    /// Results root; runs go to <out>/<name>/<run-id>/.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Override a spec value, e.g. --set optimizer.sigma0=32 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<Override>,
+    /// Where relative data paths are looked up (default: $PISA_DATA_DIR, else ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// Runs the CLI; returns the process exit code (2 for a bad spec, 1 for other failures).
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<SpecError>().is_some() {
+                2
+            } else {
+                1
+            }
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<i32> {
+    match command {
+        Command::Run { common, run_id } => run(&common, run_id),
+        Command::Sweep { common, jobs } => run_sweep(&common, jobs),
+        Command::Plot { results_dir } => {
+            for file in crate::plot::plot_results(&results_dir)? {
+                println!("{}", file.display());
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn run(common: &Common, run_id: Option<String>) -> Result<i32> {
+    let spec = Spec::load(&common.spec, &common.set)?.spec;
+    let run_id = run_id.unwrap_or_else(|| default_run_id(&common.set));
+    let data_dir = spec::data_dir(common.data_dir.as_deref());
+    let experiment = Experiment::prepare(&spec, &data_dir)?;
+    let dir = RunDir::create(&common.out.join(&spec.name).join(&run_id))?;
+    let bar = progress_bar(&MultiProgress::new(), spec.train.iterations, &run_id);
+    let (summary, path) = experiment.execute(dir, &run_id, Default::default(), &bar)?;
+    bar.finish_and_clear();
+    report(&summary, &path);
+    Ok(exit_code(&summary))
+}
+
+fn run_sweep(common: &Common, jobs: Option<usize>) -> Result<i32> {
+    let points = sweep::points(&common.spec, &common.set)?;
+    let total = points.len();
+    let (todo, done) = sweep::pending(&common.out, points)?;
+    let data_dir = spec::data_dir(common.data_dir.as_deref());
+    // Build every experiment first: a missing file stops the sweep before it writes.
+    let experiments: Vec<_> = todo
+        .iter()
+        .map(|p| Experiment::prepare(&p.spec, &data_dir).map(|e| (p, e)))
+        .collect::<Result<_>>()?;
+    let on_cuda = todo.iter().any(|p| p.spec.train.device != "cpu");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = jobs.unwrap_or(if on_cuda { 1 } else { cores }).max(1);
+    eprintln!("sweep {}: {total} runs, {done} already finished, {} to run, {jobs} at a time", common.spec.display(), todo.len());
+    if jobs > 1 {
+        // Parallel runs, one libtorch thread each.
+        tch::set_num_threads(1);
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    let multi = MultiProgress::new();
+    let outcomes: Vec<Result<(Summary, PathBuf)>> = pool.install(|| {
+        experiments
+            .into_par_iter()
+            .map(|(point, experiment)| {
+                let bar = progress_bar(&multi, point.spec.train.iterations, &point.run_id);
+                let dir = RunDir::create(&sweep::run_path(&common.out, point))?;
+                let out = experiment.execute(dir, &point.run_id, point.json(), &bar);
+                bar.finish_and_clear();
+                out
+            })
+            .collect()
+    });
+    let mut failures = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok((summary, path)) => {
+                report(&summary, &path);
+                failures += exit_code(&summary);
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failures += 1;
+            }
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} of {} runs did not complete; run the sweep again to retry failed runs", todo.len());
+    }
+    Ok(0)
+}
+
+fn default_run_id(set: &[Override]) -> String {
+    if set.is_empty() {
+        return "default".into();
+    }
+    let values: Vec<(String, String)> = set
+        .iter()
+        .map(|o| {
+            let text = o.value.as_str().map_or_else(|| o.value.to_string().trim().to_string(), String::from);
+            (o.key.clone(), text)
+        })
+        .collect();
+    sweep::run_id(&values)
+}
+
+fn exit_code(summary: &Summary) -> i32 {
+    i32::from(summary.status != Status::Completed)
+}
+
+fn report(summary: &Summary, path: &Path) {
+    let last: Vec<String> = summary.last.iter().map(|(k, v)| format!("{k}={v:.6e}")).collect();
+    println!("{}: {} after {} iterations, {}", path.display(), summary.status, summary.iterations, last.join(" "));
+    if let Some(e) = &summary.error {
+        eprintln!("  {}: {e}", summary.status);
+    }
+}
+
+/// A bar per run; drawn only when stdout and stderr are terminals.
+fn progress_bar(multi: &MultiProgress, len: usize, label: &str) -> ProgressBar {
+    if !(std::io::stdout().is_terminal() && std::io::stderr().is_terminal()) {
+        return ProgressBar::hidden();
+    }
+    multi.set_draw_target(ProgressDrawTarget::stderr());
+    let bar = multi.add(ProgressBar::new(len as u64));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>20} {bar:40} {pos}/{len} it {per_sec} eta {eta}")
+            .expect("valid template"),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}

@@ -1,0 +1,24 @@
+//! Dataset readers and generators; nothing task-specific.
+pub mod least_squares;
+
+use std::path::{Path, PathBuf};
+
+/// Resolves a spec's data path: absolute as given, relative ones inside `data_dir`.
+/// A missing file is an error naming where it was expected and what it should hold.
+pub fn locate(path: &Path, data_dir: &Path, what: &str) -> anyhow::Result<PathBuf> {
+    let full = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        data_dir.join(path)
+    };
+    if !full.is_file() {
+        anyhow::bail!(
+            "data file {} not found (data.path = {:?}, data directory {}; set it with \
+             --data-dir or PISA_DATA_DIR). Expected {what}.",
+            full.display(),
+            path,
+            data_dir.display()
+        );
+    }
+    Ok(full)
+}

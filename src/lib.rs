@@ -1,0 +1,13 @@
+//! `pisa`: reproduce and extend "Preconditioned Inexact Stochastic ADMM for Deep Models".
+//! See ARCHITECTURE.md for how the modules fit together.
+pub mod cli;
+pub mod data;
+pub mod experiment;
+pub mod optim;
+pub mod plot;
+pub mod results;
+pub mod schedule;
+pub mod spec;
+pub mod sweep;
+pub mod tasks;
+pub mod train;

@@ -1,0 +1,272 @@
+//! Rendering a figure to PNG and SVG with plotters.
+
+use std::fs;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{ensure, Context, Result};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+use super::curves::Curve;
+
+/// Size of the figures in pixels.
+const SIZE: (u32, u32) = (1024, 720);
+
+/// Curve colours (the Tableau 10 palette), cycled when there are more curves.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x7f, 0x7f, 0x7f),
+    RGBColor(0xbc, 0xbd, 0x22),
+    RGBColor(0x17, 0xbe, 0xcf),
+];
+
+/// Everything drawn in one figure.
+pub(super) struct Figure<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub logx: bool,
+    pub logy: bool,
+    pub curves: Vec<Curve>,
+}
+
+/// Draws `figure` into the PNG file `path`, atomically.
+pub(super) fn write_png(figure: &Figure, path: &Path) -> Result<()> {
+    write_atomically(path, |tmp| {
+        draw_figure(BitMapBackend::new(tmp, SIZE).into_drawing_area(), figure)
+    })
+}
+
+/// Draws `figure` into the SVG file `path`, atomically.
+pub(super) fn write_svg(figure: &Figure, path: &Path) -> Result<()> {
+    write_atomically(path, |tmp| {
+        draw_figure(SVGBackend::new(tmp, SIZE).into_drawing_area(), figure)
+    })
+}
+
+/// Has `write` create a hidden temporary file next to `path`, then renames it
+/// to `path`, so that `path` is never seen half written.
+fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = temporary_path(path);
+    let written = write(&tmp)
+        .with_context(|| format!("drawing {}", path.display()))
+        .and_then(|()| {
+            fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+        });
+    if written.is_err() {
+        // Best effort: the drawing error is the one worth reporting.
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// A hidden name in the folder of `path`, keeping its extension, which tells
+/// the bitmap backend which format to encode.
+fn temporary_path(path: &Path) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let extension = path.extension().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{stem}.{}.tmp.{extension}", std::process::id()))
+}
+
+/// Makes the embedded DejaVu Sans the "sans-serif" font (the machine may have
+/// no system fonts).
+fn register_sans_serif() -> Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let registered = *REGISTERED.get_or_init(|| {
+        register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).is_ok()
+    });
+    ensure!(
+        registered,
+        "the embedded DejaVu Sans font could not be loaded"
+    );
+    Ok(())
+}
+
+/// Draws `figure` on `root`, on linear or log axes as the figure asks.
+fn draw_figure<DB>(root: DrawingArea<DB, Shift>, figure: &Figure) -> Result<()>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    register_sans_serif()?;
+    let segments: Vec<_> = figure
+        .curves
+        .iter()
+        .map(|curve| segments(&curve.points, figure.logx, figure.logy))
+        .collect();
+    let points = || segments.iter().flatten().flatten();
+    let x = axis_range(points().map(|&(x, _)| x), figure.logx);
+    let y = axis_range(points().map(|&(_, y)| y), figure.logy);
+    match (figure.logx, figure.logy) {
+        (false, false) => draw_chart(&root, figure, &segments, x, y),
+        (true, false) => draw_chart(&root, figure, &segments, x.log_scale(), y),
+        (false, true) => draw_chart(&root, figure, &segments, x, y.log_scale()),
+        (true, true) => draw_chart(&root, figure, &segments, x.log_scale(), y.log_scale()),
+    }?;
+    root.present()?;
+    Ok(())
+}
+
+/// Draws the axes, one line per curve (made of its `segments`) and the legend.
+fn draw_chart<DB, X, Y>(
+    root: &DrawingArea<DB, Shift>,
+    figure: &Figure,
+    segments: &[Vec<Vec<(f64, f64)>>],
+    x: X,
+    y: Y,
+) -> Result<()>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(figure.title, ("sans-serif", 28))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x, y)?;
+    chart
+        .configure_mesh()
+        .x_desc(figure.x_label)
+        .y_desc(figure.y_label)
+        .axis_desc_style(("sans-serif", 20))
+        .label_style(("sans-serif", 16))
+        .x_label_formatter(&tick_label)
+        .y_label_formatter(&tick_label)
+        .bold_line_style(BLACK.mix(0.12))
+        .light_line_style(BLACK.mix(0.04))
+        .draw()?;
+    for (index, (curve, segments)) in figure.curves.iter().zip(segments).enumerate() {
+        let style = PALETTE[index % PALETTE.len()].stroke_width(2);
+        chart
+            .draw_series(
+                segments
+                    .iter()
+                    .map(|segment| PathElement::new(segment.clone(), style)),
+            )?
+            .label(&curve.label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 16))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.5))
+        .draw()?;
+    Ok(())
+}
+
+/// Splits `points` into runs of consecutive plottable points: finite, and
+/// positive on a log axis. A curve is thus never drawn across a gap.
+fn segments(points: &[(f64, f64)], logx: bool, logy: bool) -> Vec<Vec<(f64, f64)>> {
+    points
+        .split(|&(x, y)| !plottable(x, logx) || !plottable(y, logy))
+        .filter(|segment| !segment.is_empty())
+        .map(<[_]>::to_vec)
+        .collect()
+}
+
+/// Whether `value` can be placed on a (log) axis.
+fn plottable(value: f64, log: bool) -> bool {
+    value.is_finite() && (!log || value > 0.0)
+}
+
+/// The extent of `values` (all plottable) with a 5% margin on each side,
+/// measured in decades on a log axis; a default extent when there are none.
+fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> Range<f64> {
+    let to_axis = |value: f64| if log { value.log10() } else { value };
+    let from_axis = |value: f64| if log { 10f64.powf(value) } else { value };
+    let (low, high) = values
+        .map(to_axis)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), value| {
+            (low.min(value), high.max(value))
+        });
+    if low > high {
+        return if log { 1.0..10.0 } else { 0.0..1.0 };
+    }
+    let margin = if high > low {
+        0.05 * (high - low)
+    } else if log || low == 0.0 {
+        0.5
+    } else {
+        0.1 * low.abs()
+    };
+    from_axis(low - margin)..from_axis(high + margin)
+}
+
+/// A tick label with at most 9 significant digits, in scientific notation
+/// (`2.5e-7`) for the very small or large magnitudes log axes often reach.
+fn tick_label(value: &f64) -> String {
+    let magnitude = value.abs();
+    if magnitude == 0.0 {
+        return "0".to_owned();
+    }
+    if (1e-3..1e6).contains(&magnitude) {
+        let decimals = (8 - magnitude.log10().floor() as i32).max(0) as usize;
+        return trim_zeros(&format!("{value:.decimals$}")).to_owned();
+    }
+    let scientific = format!("{value:.8e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    format!("{}e{exponent}", trim_zeros(mantissa))
+}
+
+/// `number` (written with a decimal point) without trailing zeros after it.
+fn trim_zeros(number: &str) -> &str {
+    if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{axis_range, tick_label};
+
+    #[test]
+    fn tick_labels_are_short() {
+        let labels: Vec<_> = [
+            0.0,
+            50.0,
+            0.09999999999998,
+            0.25,
+            -1.5e-3,
+            1e-7,
+            2.5e6,
+            12345.0,
+        ]
+        .iter()
+        .map(tick_label)
+        .collect();
+        assert_eq!(
+            labels,
+            ["0", "50", "0.1", "0.25", "-0.0015", "1e-7", "2.5e6", "12345"]
+        );
+    }
+
+    #[test]
+    fn axis_ranges_have_margins() {
+        assert_eq!(axis_range([0.0, 100.0].into_iter(), false), -5.0..105.0);
+        let log = axis_range([1e-2, 1e2].into_iter(), true);
+        assert!((log.start - 10f64.powf(-2.2)).abs() < 1e-12, "{log:?}");
+        assert!((log.end - 10f64.powf(2.2)).abs() < 1e-9, "{log:?}");
+        assert_eq!(axis_range(std::iter::empty(), true), 1.0..10.0);
+        assert_eq!(axis_range([3.0].into_iter(), false), 2.7..3.3);
+    }
+}

@@ -1,0 +1,310 @@
+//! Tests of `plot_results` on small results folders built in temporary directories.
+
+use std::fs;
+use std::path::Path;
+
+use tempfile::TempDir;
+
+use super::plot_results;
+
+const PLOT: &str = "[plot]\nx = \"iteration\"\ny = [\"objective\", \"gap\"]\nlogy = true\n";
+const SWEEP: &str = "[sweep]\n\"optimizer.sigma0\" = [2, 4, 16]\n";
+const METRICS: &str = "iteration,objective,gap,wall_s\n0,10,1,0.1\n1,5,0.5,0.2\n2,2,0.1,0.3\n";
+
+/// Writes run folder `dir/id` with the given spec tables, status, sweep point and metrics.
+fn write_run(dir: &Path, id: &str, tables: &str, status: &str, point: &str, metrics: &str) {
+    let run = dir.join(id);
+    fs::create_dir_all(&run).unwrap();
+    let spec = format!("name = \"fig\"\n\n[train]\niterations = 3\n\n{tables}");
+    fs::write(run.join("spec.toml"), spec).unwrap();
+    let summary = format!(r#"{{"status": "{status}", "point": {point}, "wall_s": 1.5}}"#);
+    fs::write(run.join("summary.json"), summary).unwrap();
+    fs::write(run.join("metrics.csv"), metrics).unwrap();
+}
+
+/// A folder of three runs sweeping `optimizer.sigma0`, stored out of numeric order.
+fn sigma_sweep() -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let tables = format!("{PLOT}\n{SWEEP}");
+    for (id, sigma, status) in [
+        ("a", 16, "diverged"),
+        ("b", 2, "completed"),
+        ("c", 4, "completed"),
+    ] {
+        let point = format!(r#"{{"optimizer.sigma0": {sigma}}}"#);
+        write_run(dir.path(), id, &tables, status, &point, METRICS);
+    }
+    dir
+}
+
+/// The error `plot_results` returns for `dir`, with its causes.
+fn error_of(dir: &TempDir) -> String {
+    format!("{:#}", plot_results(dir.path()).unwrap_err())
+}
+
+/// The polylines of an SVG drawn in `colour` (one per curve segment and legend entry).
+fn polylines_in(svg: &str, colour: &str) -> usize {
+    svg.match_indices("<polyline")
+        .filter(|&(at, _)| {
+            let end = svg[at..].find("/>").map_or(svg.len(), |end| at + end);
+            svg[at..end].contains(&format!("stroke=\"{colour}\""))
+        })
+        .count()
+}
+
+/// The texts of an SVG, in drawing order.
+fn texts(svg: &str) -> Vec<&str> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|tag| {
+            let body = &tag[tag.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim())
+        })
+        .collect()
+}
+
+/// Positions of `labels` among the texts of `svg`, which must all be there.
+fn positions(svg: &str, labels: &[&str]) -> Vec<usize> {
+    let texts = texts(svg);
+    labels
+        .iter()
+        .map(|label| {
+            let position = texts.iter().position(|text| text == label);
+            position.unwrap_or_else(|| panic!("no text `{label}` among {texts:?}"))
+        })
+        .collect()
+}
+
+#[test]
+fn writes_a_png_and_an_svg_per_y_column() {
+    let dir = sigma_sweep();
+    let written = plot_results(dir.path()).unwrap();
+    let names: Vec<_> = written
+        .iter()
+        .map(|path| path.file_name().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "fig-objective.png",
+            "fig-objective.svg",
+            "fig-gap.png",
+            "fig-gap.svg"
+        ]
+    );
+    for path in &written {
+        assert_eq!(path.parent(), Some(dir.path()));
+    }
+    assert!(fs::read(&written[0]).unwrap().starts_with(b"\x89PNG"));
+    let leftovers = fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(leftovers, 0, "temporary files left behind");
+}
+
+#[test]
+fn draws_one_curve_per_run() {
+    let dir = sigma_sweep();
+    plot_results(dir.path()).unwrap();
+    let svg = fs::read_to_string(dir.path().join("fig-gap.svg")).unwrap();
+    // Each curve is one segment plus its legend entry, in the first three colours.
+    for colour in ["#1F77B4", "#FF7F0E", "#2CA02C"] {
+        assert_eq!(polylines_in(&svg, colour), 2, "colour {colour}");
+    }
+    assert_eq!(polylines_in(&svg, "#D62728"), 0);
+    positions(&svg, &["fig", "iteration", "gap"]);
+}
+
+#[test]
+fn sorts_curves_numerically_and_marks_unfinished_runs() {
+    let dir = sigma_sweep();
+    plot_results(dir.path()).unwrap();
+    let svg = fs::read_to_string(dir.path().join("fig-objective.svg")).unwrap();
+    let at = positions(
+        &svg,
+        &["sigma0 = 2", "sigma0 = 4", "sigma0 = 16 (diverged)"],
+    );
+    assert!(
+        at.windows(2).all(|pair| pair[0] < pair[1]),
+        "legend order {at:?}"
+    );
+}
+
+#[test]
+fn sorts_string_values_as_strings() {
+    let dir = TempDir::new().unwrap();
+    let tables = format!("{PLOT}\n[sweep]\n\"optimizer.k0\" = [\"auto\", 10, 9]\n");
+    for (id, k0) in [("a", "\"auto\""), ("b", "10"), ("c", "9")] {
+        let point = format!(r#"{{"optimizer.k0": {k0}}}"#);
+        write_run(dir.path(), id, &tables, "completed", &point, METRICS);
+    }
+    plot_results(dir.path()).unwrap();
+    let svg = fs::read_to_string(dir.path().join("fig-gap.svg")).unwrap();
+    let at = positions(&svg, &["k0 = 10", "k0 = 9", "k0 = auto"]);
+    assert!(
+        at.windows(2).all(|pair| pair[0] < pair[1]),
+        "legend order {at:?}"
+    );
+}
+
+#[test]
+fn labels_a_run_without_sweep_by_its_folder() {
+    let dir = TempDir::new().unwrap();
+    write_run(
+        dir.path(),
+        "20240101-only",
+        PLOT,
+        "completed",
+        "{}",
+        METRICS,
+    );
+    plot_results(dir.path()).unwrap();
+    let svg = fs::read_to_string(dir.path().join("fig-objective.svg")).unwrap();
+    positions(&svg, &["20240101-only"]);
+}
+
+#[test]
+fn skips_staging_folders_and_runs_without_summary() {
+    let dir = sigma_sweep();
+    fs::create_dir(dir.path().join(".staging-d")).unwrap();
+    fs::write(dir.path().join(".staging-d/spec.toml"), "not toml [").unwrap();
+    fs::write(dir.path().join(".staging-d/summary.json"), "{").unwrap();
+    fs::create_dir(dir.path().join("e-unfinished")).unwrap();
+    plot_results(dir.path()).unwrap();
+    let svg = fs::read_to_string(dir.path().join("fig-gap.svg")).unwrap();
+    assert_eq!(polylines_in(&svg, "#D62728"), 0, "a fourth curve was drawn");
+}
+
+#[test]
+fn log_axis_splits_curves_at_unplottable_points() {
+    let dir = TempDir::new().unwrap();
+    let tables = format!("{PLOT}\n{SWEEP}");
+    let gappy =
+        "iteration,objective,gap\n0,1,1\n1,2,NaN\n2,3,0.5\n3,4,0.2\n4,5,0\n5,6,inf\n6,7,0.1\n";
+    let hopeless = "iteration,objective,gap\n0,1,0\n1,2,-1\n2,3,NaN\n";
+    write_run(
+        dir.path(),
+        "a",
+        &tables,
+        "completed",
+        r#"{"optimizer.sigma0": 2}"#,
+        gappy,
+    );
+    write_run(
+        dir.path(),
+        "b",
+        &tables,
+        "failed",
+        r#"{"optimizer.sigma0": 4}"#,
+        hopeless,
+    );
+    plot_results(dir.path()).unwrap();
+    let svg = fs::read_to_string(dir.path().join("fig-gap.svg")).unwrap();
+    // Segments [1], [0.5, 0.2] and [0.1], plus the legend entry.
+    assert_eq!(polylines_in(&svg, "#1F77B4"), 4);
+    // Nothing to draw, but still in the legend.
+    assert_eq!(polylines_in(&svg, "#FF7F0E"), 1);
+    positions(&svg, &["sigma0 = 4 (failed)"]);
+}
+
+#[test]
+fn draws_a_failed_run_without_metrics() {
+    let dir = sigma_sweep();
+    fs::remove_file(dir.path().join("a/metrics.csv")).unwrap();
+    plot_results(dir.path()).unwrap();
+    let svg = fs::read_to_string(dir.path().join("fig-gap.svg")).unwrap();
+    positions(&svg, &["sigma0 = 16 (diverged)"]);
+}
+
+#[test]
+fn missing_column_names_the_file_and_its_columns() {
+    let dir = sigma_sweep();
+    fs::write(
+        dir.path().join("c/metrics.csv"),
+        "iteration,objective\n0,1\n",
+    )
+    .unwrap();
+    let error = error_of(&dir);
+    assert!(error.contains("c/metrics.csv"), "{error}");
+    assert!(
+        error.contains("`gap`") && error.contains("iteration, objective"),
+        "{error}"
+    );
+}
+
+#[test]
+fn missing_plot_table_shows_an_example() {
+    let dir = TempDir::new().unwrap();
+    write_run(
+        dir.path(),
+        "a",
+        SWEEP,
+        "completed",
+        r#"{"optimizer.sigma0": 2}"#,
+        METRICS,
+    );
+    let error = error_of(&dir);
+    assert!(error.contains("no [plot] table"), "{error}");
+    assert!(
+        error.contains("y = [\"objective\", \"gap\"]") && error.contains("logy = true"),
+        "{error}"
+    );
+}
+
+#[test]
+fn disagreeing_plot_tables_name_two_runs() {
+    let dir = sigma_sweep();
+    let other = format!("{}\n{SWEEP}", PLOT.replace("logy = true", "logy = false"));
+    write_run(
+        dir.path(),
+        "c",
+        &other,
+        "completed",
+        r#"{"optimizer.sigma0": 4}"#,
+        METRICS,
+    );
+    let error = error_of(&dir);
+    assert!(
+        error.contains("disagree") && error.contains("[plot]"),
+        "{error}"
+    );
+    assert!(
+        error.contains(&dir.path().join("a").display().to_string()),
+        "{error}"
+    );
+    assert!(
+        error.contains(&dir.path().join("c").display().to_string()),
+        "{error}"
+    );
+}
+
+#[test]
+fn several_sweep_keys_need_a_series() {
+    let dir = TempDir::new().unwrap();
+    let tables = format!("{PLOT}\n[sweep]\n\"optimizer.sigma0\" = [2]\n\"train.seed\" = [1]\n");
+    let point = r#"{"optimizer.sigma0": 2, "train.seed": 1}"#;
+    write_run(dir.path(), "a", &tables, "completed", point, METRICS);
+    let error = error_of(&dir);
+    assert!(
+        error.contains("optimizer.sigma0, train.seed") && error.contains("series"),
+        "{error}"
+    );
+
+    let tables = tables.replace("logy = true", "logy = true\nseries = \"optimizer.sigma0\"");
+    write_run(dir.path(), "a", &tables, "completed", point, METRICS);
+    plot_results(dir.path()).unwrap();
+}
+
+#[test]
+fn an_empty_folder_is_an_error() {
+    let dir = TempDir::new().unwrap();
+    assert!(error_of(&dir).contains("no runs"));
+}

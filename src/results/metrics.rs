@@ -1,0 +1,41 @@
+//! `metrics.csv`: one row per evaluation, written as the run goes.
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::path::Path;
+
+pub struct MetricsWriter {
+    csv: csv::Writer<File>,
+}
+
+impl MetricsWriter {
+    /// Creates the file with header `iteration, <columns…>, wall_s`.
+    pub fn create(path: &Path, columns: &[&str]) -> Result<Self> {
+        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let mut csv = csv::Writer::from_writer(file);
+        let header = std::iter::once("iteration").chain(columns.iter().copied()).chain(["wall_s"]);
+        csv.write_record(header)?;
+        Ok(Self { csv })
+    }
+
+    pub fn row(&mut self, iteration: usize, values: &[f64], wall_s: f64) -> Result<()> {
+        let fields = std::iter::once(iteration.to_string())
+            .chain(values.iter().map(|v| format_value(*v)))
+            .chain([format!("{wall_s:.6}")]);
+        self.csv.write_record(fields)?;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        self.csv.flush()?;
+        Ok(())
+    }
+}
+
+/// Shortest text that reads back to the same f64 (`NaN`, `inf`, `-inf` for the others).
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else {
+        format!("{v:?}")
+    }
+}

@@ -1,0 +1,28 @@
+//! The `[plot]` table: which figures `pisa plot` draws from a results folder.
+use serde::{Deserialize, Serialize};
+
+/// One figure per entry of `y`, curves grouped by the swept key `series`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotSpec {
+    /// Figure title; defaults to the spec's `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Column of `metrics.csv` on the x axis.
+    #[serde(default = "default_x")]
+    pub x: String,
+    /// Columns of `metrics.csv` drawn on the y axis, one figure each.
+    pub y: Vec<String>,
+    #[serde(default)]
+    pub logx: bool,
+    #[serde(default)]
+    pub logy: bool,
+    /// Sweep key (e.g. "optimizer.sigma0") whose value labels each curve;
+    /// defaults to the sweep's only key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+}
+
+fn default_x() -> String {
+    "iteration".to_string()
+}

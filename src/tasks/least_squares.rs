@@ -1,0 +1,117 @@
+//! Least squares, Appendix A.2: f(w; (a, b)) = (⟨w, a⟩ − b)²/2, D_i = m equal row blocks.
+use super::{Local, Task};
+use crate::data::least_squares::Problem;
+use anyhow::{ensure, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::{Device, Kind, Tensor};
+
+pub struct LeastSquares {
+    problem: Problem,
+    /// Worker i's rows (A_i, b_i) on the training device and dtype.
+    blocks: Vec<(Tensor, Tensor)>,
+    /// ∇²H_i = A_iᵀA_i/|D_i|, cached for full batches (it does not depend on w).
+    full_hessians: Vec<Option<Tensor>>,
+    alphas: Vec<f64>,
+    /// |B_i|; 0 = the whole block.
+    batch_size: usize,
+    mu: f64,
+    optimum: f64,
+    rng: ChaCha8Rng,
+    kind: Kind,
+    device: Device,
+}
+
+impl LeastSquares {
+    /// Splits `problem` into `workers` contiguous equal row blocks; `mu` enters the
+    /// reported objective F_λ(w) = ‖Aw − b‖²/(2N) + μ‖w‖²/2 and its optimum F*.
+    pub fn new(
+        problem: Problem,
+        workers: usize,
+        batch_size: usize,
+        mu: f64,
+        seed: u64,
+        kind: Kind,
+        device: Device,
+    ) -> Result<Self> {
+        let n = problem.samples() as usize;
+        ensure!(
+            n % workers == 0,
+            "least squares: N = {n} rows do not split into train.workers = {workers} equal blocks"
+        );
+        let per = n / workers;
+        ensure!(
+            batch_size <= per,
+            "train.batch_size = {batch_size} exceeds the {per} rows of each worker's block D_i"
+        );
+        let blocks: Vec<_> = (0..workers as i64)
+            .map(|i| {
+                let rows = i * per as i64;
+                let a = problem.a.narrow(0, rows, per as i64);
+                let b = problem.b.narrow(0, rows, per as i64);
+                (a.to_device(device).to_kind(kind), b.to_device(device).to_kind(kind))
+            })
+            .collect();
+        let full_hessians = blocks
+            .iter()
+            .map(|(a, _)| (batch_size == 0).then(|| a.tr().mm(a) / per as f64))
+            .collect();
+        let (_, optimum) = problem.optimum(mu);
+        Ok(Self {
+            problem,
+            blocks,
+            full_hessians,
+            alphas: vec![1.0 / workers as f64; workers],
+            batch_size,
+            mu,
+            optimum,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_ba7c),
+            kind,
+            device,
+        })
+    }
+
+    pub fn optimum(&self) -> f64 {
+        self.optimum
+    }
+}
+
+impl Task for LeastSquares {
+    fn alphas(&self) -> &[f64] {
+        &self.alphas
+    }
+
+    fn initial_point(&self) -> Tensor {
+        Tensor::zeros([self.problem.dim()], (self.kind, self.device))
+    }
+
+    fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local> {
+        let (a, b) = &self.blocks[worker];
+        let (a, b) = if self.batch_size == 0 {
+            (a.shallow_clone(), b.shallow_clone())
+        } else {
+            let rows = rand::seq::index::sample(&mut self.rng, a.size()[0] as usize, self.batch_size);
+            let rows: Vec<i64> = rows.iter().map(|r| r as i64).collect();
+            let rows = Tensor::from_slice(&rows).to_device(self.device);
+            (a.index_select(0, &rows), b.index_select(0, &rows))
+        };
+        let n = a.size()[0] as f64;
+        // ∇H_i(w; B) = A_Bᵀ(A_B w − b_B)/|B|
+        let grad = a.tr().mv(&(a.mv(w) - &b)) / n;
+        let hessian = hessian.then(|| match &self.full_hessians[worker] {
+            Some(h) => h.shallow_clone(),
+            None => a.tr().mm(&a) / n,
+        });
+        Ok(Local { grad, hessian })
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["objective", "gap"]
+    }
+
+    fn evaluate(&self, w: &Tensor) -> Result<Vec<f64>> {
+        let w = w.to_device(Device::Cpu).to_kind(Kind::Double);
+        let objective = self.problem.objective(&w, self.mu);
+        Ok(vec![objective, objective - self.optimum])
+    }
+}

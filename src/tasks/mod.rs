@@ -1,0 +1,27 @@
+//! Tasks own their data, model and loss; the training loop asks them for local
+//! gradients at the broadcast point and for evaluation rows.
+pub mod least_squares;
+
+use anyhow::Result;
+use tch::Tensor;
+
+/// What worker i reports for the global point: g_i = ∇H_i(w; B_i) of (2.10), and the
+/// batch Hessian ∇²H_i(w; B_i) of (4.1) when the optimizer asked for it.
+/// The regulariser (μ − λ)/2 ‖w‖² of F_i (2.4) is the optimizer's to add.
+pub struct Local {
+    pub grad: Tensor,
+    pub hessian: Option<Tensor>,
+}
+
+pub trait Task: Send {
+    /// α_i = |D_i| / |D| for each of the m workers (2.1).
+    fn alphas(&self) -> &[f64];
+    /// w^0 as one flat tensor on the task's device and dtype.
+    fn initial_point(&self) -> Tensor;
+    /// Draws worker `worker`'s mini-batch B_i and returns its gradient (and Hessian).
+    fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local>;
+    /// Names of the columns `evaluate` returns, written after `iteration` in metrics.csv.
+    fn metric_names(&self) -> &'static [&'static str];
+    /// The metrics of the global point `w`; a non-finite value stops the run as diverged.
+    fn evaluate(&self, w: &Tensor) -> Result<Vec<f64>>;
+}
