@@ -11,7 +11,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
-#[command(name = "pisa", version, about = "Experiment runner for PISA, SISA and NSISA (Preconditioned Inexact Stochastic ADMM) and their baselines")]
+#[command(
+    name = "pisa",
+    version,
+    about = "Experiment runner for PISA, SISA and NSISA (Preconditioned Inexact Stochastic ADMM) and their baselines"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,7 +116,11 @@ fn run_sweep(common: &Common, jobs: Option<usize>) -> Result<i32> {
     let on_cuda = todo.iter().any(|p| p.spec.train.device != "cpu");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = jobs.unwrap_or(if on_cuda { 1 } else { cores }).max(1);
-    eprintln!("sweep {}: {total} runs, {done} already finished, {} to run, {jobs} at a time", common.spec.display(), todo.len());
+    eprintln!(
+        "sweep {}: {total} runs, {done} already finished, {} to run, {jobs} at a time",
+        common.spec.display(),
+        todo.len()
+    );
     if jobs > 1 {
         // Parallel runs, one libtorch thread each.
         tch::set_num_threads(1);
@@ -145,7 +153,10 @@ fn run_sweep(common: &Common, jobs: Option<usize>) -> Result<i32> {
         }
     }
     if failures > 0 {
-        bail!("{failures} of {} runs did not complete; run the sweep again to retry failed runs", todo.len());
+        bail!(
+            "{failures} of {} runs did not complete; run the sweep again to retry failed runs",
+            todo.len()
+        );
     }
     Ok(0)
 }
@@ -157,7 +168,10 @@ fn default_run_id(set: &[Override]) -> String {
     let values: Vec<(String, String)> = set
         .iter()
         .map(|o| {
-            let text = o.value.as_str().map_or_else(|| o.value.to_string().trim().to_string(), String::from);
+            let text = o
+                .value
+                .as_str()
+                .map_or_else(|| o.value.to_string().trim().to_string(), String::from);
             (o.key.clone(), text)
         })
         .collect();
@@ -169,8 +183,18 @@ fn exit_code(summary: &Summary) -> i32 {
 }
 
 fn report(summary: &Summary, path: &Path) {
-    let last: Vec<String> = summary.last.iter().map(|(k, v)| format!("{k}={v:.6e}")).collect();
-    println!("{}: {} after {} iterations, {}", path.display(), summary.status, summary.iterations, last.join(" "));
+    let last: Vec<String> = summary
+        .last
+        .iter()
+        .map(|(k, v)| format!("{k}={v:.6e}"))
+        .collect();
+    println!(
+        "{}: {} after {} iterations, {}",
+        path.display(),
+        summary.status,
+        summary.iterations,
+        last.join(" ")
+    );
     if let Some(e) = &summary.error {
         eprintln!("  {}: {e}", summary.status);
     }

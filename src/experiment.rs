@@ -36,14 +36,20 @@ impl Experiment {
             DataKind::LeastSquares => {
                 let problem = match (&spec.data.path, spec.data.samples, spec.data.dim) {
                     (Some(path), _, _) => {
-                        let file = data::locate(path, data_dir, "an .npz file with arrays A (N x d) and b (N)")?;
+                        let file = data::locate(
+                            path,
+                            data_dir,
+                            "an .npz file with arrays A (N x d) and b (N)",
+                        )?;
                         Problem::read_npz(&file)?
                     }
                     (None, Some(n), Some(d)) => Problem::generate(
                         n,
                         d,
                         spec.train.workers,
-                        spec.data.noise.unwrap_or(data::least_squares::DEFAULT_NOISE),
+                        spec.data
+                            .noise
+                            .unwrap_or(data::least_squares::DEFAULT_NOISE),
                         spec.seed,
                     ),
                     _ => unreachable!("validated: path or samples and dim"),
@@ -60,7 +66,11 @@ impl Experiment {
             }
         };
         let optimizer = optim::build(&spec.optimizer, &task.initial_point(), task.alphas());
-        Ok(Self { spec, task, optimizer })
+        Ok(Self {
+            spec,
+            task,
+            optimizer,
+        })
     }
 
     /// Trains into `run_dir` and moves it into place. The run folder always ends up whole,
@@ -72,7 +82,9 @@ impl Experiment {
         point: BTreeMap<String, serde_json::Value>,
         bar: &ProgressBar,
     ) -> Result<(Summary, PathBuf)> {
-        let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let started_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         crate::results::write_atomic(&run_dir.file(SPEC_FILE), self.spec.to_toml().as_bytes())?;
         let mut summary = Summary {
             name: self.spec.name.clone(),
@@ -91,12 +103,21 @@ impl Experiment {
         };
         match self.train(&run_dir, bar) {
             Ok(end) => {
-                let mut names: Vec<String> = self.task.metric_names().iter().map(|s| s.to_string()).collect();
+                let mut names: Vec<String> = self
+                    .task
+                    .metric_names()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
                 names.push("wall_s".into());
                 summary.last = names.into_iter().zip(end.last).collect();
                 summary.iterations = end.iterations;
                 summary.wall_s = end.wall_s;
-                summary.status = if end.diverged.is_some() { Status::Diverged } else { Status::Completed };
+                summary.status = if end.diverged.is_some() {
+                    Status::Diverged
+                } else {
+                    Status::Completed
+                };
                 summary.error = end.diverged;
             }
             Err(e) => summary.error = Some(format!("{e:#}")),
@@ -107,7 +128,8 @@ impl Experiment {
 
     fn train(&mut self, run_dir: &RunDir, bar: &ProgressBar) -> Result<crate::train::LoopEnd> {
         let t = &self.spec.train;
-        let mut metrics = MetricsWriter::create(&run_dir.file(METRICS_FILE), self.task.metric_names())?;
+        let mut metrics =
+            MetricsWriter::create(&run_dir.file(METRICS_FILE), self.task.metric_names())?;
         let end = crate::train::train(
             self.task.as_mut(),
             self.optimizer.as_mut(),

@@ -19,7 +19,12 @@ impl Point {
     pub fn json(&self) -> BTreeMap<String, serde_json::Value> {
         self.values
             .iter()
-            .map(|(k, v)| (k.clone(), serde_json::to_value(v).expect("TOML values are JSON")))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    serde_json::to_value(v).expect("TOML values are JSON"),
+                )
+            })
             .collect()
     }
 }
@@ -57,7 +62,10 @@ pub fn points(path: &Path, overrides: &[Override]) -> Result<Vec<Point>, SpecErr
             let mut all = overrides.to_vec();
             all.extend(values.iter().map(|(k, v)| Override::new(k, v)));
             let spec = Spec::load(path, &all)?.spec;
-            let text: Vec<_> = values.iter().map(|(k, v)| (k.clone(), value_text(v))).collect();
+            let text: Vec<_> = values
+                .iter()
+                .map(|(k, v)| (k.clone(), value_text(v)))
+                .collect();
             Ok(Point {
                 run_id: run_id(&text),
                 values,
@@ -78,7 +86,13 @@ pub fn run_id(values: &[(String, String)]) -> String {
             let name = if clash(k) { k.clone() } else { last(k) };
             let value: String = v
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || "-+._".contains(c) { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "-+._".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             format!("{name}={value}")
         })
@@ -113,7 +127,8 @@ pub fn pending(root: &Path, points: Vec<Point>) -> Result<(Vec<Point>, usize)> {
         match results::existing(&dir)? {
             Existing::Finished(_) => {
                 let file = dir.join(results::SPEC_FILE);
-                let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
                 let old = Spec::parse(&text, &file)?;
                 if essence(&old) != essence(&p.spec) {
                     bail!(

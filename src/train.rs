@@ -67,7 +67,11 @@ fn record(
 ) -> Result<(Vec<f64>, Option<String>)> {
     let values = task.evaluate(w)?;
     metrics.row(iteration, &values, start.elapsed().as_secs_f64())?;
-    let bad = task.metric_names().iter().zip(&values).find(|(_, v)| !v.is_finite());
+    let bad = task
+        .metric_names()
+        .iter()
+        .zip(&values)
+        .find(|(_, v)| !v.is_finite());
     let diverged = bad.map(|(name, v)| {
         format!(
             "{name} is {v} at iteration {iteration}: the iterates left the region where the \

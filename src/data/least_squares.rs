@@ -36,7 +36,10 @@ impl Problem {
                 .map(|(_, t)| t.to_kind(Kind::Double))
                 .with_context(|| {
                     let names: Vec<_> = arrays.iter().map(|(n, _)| n.as_str()).collect();
-                    format!("{}: no array `{name}` (it has {names:?}); expected A (N x d) and b (N)", path.display())
+                    format!(
+                        "{}: no array `{name}` (it has {names:?}); expected A (N x d) and b (N)",
+                        path.display()
+                    )
                 })
         };
         let (a, b) = (get("A")?, get("b")?);
@@ -97,7 +100,10 @@ impl Problem {
             let eye = Tensor::eye(d, (Kind::Double, tch::Device::Cpu)) * mu.sqrt();
             (
                 Tensor::cat(&[a, eye], 0),
-                Tensor::cat(&[b, Tensor::zeros([d], (Kind::Double, tch::Device::Cpu))], 0),
+                Tensor::cat(
+                    &[b, Tensor::zeros([d], (Kind::Double, tch::Device::Cpu))],
+                    0,
+                ),
             )
         } else {
             (a, b)

@@ -10,9 +10,12 @@ pub struct MetricsWriter {
 impl MetricsWriter {
     /// Creates the file with header `iteration, <columns…>, wall_s`.
     pub fn create(path: &Path, columns: &[&str]) -> Result<Self> {
-        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let file =
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         let mut csv = csv::Writer::from_writer(file);
-        let header = std::iter::once("iteration").chain(columns.iter().copied()).chain(["wall_s"]);
+        let header = std::iter::once("iteration")
+            .chain(columns.iter().copied())
+            .chain(["wall_s"]);
         csv.write_record(header)?;
         Ok(Self { csv })
     }

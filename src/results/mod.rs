@@ -36,7 +36,10 @@ pub fn existing(path: &Path) -> Result<Existing> {
     let file = path.join(SUMMARY_FILE);
     if !file.exists() {
         if path.exists() {
-            bail!("{} exists but is not a pisa run (no {SUMMARY_FILE}); move it away", path.display());
+            bail!(
+                "{} exists but is not a pisa run (no {SUMMARY_FILE}); move it away",
+                path.display()
+            );
         }
         return Ok(Existing::None);
     }
@@ -60,8 +63,13 @@ impl RunDir {
         }
         let parent = final_path.parent().context("run folder has no parent")?;
         let leaf = final_path.file_name().context("run folder has no name")?;
-        fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        let staging = parent.join(format!(".{}.partial-{}", leaf.to_string_lossy(), std::process::id()));
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let staging = parent.join(format!(
+            ".{}.partial-{}",
+            leaf.to_string_lossy(),
+            std::process::id()
+        ));
         if staging.exists() {
             fs::remove_dir_all(&staging)?;
         }
@@ -88,7 +96,11 @@ impl RunDir {
             fs::remove_dir_all(&self.final_path)?;
         }
         fs::rename(&self.staging, &self.final_path).with_context(|| {
-            format!("cannot move {} to {}", self.staging.display(), self.final_path.display())
+            format!(
+                "cannot move {} to {}",
+                self.staging.display(),
+                self.final_path.display()
+            )
         })?;
         Ok(self.final_path)
     }
@@ -102,10 +114,15 @@ pub fn clean_stale_staging(dir: &Path) -> Result<()> {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((_, pid)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".partial-")) else {
+        let Some((_, pid)) = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".partial-"))
+        else {
             continue;
         };
-        let alive = pid.parse::<u32>().is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        let alive = pid
+            .parse::<u32>()
+            .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
         if !alive {
             fs::remove_dir_all(entry.path())?;
         }

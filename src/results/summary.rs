@@ -54,8 +54,10 @@ pub struct Summary {
 
 impl Summary {
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a pisa summary", path.display()))
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a pisa summary", path.display()))
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {

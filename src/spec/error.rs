@@ -38,8 +38,7 @@ impl SpecError {
 
     /// A semantic error about `key` (dotted path); located in `source` when present.
     pub fn at_key(origin: &Path, source: &str, key: &str, message: String) -> Self {
-        let position =
-            super::locate::span_of(source, key).map(|start| line_column(source, start));
+        let position = super::locate::span_of(source, key).map(|start| line_column(source, start));
         Self {
             origin: origin.display().to_string(),
             position,

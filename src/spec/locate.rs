@@ -54,7 +54,8 @@ fn find(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
 mod tests {
     use super::*;
 
-    const SRC: &str = "name = \"x\"\n[optimizer]\nsigma0 = 16.0\n[sweep]\n\"optimizer.gamma\" = [0.5]\n";
+    const SRC: &str =
+        "name = \"x\"\n[optimizer]\nsigma0 = 16.0\n[sweep]\n\"optimizer.gamma\" = [0.5]\n";
 
     #[test]
     fn finds_nested_and_quoted_keys() {

@@ -7,7 +7,9 @@ mod overrides;
 mod plot;
 
 pub use error::SpecError;
-pub use optimizer::{k0_rule, OptimizerName, OptimizerSpec, Precondition, Scheme, DEFAULT_BETA, DEFAULT_ETA, K0};
+pub use optimizer::{
+    k0_rule, OptimizerName, OptimizerSpec, Precondition, Scheme, DEFAULT_BETA, DEFAULT_ETA, K0,
+};
 pub use overrides::Override;
 pub use plot::PlotSpec;
 
@@ -123,7 +125,9 @@ pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
             .strip_prefix("cuda:")
             .and_then(|n| n.parse().ok())
             .map(tch::Device::Cuda)
-            .ok_or_else(|| anyhow::anyhow!("device must be \"cpu\", \"cuda\" or \"cuda:N\", not {s:?}")),
+            .ok_or_else(|| {
+                anyhow::anyhow!("device must be \"cpu\", \"cuda\" or \"cuda:N\", not {s:?}")
+            }),
     }
 }
 

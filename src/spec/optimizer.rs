@@ -96,7 +96,10 @@ impl OptimizerSpec {
         match self.name {
             OptimizerName::Pisa => {
                 if self.scheme.is_some() {
-                    return bad("scheme", "scheme applies to sisa only (pisa takes precondition)".into());
+                    return bad(
+                        "scheme",
+                        "scheme applies to sisa only (pisa takes precondition)".into(),
+                    );
                 }
                 for (key, v) in [("beta", self.beta), ("eta", self.eta)] {
                     if v.is_some() {
@@ -106,19 +109,31 @@ impl OptimizerSpec {
             }
             OptimizerName::Sisa => {
                 if self.precondition.is_some() {
-                    return bad("precondition", "precondition applies to pisa only (sisa takes scheme)".into());
+                    return bad(
+                        "precondition",
+                        "precondition applies to pisa only (sisa takes scheme)".into(),
+                    );
                 }
                 if self.scheme.is_none() {
-                    return bad("scheme", "sisa needs scheme = 1, 2 or 3 (I, II, III of (4.4))".into());
+                    return bad(
+                        "scheme",
+                        "sisa needs scheme = 1, 2 or 3 (I, II, III of (4.4))".into(),
+                    );
                 }
             }
         }
         positive("sigma0", self.sigma0)?;
         if !(self.rho >= 0.0 && self.rho.is_finite()) {
-            return bad("rho", format!("rho must be a finite number >= 0, not {}", self.rho));
+            return bad(
+                "rho",
+                format!("rho must be a finite number >= 0, not {}", self.rho),
+            );
         }
         if !(self.gamma > 0.0 && self.gamma <= 1.0) {
-            return bad("gamma", format!("gamma must be in (0, 1], not {}", self.gamma));
+            return bad(
+                "gamma",
+                format!("gamma must be in (0, 1], not {}", self.gamma),
+            );
         }
         if self.k0 == K0::Every(0) {
             return bad("k0", "k0 must be a positive integer or \"auto\"".into());

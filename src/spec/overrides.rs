@@ -33,8 +33,8 @@ impl FromStr for Override {
             return Err(format!("--set: bad key {key:?} in {arg:?}"));
         }
         let value = value.trim();
-        let value = toml_edit::Value::from_str(value)
-            .unwrap_or_else(|_| toml_edit::Value::from(value));
+        let value =
+            toml_edit::Value::from_str(value).unwrap_or_else(|_| toml_edit::Value::from(value));
         Ok(Self {
             key: key.to_string(),
             value,

@@ -49,7 +49,10 @@ impl LeastSquares {
                 let rows = i * per as i64;
                 let a = problem.a.narrow(0, rows, per as i64);
                 let b = problem.b.narrow(0, rows, per as i64);
-                (a.to_device(device).to_kind(kind), b.to_device(device).to_kind(kind))
+                (
+                    a.to_device(device).to_kind(kind),
+                    b.to_device(device).to_kind(kind),
+                )
             })
             .collect();
         let full_hessians = blocks
@@ -90,7 +93,8 @@ impl Task for LeastSquares {
         let (a, b) = if self.batch_size == 0 {
             (a.shallow_clone(), b.shallow_clone())
         } else {
-            let rows = rand::seq::index::sample(&mut self.rng, a.size()[0] as usize, self.batch_size);
+            let rows =
+                rand::seq::index::sample(&mut self.rng, a.size()[0] as usize, self.batch_size);
             let rows: Vec<i64> = rows.iter().map(|r| r as i64).collect();
             let rows = Tensor::from_slice(&rows).to_device(self.device);
             (a.index_select(0, &rows), b.index_select(0, &rows))

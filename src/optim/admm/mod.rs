@@ -41,7 +41,12 @@ pub struct Admm {
 
 impl Admm {
     /// Starts from w_i^0 = w^0 and π_i^0 = 0 (Algorithm 1 takes w^0 = 0).
-    pub fn new(w0: &Tensor, alpha: &[f64], hyper: Hyper, precondition: Box<dyn Precondition>) -> Self {
+    pub fn new(
+        w0: &Tensor,
+        alpha: &[f64],
+        hyper: Hyper,
+        precondition: Box<dyn Precondition>,
+    ) -> Self {
         let m = alpha.len() as i64;
         let dual = Tensor::zeros([m, w0.numel() as i64], (w0.kind(), w0.device()));
         let next = w0 * (hyper.sigma0 * alpha.iter().sum::<f64>());
@@ -85,7 +90,9 @@ impl Optimizer for Admm {
     }
 
     fn local_update(&mut self, worker: usize, local: &Local) -> Result<()> {
-        let Hyper { rho, lambda, mu, .. } = self.hyper;
+        let Hyper {
+            rho, lambda, mu, ..
+        } = self.hyper;
         let sigma = self.sigma;
         let mut dual = self.dual.get(worker as i64);
         // g_i = ∇F_i(w^{ℓ+1}; B_i) with F_i = H_i + (μ − λ)/2 ‖·‖², (2.4) and (2.10)
@@ -103,7 +110,9 @@ impl Optimizer for Admm {
         };
         let u = &dual + grad;
         // (2.13): w_i = w^{ℓ+1} − x with x = (σ_i I + ρ_i Q_i)^{-1}(π_i + g_i)
-        let mut x = self.precondition.solve(worker, &u, sigma, rho, hessian.as_ref())?;
+        let mut x = self
+            .precondition
+            .solve(worker, &u, sigma, rho, hessian.as_ref())?;
         // (2.14): π_i ← π_i + σ_i(w_i − w^{ℓ+1}) = π_i − σ_i x
         let _ = x.g_mul_scalar_(sigma);
         let _ = dual.g_sub_(&x);
@@ -121,3 +130,6 @@ impl Optimizer for Admm {
         self.dual.numel() as i64 + self.next.numel() as i64 + self.precondition.state_numel()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -28,7 +28,14 @@ pub trait Precondition: Send {
 pub struct Identity;
 
 impl Precondition for Identity {
-    fn solve(&mut self, _: usize, u: &Tensor, sigma: f64, rho: f64, _: Option<&Tensor>) -> Result<Tensor> {
+    fn solve(
+        &mut self,
+        _: usize,
+        u: &Tensor,
+        sigma: f64,
+        rho: f64,
+        _: Option<&Tensor>,
+    ) -> Result<Tensor> {
         Ok(u / (sigma + rho))
     }
 }
@@ -37,8 +44,16 @@ impl Precondition for Identity {
 pub struct Hessian;
 
 impl Precondition for Hessian {
-    fn solve(&mut self, worker: usize, u: &Tensor, sigma: f64, rho: f64, hessian: Option<&Tensor>) -> Result<Tensor> {
-        let h = hessian.context("the Hessian preconditioner (4.1) needs the task's batch Hessian")?;
+    fn solve(
+        &mut self,
+        worker: usize,
+        u: &Tensor,
+        sigma: f64,
+        rho: f64,
+        hessian: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let h =
+            hessian.context("the Hessian preconditioner (4.1) needs the task's batch Hessian")?;
         let n = u.numel() as i64;
         let lhs = h * rho + Tensor::eye(n, (u.kind(), u.device())) * sigma;
         let x = Tensor::f_linalg_solve(&lhs, &u.unsqueeze(1), true)
@@ -64,7 +79,10 @@ pub struct SecondMoment {
 
 impl SecondMoment {
     pub fn new(scheme: Scheme, beta: f64, eta: f64, workers: usize, like: &Tensor) -> Self {
-        let moment = Tensor::zeros([workers as i64, like.numel() as i64], (like.kind(), like.device()));
+        let moment = Tensor::zeros(
+            [workers as i64, like.numel() as i64],
+            (like.kind(), like.device()),
+        );
         Self {
             scheme,
             beta,
@@ -76,7 +94,14 @@ impl SecondMoment {
 }
 
 impl Precondition for SecondMoment {
-    fn solve(&mut self, worker: usize, u: &Tensor, sigma: f64, rho: f64, _: Option<&Tensor>) -> Result<Tensor> {
+    fn solve(
+        &mut self,
+        worker: usize,
+        u: &Tensor,
+        sigma: f64,
+        rho: f64,
+        _: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let mut moment = self.moment.get(worker as i64);
         self.steps[worker] += 1;
         let beta = self.beta;
