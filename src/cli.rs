@@ -92,6 +92,14 @@ fn dispatch(command: Command) -> Result<i32> {
 
 fn run(common: &Common, run_id: Option<String>) -> Result<i32> {
     let spec = Spec::load(&common.spec, &common.set)?.spec;
+    if let Some(id) = &run_id {
+        spec::check_folder_name(id).map_err(|message| SpecError {
+            origin: "--run-id".into(),
+            position: None,
+            key: None,
+            message,
+        })?;
+    }
     let run_id = run_id.unwrap_or_else(|| default_run_id(&common.set));
     let data_dir = spec::data_dir(common.data_dir.as_deref());
     let experiment = Experiment::prepare(&spec, &data_dir)?;
@@ -154,7 +162,8 @@ fn run_sweep(common: &Common, jobs: Option<usize>) -> Result<i32> {
     }
     if failures > 0 {
         bail!(
-            "{failures} of {} runs did not complete; run the sweep again to retry failed runs",
+            "{failures} of {} runs did not complete (diverged runs are final; failed ones are \
+             retried when the sweep runs again)",
             todo.len()
         );
     }

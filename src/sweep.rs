@@ -56,11 +56,11 @@ pub fn points(path: &Path, overrides: &[Override]) -> Result<Vec<Point>, SpecErr
             })
             .collect();
     }
-    combos
+    let points: Vec<Point> = combos
         .into_iter()
         .map(|values| {
             let mut all = overrides.to_vec();
-            all.extend(values.iter().map(|(k, v)| Override::new(k, v)));
+            all.extend(values.iter().map(|(k, v)| Override::sweep(k, v)));
             let spec = Spec::load(path, &all)?.spec;
             let text: Vec<_> = values
                 .iter()
@@ -72,7 +72,21 @@ pub fn points(path: &Path, overrides: &[Override]) -> Result<Vec<Point>, SpecErr
                 spec,
             })
         })
-        .collect()
+        .collect::<Result<_, SpecError>>()?;
+    if let Some(p) = points.iter().enumerate().find_map(|(i, p)| {
+        points[..i]
+            .iter()
+            .any(|q| q.run_id == p.run_id)
+            .then_some(p)
+    }) {
+        return Err(SpecError {
+            origin: path.display().to_string(),
+            position: None,
+            key: Some("sweep".into()),
+            message: format!("two sweep points would share the run folder {:?}", p.run_id),
+        });
+    }
+    Ok(points)
 }
 
 /// Folder name of a point: `sigma0=16`, `gamma=0.5,k0=auto`, by the keys' last segment
@@ -108,11 +122,13 @@ pub fn value_text(v: &toml::Value) -> String {
     }
 }
 
-/// The part of a spec that decides a run's numbers: everything but `[sweep]` and `[plot]`.
+/// The part of a spec that decides a run's numbers: everything but `[sweep]`, `[plot]`
+/// and the description.
 fn essence(spec: &Spec) -> Spec {
     let mut s = spec.resolved();
     s.sweep = None;
     s.plot = None;
+    s.description = None;
     s
 }
 

@@ -812,7 +812,7 @@ fn help_works_for_every_command() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "src bug: summary.json of a diverged run holds `null` for inf/NaN and cannot be read back"]
+
 fn a_diverged_run_can_be_read_back() {
     let s = Scratch::new();
     let spec = s.write("spec.toml", &diverging_spec());
@@ -842,7 +842,7 @@ fn a_diverged_run_can_be_read_back() {
 }
 
 #[test]
-#[ignore = "src bug: duplicate [sweep] values run twice at once into the same staging folder"]
+
 fn duplicate_sweep_values_are_rejected() {
     let s = Scratch::new();
     let spec = s.write(
@@ -854,7 +854,7 @@ fn duplicate_sweep_values_are_rejected() {
 }
 
 #[test]
-#[ignore = "src bug: --run-id is not validated (\"\" writes into <out>/<name>/, \"../x\" escapes --out)"]
+
 fn run_id_must_name_a_folder_inside_out() {
     for id in ["", "..", "../../escaped", "a/b", ".hidden.partial-1"] {
         let s = Scratch::new();
@@ -867,7 +867,7 @@ fn run_id_must_name_a_folder_inside_out() {
 }
 
 #[test]
-#[ignore = "src bug: a bad [sweep] value is reported as a `--set` the user never gave"]
+
 fn bad_grid_values_are_blamed_on_the_spec_file() {
     let s = Scratch::new();
     let spec = s.write(
@@ -885,7 +885,7 @@ fn bad_grid_values_are_blamed_on_the_spec_file() {
 }
 
 #[test]
-#[ignore = "src bug: after --set inserts a key, file errors point at lines of the edited text"]
+
 fn set_does_not_shift_line_numbers() {
     let s = Scratch::new();
     // No `seed` in the file: --set seed=5 inserts a line above [data].
@@ -904,7 +904,7 @@ fn set_does_not_shift_line_numbers() {
 }
 
 #[test]
-#[ignore = "src bug: batch_size larger than a generated block is caught late (exit 1, no file:line)"]
+
 fn batch_size_larger_than_a_block_is_a_spec_error() {
     let s = Scratch::new();
     // 64 samples over 4 workers: 16 rows per block D_i.

@@ -10,7 +10,9 @@ fn objectives(csv: &Path) -> Vec<f64> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = header.iter().position(|h| *h == "objective").unwrap();
-    lines.map(|l| l.split(',').nth(col).unwrap().parse().unwrap()).collect()
+    lines
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect()
 }
 
 fn check(case: &str, optimizer: &str) {
@@ -27,7 +29,14 @@ fn check(case: &str, optimizer: &str) {
     .unwrap();
     let out = dir.path().join("out");
     let status = Command::new(env!("CARGO_BIN_EXE_pisa"))
-        .args(["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--data-dir", DATA])
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--data-dir",
+            DATA,
+        ])
         .status()
         .unwrap();
     assert!(status.success(), "{case}: pisa run failed");
@@ -35,19 +44,28 @@ fn check(case: &str, optimizer: &str) {
     let want = objectives(&Path::new(DATA).join(format!("golden-{case}.csv")));
     assert_eq!(ours.len(), want.len(), "{case}: rows");
     for (l, (o, w)) in ours.iter().zip(&want).enumerate() {
-        assert!((o - w).abs() <= 1e-10 * w.abs(), "{case}: iteration {l}: pisa {o}, reference {w}");
+        assert!(
+            (o - w).abs() <= 1e-10 * w.abs(),
+            "{case}: iteration {l}: pisa {o}, reference {w}"
+        );
     }
     assert!(ours[60] < 0.5 * ours[0], "{case}: the objective decreased");
 }
 
 #[test]
 fn pisa_identity_matches_reference() {
-    check("pisa-identity", "name = \"pisa\"\nprecondition = \"identity\"");
+    check(
+        "pisa-identity",
+        "name = \"pisa\"\nprecondition = \"identity\"",
+    );
 }
 
 #[test]
 fn pisa_hessian_matches_reference() {
-    check("pisa-hessian", "name = \"pisa\"\nprecondition = \"hessian\"");
+    check(
+        "pisa-hessian",
+        "name = \"pisa\"\nprecondition = \"hessian\"",
+    );
 }
 
 #[test]

@@ -38,7 +38,8 @@ pub struct Summary {
     pub point: BTreeMap<String, serde_json::Value>,
     /// Iterations done.
     pub iterations: usize,
-    /// The last metrics row.
+    /// The last metrics row; non-finite values are written as "NaN", "inf", "-inf".
+    #[serde(with = "non_finite")]
     pub last: BTreeMap<String, f64>,
     pub wall_s: f64,
     /// Seconds since the Unix epoch.
@@ -64,5 +65,86 @@ impl Summary {
         let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
         super::write_atomic(path, text.as_bytes())
+    }
+}
+
+/// JSON has no NaN or infinity: such values travel as the strings "NaN", "inf", "-inf".
+mod non_finite {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Number(f64),
+        Text(String),
+    }
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+        let values: BTreeMap<&String, Value> = map
+            .iter()
+            .map(|(k, &v)| {
+                let v = match v {
+                    v if v.is_finite() => Value::Number(v),
+                    v if v.is_nan() => Value::Text("NaN".into()),
+                    v if v > 0.0 => Value::Text("inf".into()),
+                    _ => Value::Text("-inf".into()),
+                };
+                (k, v)
+            })
+            .collect();
+        values.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let values = BTreeMap::<String, Value>::deserialize(d)?;
+        values
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::Number(x) => Ok((k, x)),
+                Value::Text(t) => t
+                    .parse::<f64>()
+                    .map(|x| (k, x))
+                    .map_err(|_| serde::de::Error::custom(format!("not a number: {t:?}"))),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_metrics_round_trip() {
+        let summary = Summary {
+            name: "x".into(),
+            run_id: "r".into(),
+            status: Status::Diverged,
+            error: Some("objective is inf".into()),
+            point: BTreeMap::new(),
+            iterations: 3,
+            last: [
+                ("a", f64::NAN),
+                ("b", f64::INFINITY),
+                ("c", f64::NEG_INFINITY),
+                ("d", 1.5),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            wall_s: 0.1,
+            started_unix: 0,
+            k0: None,
+            state_numel: 0,
+            device: "cpu".into(),
+            pisa_version: "0".into(),
+        };
+        let text = serde_json::to_string(&summary).unwrap();
+        let back: Summary = serde_json::from_str(&text).unwrap();
+        assert!(back.last["a"].is_nan());
+        assert_eq!(back.last["b"], f64::INFINITY);
+        assert_eq!(back.last["c"], f64::NEG_INFINITY);
+        assert_eq!(back.last["d"], 1.5);
     }
 }

@@ -36,9 +36,10 @@ impl SpecError {
         }
     }
 
-    /// A semantic error about `key` (dotted path); located in `source` when present.
+    /// A semantic error about `key` (dotted path), located at the key in `source`, or at
+    /// its nearest enclosing table when the key is absent.
     pub fn at_key(origin: &Path, source: &str, key: &str, message: String) -> Self {
-        let position = super::locate::span_of(source, key).map(|start| line_column(source, start));
+        let position = super::locate::nearest(source, key).map(|start| line_column(source, start));
         Self {
             origin: origin.display().to_string(),
             position,

@@ -25,6 +25,17 @@ pub fn span_of(source: &str, key: &str) -> Option<usize> {
     }
 }
 
+/// Where `key` is written, else its nearest enclosing table that is.
+pub fn nearest(source: &str, key: &str) -> Option<usize> {
+    let mut key = key;
+    loop {
+        if let Some(at) = span_of(source, key) {
+            return Some(at);
+        }
+        key = &key[..key.rfind('.')?];
+    }
+}
+
 /// The dotted key whose key or value text contains byte `offset`, deepest first.
 pub fn key_at(source: &str, offset: usize) -> Option<String> {
     let root = DeTable::parse(source).ok()?;

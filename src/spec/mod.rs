@@ -169,20 +169,8 @@ impl Spec {
     /// dotted key and a message.
     fn validate(&self) -> Result<(), (String, String)> {
         let bad = |key: &str, msg: String| Err((key.to_string(), msg));
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            || self.name.starts_with('.')
-        {
-            return bad(
-                "name",
-                format!(
-                    "name {:?} must be non-empty ASCII letters, digits, '-', '_' or '.' (it names a folder)",
-                    self.name
-                ),
-            );
+        if let Err(e) = check_folder_name(&self.name) {
+            return bad("name", e);
         }
         let t = &self.train;
         if t.workers == 0 {
@@ -201,11 +189,20 @@ impl Spec {
         self.optimizer.validate()?;
         if let Some(sweep) = &self.sweep {
             for (key, values) in sweep {
-                let ok = values.as_array().is_some_and(|a| !a.is_empty());
-                if !ok {
+                let Some(values) = values.as_array().filter(|a| !a.is_empty()) else {
                     return bad(
                         &format!("sweep.{key}"),
                         format!("sweep key {key:?} needs a non-empty array of values"),
+                    );
+                };
+                if let Some(v) = values
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, v)| values[..i].contains(v).then_some(v))
+                {
+                    return bad(
+                        &format!("sweep.{key}"),
+                        format!("sweep key {key:?} lists {v} twice"),
                     );
                 }
             }
@@ -238,6 +235,17 @@ impl Spec {
                         "samples must be a multiple of train.workers (m equal blocks D_i)",
                     );
                 }
+                if self.train.batch_size > n / self.train.workers {
+                    return Err((
+                        "train.batch_size".into(),
+                        format!(
+                            "batch_size {} exceeds the {} rows of each worker's block D_i \
+                             (samples / workers)",
+                            self.train.batch_size,
+                            n / self.train.workers
+                        ),
+                    ));
+                }
                 if d.noise.is_some_and(|s| !(s >= 0.0 && s.is_finite())) {
                     return bad("data.noise", "noise must be a finite number >= 0");
                 }
@@ -264,6 +272,23 @@ impl Spec {
 
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a Spec always serializes")
+    }
+}
+
+/// Names that become folders (spec `name`, run ids) must be one plain path component.
+pub fn check_folder_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.=,+".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} must be non-empty ASCII letters, digits and '-_.=,+', not starting with '.' \
+             (it names a folder)"
+        ))
     }
 }
 

@@ -10,14 +10,18 @@ use std::str::FromStr;
 pub struct Override {
     pub key: String,
     pub value: toml_edit::Value,
+    /// Made from the spec's own `[sweep]` table rather than a `--set` argument.
+    pub from_sweep: bool,
 }
 
 impl Override {
-    pub fn new(key: &str, value: &toml::Value) -> Self {
+    /// A point of the spec's `[sweep]` grid.
+    pub fn sweep(key: &str, value: &toml::Value) -> Self {
         let text = toml::Value::to_string(value);
         Self {
             key: key.to_string(),
             value: toml_edit::Value::from_str(&text).expect("a toml::Value prints as TOML"),
+            from_sweep: true,
         }
     }
 }
@@ -38,6 +42,7 @@ impl FromStr for Override {
         Ok(Self {
             key: key.to_string(),
             value,
+            from_sweep: false,
         })
     }
 }
@@ -49,7 +54,8 @@ impl fmt::Display for Override {
 }
 
 /// Applies `overrides` to the spec text `source` (from `path`) and parses the result.
-/// Errors caused by an override name it as their origin.
+/// An error caused by a `--set` names it as its origin; one caused by a sweep value points
+/// at that `[sweep]` entry; any other points at the key in the original file.
 pub fn apply(source: &str, path: &Path, overrides: &[Override]) -> Result<Spec, SpecError> {
     let mut doc = toml_edit::DocumentMut::from_str(source)
         .map_err(|e| SpecError::io(path, format!("cannot parse spec: {e}")))?;
@@ -68,9 +74,20 @@ pub fn apply(source: &str, path: &Path, overrides: &[Override]) -> Result<Spec, 
                 .as_deref()
                 .is_some_and(|k| k == o.key || k.starts_with(&format!("{}.", o.key)))
         });
-        if let Some(o) = culprit {
-            e.origin = format!("--set {o}");
-            e.position = None;
+        let locate = |key: &str| {
+            super::locate::nearest(source, key).map(|at| super::error::line_column(source, at))
+        };
+        match culprit {
+            Some(o) if o.from_sweep => {
+                e.position = locate(&format!("sweep.{}", o.key));
+                e.key = Some(format!("sweep.\"{}\"", o.key));
+                e.message = format!("value {}: {}", o.value.to_string().trim(), e.message);
+            }
+            Some(o) => {
+                e.origin = format!("--set {o}");
+                e.position = None;
+            }
+            None => e.position = e.key.as_deref().and_then(locate),
         }
         e
     })
