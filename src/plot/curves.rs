@@ -1,7 +1,7 @@
 //! From runs to labelled curves: which sweep key names each curve, the legend
 //! label of each run, and the order of the legend.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use serde_json::Value;
 
 use super::runs::Run;
@@ -81,20 +81,23 @@ fn series_key<'a>(runs: &'a [Run], series: Option<&'a str>) -> Result<Option<&'a
     }
 }
 
-/// Labels runs with their value of sweep key `key`, sorted by that value.
+/// Labels runs with their value of sweep key `key`, sorted by that value. Runs made
+/// outside the sweep (`pisa run`, empty point) follow, labelled by their folder.
 fn by_sweep_value<'a>(runs: &'a [Run], key: &str) -> Result<Vec<LabelledRun<'a>>> {
-    let mut valued = runs
-        .iter()
-        .map(|run| {
-            let value = run.point.get(key).ok_or_else(|| {
-                anyhow!(
-                    "{}/summary.json: its sweep point has no key `{key}` (series of the [plot] table)",
-                    run.dir.display()
-                )
-            })?;
-            Ok((run, value))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let (mut valued, mut single) = (Vec::new(), Vec::new());
+    for run in runs {
+        match run.point.get(key) {
+            Some(value) => valued.push((run, value)),
+            None if run.point.is_empty() => single.push(LabelledRun {
+                run,
+                label: run.id.clone(),
+            }),
+            None => bail!(
+                "{}/summary.json: its sweep point has no key `{key}` (series of the [plot] table)",
+                run.dir.display()
+            ),
+        }
+    }
     if valued.iter().all(|(_, value)| value.is_number()) {
         valued.sort_by(|(_, a), (_, b)| number(a).total_cmp(&number(b)));
     } else {
@@ -107,6 +110,7 @@ fn by_sweep_value<'a>(runs: &'a [Run], key: &str) -> Result<Vec<LabelledRun<'a>>
             run,
             label: format!("{name} = {}", display(value)),
         })
+        .chain(single)
         .collect())
 }
 

@@ -172,6 +172,25 @@ fn labels_a_run_without_sweep_by_its_folder() {
 }
 
 #[test]
+fn a_single_run_beside_a_sweep_follows_it_labelled_by_its_folder() {
+    let dir = sigma_sweep();
+    let tables = format!("{PLOT}\n{SWEEP}");
+    write_run(dir.path(), "sigma0=8", &tables, "completed", "{}", METRICS);
+    plot_results(dir.path()).unwrap();
+    let svg = fs::read_to_string(dir.path().join("fig-objective.svg")).unwrap();
+    let at = positions(
+        &svg,
+        &[
+            "sigma0 = 2",
+            "sigma0 = 4",
+            "sigma0 = 16 (diverged)",
+            "sigma0=8",
+        ],
+    );
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "legend order {at:?}");
+}
+
+#[test]
 fn skips_staging_folders_and_runs_without_summary() {
     let dir = sigma_sweep();
     fs::create_dir(dir.path().join(".staging-d")).unwrap();
