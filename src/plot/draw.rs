@@ -1,5 +1,6 @@
 //! Rendering a figure to PNG and SVG with plotters.
 
+use crate::spec::Legend;
 use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ pub(super) struct Figure<'a> {
     pub y_label: &'a str,
     pub logx: bool,
     pub logy: bool,
+    pub legend: Legend,
     pub curves: Vec<Curve>,
 }
 
@@ -164,7 +166,13 @@ where
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(match figure.legend {
+            Legend::UpperRight => SeriesLabelPosition::UpperRight,
+            Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+            Legend::MiddleRight => SeriesLabelPosition::MiddleRight,
+            Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+            Legend::LowerRight => SeriesLabelPosition::LowerRight,
+        })
         .label_font(("sans-serif", 16))
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK.mix(0.5))

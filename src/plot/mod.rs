@@ -33,6 +33,7 @@ pub fn plot_results(dir: &Path) -> Result<Vec<PathBuf>> {
             y_label: y,
             logx: plot.logx,
             logy: plot.logy,
+            legend: plot.legend,
             curves: curves::curves(&labelled, &plot.x, y)?,
         };
         let png = dir.join(format!("{name}-{y}.png"));

@@ -11,7 +11,7 @@ pub use optimizer::{
     k0_rule, OptimizerName, OptimizerSpec, Precondition, Scheme, DEFAULT_BETA, DEFAULT_ETA, K0,
 };
 pub use overrides::Override;
-pub use plot::PlotSpec;
+pub use plot::{Legend, PlotSpec};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

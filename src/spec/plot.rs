@@ -21,6 +21,20 @@ pub struct PlotSpec {
     /// defaults to the sweep's only key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series: Option<String>,
+    /// Corner of the legend box.
+    #[serde(default)]
+    pub legend: Legend,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Legend {
+    #[default]
+    UpperRight,
+    UpperLeft,
+    MiddleRight,
+    LowerLeft,
+    LowerRight,
 }
 
 fn default_x() -> String {
