@@ -34,7 +34,8 @@ pub struct Admm {
     w: Tensor,
     /// Row i is π_i.
     dual: Tensor,
-    /// Σ_i α_i (σ_i w_i + π_i), the numerator of (2.9), over the workers updated so far.
+    /// Σ_i α_i (σ_i w_i + π_i), the numerator of (2.9): its σ w part from the start of
+    /// the iteration plus the workers updated so far.
     next: Tensor,
     precondition: Box<dyn Precondition>,
 }
@@ -80,9 +81,11 @@ impl Optimizer for Admm {
         let alpha_sum: f64 = self.alpha.iter().sum();
         // (2.9): w^{ℓ+1} = Σα_i(σ_i^ℓ w_i^ℓ + π_i^ℓ) / (Σα_i σ_i^ℓ + λ)
         self.w = &self.next / (alpha_sum * self.sigma + self.hyper.lambda);
-        let _ = self.next.zero_();
         // (2.12)
         self.sigma = self.hyper.schedule.next(self.sigma, self.iteration);
+        // The next numerator Σα_i(σ_i w_i + π_i) with w_i = w − x_i: its Σα_i σ w part
+        // now, once; each worker adds α_i(π_i − σ x_i) in `local_update`.
+        self.next = &self.w * (alpha_sum * self.sigma);
     }
 
     fn needs_hessian(&self) -> bool {
@@ -116,8 +119,8 @@ impl Optimizer for Admm {
         // (2.14): π_i ← π_i + σ_i(w_i − w^{ℓ+1}) = π_i − σ_i x
         let _ = x.g_mul_scalar_(sigma);
         let _ = dual.g_sub_(&x);
-        // numerator of (2.9): += α_i(σ_i w_i + π_i) = α_i(σ_i w − σ_i x + π_i)
-        let contribution = (&self.w * sigma - &x + &dual) * self.alpha[worker];
+        // numerator of (2.9): += α_i(π_i − σ_i x_i), the α_i σ_i w part added at begin
+        let contribution = (&dual - &x) * self.alpha[worker];
         let _ = self.next.g_add_(&contribution);
         Ok(())
     }
