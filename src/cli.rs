@@ -91,7 +91,7 @@ fn dispatch(command: Command) -> Result<i32> {
 }
 
 fn run(common: &Common, run_id: Option<String>) -> Result<i32> {
-    let spec = Spec::load(&common.spec, &common.set)?.spec;
+    let spec = Spec::load(&common.spec, &common.set)?;
     if let Some(id) = &run_id {
         spec::check_folder_name(id).map_err(|message| SpecError {
             origin: "--run-id".into(),

@@ -32,7 +32,7 @@ impl Point {
 /// Expands the grid of the spec at `path` (after `overrides`). Every point is validated
 /// before anything runs; the first bad one is the error.
 pub fn points(path: &Path, overrides: &[Override]) -> Result<Vec<Point>, SpecError> {
-    let base = Spec::load(path, overrides)?.spec;
+    let base = Spec::load(path, overrides)?;
     let Some(grid) = base.sweep.clone().filter(|g| !g.is_empty()) else {
         return Err(SpecError::at_key(
             path,
@@ -61,7 +61,7 @@ pub fn points(path: &Path, overrides: &[Override]) -> Result<Vec<Point>, SpecErr
         .map(|values| {
             let mut all = overrides.to_vec();
             all.extend(values.iter().map(|(k, v)| Override::sweep(k, v)));
-            let spec = Spec::load(path, &all)?.spec;
+            let spec = Spec::load(path, &all)?;
             let text: Vec<_> = values
                 .iter()
                 .map(|(k, v)| (k.clone(), value_text(v)))
@@ -137,9 +137,11 @@ fn essence(spec: &Spec) -> Spec {
 pub fn pending(root: &Path, points: Vec<Point>) -> Result<(Vec<Point>, usize)> {
     let mut todo = Vec::new();
     let mut done = 0;
+    if let Some(p) = points.first() {
+        results::clean_stale_staging(&root.join(&p.spec.name))?;
+    }
     for p in points {
         let dir = run_path(root, &p);
-        results::clean_stale_staging(dir.parent().expect("run paths have parents"))?;
         match results::existing(&dir)? {
             Existing::Finished(_) => {
                 let file = dir.join(results::SPEC_FILE);

@@ -85,10 +85,6 @@ impl RunDir {
         self.staging.join(file)
     }
 
-    pub fn final_path(&self) -> &Path {
-        &self.final_path
-    }
-
     /// Writes the summary and moves the run into place (replacing a failed attempt).
     pub fn finish(self, summary: &Summary) -> Result<PathBuf> {
         summary.write(&self.file(SUMMARY_FILE))?;

@@ -8,7 +8,7 @@ mod plot;
 
 pub use error::SpecError;
 pub use optimizer::{
-    k0_rule, OptimizerName, OptimizerSpec, Precondition, Scheme, DEFAULT_BETA, DEFAULT_ETA, K0,
+    OptimizerName, OptimizerSpec, Precondition, Scheme, DEFAULT_BETA, DEFAULT_ETA, K0,
 };
 pub use overrides::Override;
 pub use plot::{Legend, PlotSpec};
@@ -131,29 +131,18 @@ pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
     }
 }
 
-/// A spec read from a file, with the source kept for error locations.
-#[derive(Debug, Clone)]
-pub struct LoadedSpec {
-    pub spec: Spec,
-    pub path: PathBuf,
-}
-
 impl Spec {
     /// Reads, applies `overrides` and validates a spec file. Every failure is a
     /// [`SpecError`] naming the file (or the `--set` argument), line, column and key.
-    pub fn load(path: &Path, overrides: &[Override]) -> Result<LoadedSpec, SpecError> {
+    pub fn load(path: &Path, overrides: &[Override]) -> Result<Spec, SpecError> {
         let source = std::fs::read_to_string(path)
             .map_err(|e| SpecError::io(path, format!("cannot read spec: {e}")))?;
         let spec = Self::parse(&source, path)?;
-        let spec = if overrides.is_empty() {
-            spec
+        if overrides.is_empty() {
+            Ok(spec)
         } else {
-            overrides::apply(&source, path, overrides)?
-        };
-        Ok(LoadedSpec {
-            spec,
-            path: path.to_path_buf(),
-        })
+            overrides::apply(&source, path, overrides)
+        }
     }
 
     /// Strictly parses and validates TOML `source`; `origin` names it in errors.

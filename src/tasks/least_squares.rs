@@ -73,10 +73,6 @@ impl LeastSquares {
             device,
         })
     }
-
-    pub fn optimum(&self) -> f64 {
-        self.optimum
-    }
 }
 
 impl Task for LeastSquares {
