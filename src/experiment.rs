@@ -58,14 +58,25 @@ impl Experiment {
                     problem,
                     spec.train.workers,
                     spec.train.batch_size,
-                    spec.optimizer.mu,
+                    // μ of (2.2) enters the reported objective; baselines have none.
+                    spec.optimizer.hypers.get("mu").and_then(|v| v.as_float()).unwrap_or(0.0),
                     spec.seed,
                     spec.train.dtype.kind(),
                     device,
                 )?)
             }
         };
-        let optimizer = optim::build(&spec.optimizer, &task.initial_point(), task.alphas());
+        let w0 = task.initial_point();
+        let layout = task.layout();
+        let optimizer = optim::registry::build(
+            &spec.optimizer,
+            &optim::registry::Context {
+                w0: &w0,
+                layout: &layout,
+                alphas: task.alphas(),
+                schedule: &crate::schedule::Schedule::default(),
+            },
+        )?;
         Ok(Self {
             spec,
             task,
@@ -96,7 +107,13 @@ impl Experiment {
             last: BTreeMap::new(),
             wall_s: 0.0,
             started_unix,
-            k0: Some(self.spec.optimizer.k0_value()),
+            k0: self
+                .spec
+                .optimizer
+                .resolve("optimizer")
+                .ok()
+                .filter(|h| h.get("k0").is_some())
+                .map(|h| optim::admm::k0(&h)),
             state_numel: self.optimizer.state_numel(),
             device: self.spec.train.device.clone(),
             pisa_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -1,4 +1,32 @@
-//! Penalty schedules: σ_i^{ℓ+1} = σ_i^ℓ / γ_i (2.12), applied every k0 iterations (A.2).
+//! Schedules: the learning-rate multiplier shared by all optimizers, and the penalty
+//! schedule σ_i^{ℓ+1} = σ_i^ℓ / γ_i (2.12) applied every k0 iterations (A.2).
+
+/// A multiplier of the learning rate over iterations (for the ADMM family it divides σ
+/// and ρ together, the step size being about 1/(σ + ρ)).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Schedule {
+    #[default]
+    Constant,
+}
+
+impl Schedule {
+    /// The multiplier at iteration ℓ (0-based).
+    pub fn factor(&self, _iteration: usize) -> f64 {
+        match self {
+            Schedule::Constant => 1.0,
+        }
+    }
+}
+
+/// Rule (A.1): k0 = ⌈ln γ / ln 0.99⌉, so that γ^{K/k0} = 0.99^K.
+pub fn k0_rule(gamma: f64) -> usize {
+    if gamma >= 1.0 {
+        return 1;
+    }
+    // Round away float noise before the ceiling (ln 0.99 / ln 0.99 must give 1).
+    let ratio = gamma.ln() / 0.99f64.ln();
+    ((ratio * 1e9).round() / 1e9).ceil().max(1.0) as usize
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SigmaSchedule {
@@ -26,6 +54,14 @@ impl SigmaSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn k0_rule_matches_the_papers_examples() {
+        // Appendix A.2: k0 = 69, 36, 11, 1 for γ = 0.5, 0.7, 0.9, 0.99.
+        let got: Vec<usize> = [0.5, 0.7, 0.9, 0.99].iter().map(|&g| k0_rule(g)).collect();
+        assert_eq!(got, vec![69, 36, 11, 1]);
+        assert_eq!(k0_rule(1.0), 1);
+    }
 
     #[test]
     fn divides_every_k0_iterations() {

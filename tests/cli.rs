@@ -41,13 +41,14 @@ fn bad_spec_cases() -> Vec<BadSpec> {
         case("workers = 0", edit(b, "workers = 4", "workers = 0"), Some(10), Some("train.workers"), "workers"),
         case("iterations = 0", edit(b, "iterations = 30", "iterations = 0"), Some(11), Some("train.iterations"), "iterations"),
         case("samples not a multiple of workers", edit(b, "samples = 64", "samples = 66"), Some(6), Some("data.samples"), "multiple"),
-        // The key is absent, so src gives no line (see the report: the [optimizer] table
-        // or its `name` would be a better place); only the file and key are checked.
-        case("sisa without scheme", edit(b, "scheme = 3\n", ""), None, Some("optimizer.scheme"), "scheme"),
-        case("scheme on pisa", edit(b, "name = \"sisa\"", "name = \"pisa\""), Some(15), Some("optimizer.scheme"), "sisa only"),
-        case("precondition on sisa", format!("{b}precondition = \"hessian\"\n"), Some(17), Some("optimizer.precondition"), "pisa only"),
-        case("beta on pisa", format!("{pisa}beta = 0.9\n"), Some(16), Some("optimizer.beta"), "sisa only"),
-        case("missing sigma0", edit(b, "sigma0 = 16.0\n", ""), Some(13), Some("optimizer"), "sigma0"),
+        // An absent key is located at its table, [optimizer].
+        case("sisa without scheme", edit(b, "scheme = 3\n", ""), Some(13), Some("optimizer.scheme"), "needs `scheme`"),
+        case("scheme on pisa", edit(b, "name = \"sisa\"", "name = \"pisa\""), Some(15), Some("optimizer.scheme"), "`scheme` is for sisa"),
+        case("precondition on sisa", format!("{b}precondition = \"hessian\"\n"), Some(17), Some("optimizer.precondition"), "`precondition` is for pisa"),
+        case("beta on pisa", format!("{pisa}beta = 0.9\n"), Some(16), Some("optimizer.beta"), "`beta` is for"),
+        case("missing sigma0", edit(b, "sigma0 = 16.0\n", ""), Some(13), Some("optimizer.sigma0"), "sigma0"),
+        case("unknown optimizer", edit(b, "name = \"sisa\"", "name = \"adamx\""), Some(14), Some("optimizer.name"), "adamx"),
+        case("key of another optimizer", edit(b, "name = \"sisa\"\nscheme = 3\nsigma0 = 16.0", "name = \"adam\"\nbeta1 = 0.9\nsigma0 = 16.0"), Some(16), Some("optimizer.sigma0"), "`sigma0` is for"),
         case("missing [train] iterations", edit(b, "iterations = 30\n", ""), Some(9), Some("train"), "iterations"),
         case("unknown data kind", edit(b, "least_squares", "images"), Some(5), Some("data.kind"), "images"),
         case("data path and samples", edit(b, "dim = 4", "dim = 4\npath = \"x.npz\""), Some(8), Some("data.path"), "not both"),

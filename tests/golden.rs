@@ -75,7 +75,7 @@ fn sisa_scheme_one_matches_reference() {
 
 #[test]
 fn sisa_scheme_two_matches_reference() {
-    check("sisa-2", "name = \"sisa\"\nscheme = \"II\"");
+    check("sisa-2", "name = \"sisa\"\nscheme = 2");
 }
 
 #[test]

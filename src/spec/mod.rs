@@ -7,9 +7,7 @@ mod overrides;
 mod plot;
 
 pub use error::SpecError;
-pub use optimizer::{
-    OptimizerName, OptimizerSpec, Precondition, Scheme, DEFAULT_BETA, DEFAULT_ETA, K0,
-};
+pub use optimizer::OptimizerSpec;
 pub use overrides::Override;
 pub use plot::{Legend, PlotSpec};
 
@@ -175,7 +173,7 @@ impl Spec {
             return bad("train.device", e.to_string());
         }
         self.validate_data()?;
-        self.optimizer.validate()?;
+        self.optimizer.validate("optimizer")?;
         if let Some(sweep) = &self.sweep {
             for (key, values) in sweep {
                 let Some(values) = values.as_array().filter(|a| !a.is_empty()) else {

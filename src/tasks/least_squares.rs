@@ -84,6 +84,10 @@ impl Task for LeastSquares {
         Tensor::zeros([self.problem.dim()], (self.kind, self.device))
     }
 
+    fn layout(&self) -> crate::optim::layout::Layout {
+        crate::optim::layout::Layout::vector(self.problem.dim())
+    }
+
     fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local> {
         let (a, b) = &self.blocks[worker];
         let (a, b) = if self.batch_size == 0 {
@@ -102,7 +106,11 @@ impl Task for LeastSquares {
             Some(h) => h.shallow_clone(),
             None => a.tr().mm(&a) / n,
         });
-        Ok(Local { grad, hessian })
+        Ok(Local {
+            grad,
+            samples: n as usize,
+            hessian,
+        })
     }
 
     fn metric_names(&self) -> &'static [&'static str] {

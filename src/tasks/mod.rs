@@ -1,5 +1,6 @@
 //! Tasks own their data, model and loss; the training loop asks them for local
 //! gradients at the broadcast point and for evaluation rows.
+pub mod classification;
 pub mod least_squares;
 
 use anyhow::Result;
@@ -10,6 +11,9 @@ use tch::Tensor;
 /// The regulariser (μ − λ)/2 ‖w‖² of F_i (2.4) is the optimizer's to add.
 pub struct Local {
     pub grad: Tensor,
+    /// |B_i|, the samples behind `grad`: classic optimizers weight the workers' gradients
+    /// by it, so m sub-batches of b equal one batch of m·b.
+    pub samples: usize,
     pub hessian: Option<Tensor>,
 }
 
@@ -18,6 +22,8 @@ pub trait Task: Send {
     fn alphas(&self) -> &[f64];
     /// w^0 as one flat tensor on the task's device and dtype.
     fn initial_point(&self) -> Tensor;
+    /// Where each parameter tensor sits in the flat w.
+    fn layout(&self) -> crate::optim::layout::Layout;
     /// Draws worker `worker`'s mini-batch B_i and returns its gradient (and Hessian).
     fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local>;
     /// Names of the columns `evaluate` returns, written after `iteration` in metrics.csv.

@@ -1,7 +1,26 @@
 //! Preconditioners Q_i of the proximal term (2.7b). Each solves (σ I + ρ Q_i) x = u.
-use crate::spec::Scheme;
 use anyhow::{Context, Result};
 use tch::Tensor;
+
+/// SISA's second-moment scheme of (4.4): AdaGrad-, RMSProp- and Adam-like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    I,
+    II,
+    III,
+}
+
+impl Scheme {
+    /// 1, 2 or 3 as a spec writes it.
+    pub fn from_number(n: usize) -> Option<Self> {
+        match n {
+            1 => Some(Scheme::I),
+            2 => Some(Scheme::II),
+            3 => Some(Scheme::III),
+            _ => None,
+        }
+    }
+}
 
 pub trait Precondition: Send {
     /// x = (σ I + ρ Q_i)^{-1} u for worker `worker`, with u = π_i^ℓ + g_i^{ℓ+1};

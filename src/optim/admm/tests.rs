@@ -1,10 +1,9 @@
 //! Algorithm 1/2 against hand-computed values and against a literal scalar
 //! re-implementation that stores every w_i and applies (2.9) directly.
-use super::precondition::{Hessian, Identity, Precondition, SecondMoment};
-use super::{Admm, Hyper};
+use super::precondition::{Hessian, Identity, Precondition, Scheme, SecondMoment};
+use super::{Admm, Settings};
 use crate::optim::Optimizer;
 use crate::schedule::SigmaSchedule;
-use crate::spec::Scheme;
 use crate::tasks::Local;
 use tch::{Kind, Tensor};
 
@@ -26,8 +25,8 @@ fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
     }
 }
 
-fn hyper(sigma0: f64, rho: f64, gamma: f64, k0: usize, lambda: f64, mu: f64) -> Hyper {
-    Hyper {
+fn hyper(sigma0: f64, rho: f64, gamma: f64, k0: usize, lambda: f64, mu: f64) -> Settings {
+    Settings {
         sigma0,
         rho,
         lambda,
@@ -39,7 +38,8 @@ fn hyper(sigma0: f64, rho: f64, gamma: f64, k0: usize, lambda: f64, mu: f64) -> 
 fn local(g: &[f64]) -> Local {
     Local {
         grad: t(g),
-        hessian: None,
+        samples: 1,
+            hessian: None,
     }
 }
 
@@ -148,6 +148,7 @@ fn hessian_matches_hand_computation() {
         0,
         &Local {
             grad: t(&[1.0, -2.0]),
+            samples: 1,
             hessian: Some(h0),
         },
     )
@@ -156,6 +157,7 @@ fn hessian_matches_hand_computation() {
         1,
         &Local {
             grad: t(&[3.0, 0.0]),
+            samples: 1,
             hessian: Some(h1),
         },
     )
@@ -245,7 +247,7 @@ fn lean_state_matches_the_literal_algorithm_for_every_scheme() {
         let mut admm = Admm::new(
             &t(&w0),
             &alpha,
-            Hyper {
+            Settings {
                 sigma0: 1.5,
                 rho,
                 lambda,
@@ -347,6 +349,7 @@ fn works_in_f32() {
         0,
         &Local {
             grad: Tensor::from_slice(&[1.0f32, -2.0]),
+            samples: 1,
             hessian: None,
         },
     )

@@ -1,0 +1,94 @@
+//! The baselines the paper compares against: classic optimizers that take one step per
+//! iteration from the size-weighted mean of the workers' gradients, so m workers with
+//! sub-batches of b equal one worker with a batch of m·b. Each lives in its own file as a
+//! [`Step`] on the flat parameter buffer; [`Classic`] adapts it to [`Optimizer`].
+pub mod adam;
+pub mod sgd;
+
+use super::registry::{Context, Entry};
+use super::Optimizer;
+use crate::schedule::Schedule;
+use crate::tasks::Local;
+use anyhow::{ensure, Result};
+use tch::Tensor;
+
+pub const ENTRIES: &[&Entry] = &[&sgd::ENTRY, &adam::ENTRY];
+
+/// One update rule on the flat parameters.
+pub trait Step: Send {
+    /// Updates `w` in place from the mean gradient `grad` (which it may overwrite) at
+    /// step `t` (1-based) with learning rate `lr` (already scheduled).
+    fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64);
+    /// Named state tensors, sharing storage with the optimizer's own (for checkpoints
+    /// and memory reports).
+    fn state(&self) -> Vec<(String, Tensor)>;
+}
+
+/// A [`Step`] driven by the one loop: it sums the workers' gradients weighted by their
+/// sample counts and steps once per iteration.
+pub struct Classic {
+    w: Tensor,
+    grad: Tensor,
+    samples: usize,
+    lr: f64,
+    schedule: Schedule,
+    iteration: usize,
+    step: Box<dyn Step>,
+}
+
+impl Classic {
+    pub fn new(context: &Context, lr: f64, step: impl Step + 'static) -> Self {
+        Self {
+            w: context.w0.copy(),
+            grad: context.w0.zeros_like(),
+            samples: 0,
+            lr,
+            schedule: context.schedule.clone(),
+            iteration: 0,
+            step: Box::new(step),
+        }
+    }
+
+    pub fn boxed(context: &Context, lr: f64, step: impl Step + 'static) -> Result<Box<dyn Optimizer>> {
+        Ok(Box::new(Self::new(context, lr, step)))
+    }
+}
+
+impl Optimizer for Classic {
+    fn params(&self) -> &Tensor {
+        &self.w
+    }
+
+    fn begin_iteration(&mut self) {
+        let _ = self.grad.zero_();
+        self.samples = 0;
+    }
+
+    fn needs_hessian(&self) -> bool {
+        false
+    }
+
+    fn local_update(&mut self, _worker: usize, local: &Local) -> Result<()> {
+        ensure!(local.samples > 0, "a worker reported a gradient of 0 samples");
+        let _ = self
+            .grad
+            .g_add_(&(&local.grad * local.samples as f64));
+        self.samples += local.samples;
+        Ok(())
+    }
+
+    fn end_iteration(&mut self) {
+        let _ = self.grad.g_div_scalar_(self.samples as f64);
+        let lr = self.lr * self.schedule.factor(self.iteration);
+        self.iteration += 1;
+        self.step
+            .step(&mut self.w, &mut self.grad, self.iteration as i64, lr);
+    }
+
+    fn state_numel(&self) -> i64 {
+        self.step.state().iter().map(|(_, t)| t.numel() as i64).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;
