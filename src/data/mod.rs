@@ -1,4 +1,5 @@
 //! Dataset readers and generators; nothing task-specific.
+pub mod idx;
 pub mod least_squares;
 
 use std::path::{Path, PathBuf};

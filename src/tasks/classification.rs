@@ -1,0 +1,721 @@
+//! Classification with a neural network: H_i(w; B) is the mean cross-entropy of the
+//! model with parameters w on the mini-batch B ⊂ D_i.
+//!
+//! The training set is shuffled once with the seed and cut into m contiguous shares D_i
+//! whose sizes differ by at most one (α_i = |D_i|/|D|). Each worker walks its own seeded
+//! permutation of D_i in batches of b without replacement; when fewer than b samples are
+//! left in a pass, they are skipped and a new pass starts with a fresh permutation
+//! (PyTorch's `drop_last`). b = 0 means the whole D_i, in order, every time.
+//!
+//! The model lives in its own var store, its trainable variables viewed as one flat
+//! buffer ([`FlatParams`]); the optimizer's w is copied into it before each forward pass.
+use super::{Local, Task};
+use crate::models::{self, FlatParams};
+use crate::optim::layout::Layout;
+use anyhow::{ensure, Context, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::{nn, Device, Kind, Reduction, Tensor};
+
+/// At most this many training samples enter `train_loss`.
+const EVAL_TRAIN_SAMPLES: i64 = 10_000;
+/// Evaluation runs the model on this many samples at a time.
+const EVAL_CHUNK: i64 = 1_000;
+
+/// Labelled samples: `x` [N, ...] (floating point, already normalised), `y` [N] class ids.
+#[derive(Debug)]
+pub struct Examples {
+    pub x: Tensor,
+    pub y: Tensor,
+}
+
+impl Examples {
+    pub fn len(&self) -> i64 {
+        self.y.size()[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An IDX split with pixels scaled to [0, 1] as `kind`.
+    pub fn from_idx(split: &crate::data::idx::Split, kind: Kind) -> Self {
+        Self {
+            x: split.unit_images(kind),
+            y: split.labels.shallow_clone(),
+        }
+    }
+
+    /// Both sets shifted and scaled by the mean and standard deviation of `train`'s
+    /// values (one scalar each, as the usual MNIST normalisation).
+    pub fn standardise(train: Examples, test: Examples) -> (Examples, Examples) {
+        let kind = train.x.kind();
+        let mean = train.x.mean(kind).double_value(&[]);
+        let std = train.x.std(true).double_value(&[]).max(f64::MIN_POSITIVE);
+        let scale = |e: Examples| Examples {
+            x: (e.x - mean) / std,
+            y: e.y,
+        };
+        (scale(train), scale(test))
+    }
+
+    fn check(&self, what: &str) -> Result<()> {
+        let (nx, ny) = (self.x.size(), self.y.size());
+        ensure!(
+            !nx.is_empty() && ny.len() == 1 && nx[0] == ny[0],
+            "classification: {what} inputs {nx:?} and labels {ny:?} do not match ([N, ...] and [N])"
+        );
+        ensure!(ny[0] > 0, "classification: the {what} set is empty");
+        ensure!(
+            self.x.is_floating_point(),
+            "classification: {what} inputs are {:?}; expected normalised floating-point \
+             values (e.g. Examples::from_idx)",
+            self.x.kind()
+        );
+        Ok(())
+    }
+
+    /// The same samples as `kind` inputs and int64 labels on `device`.
+    fn to(&self, kind: Kind, device: Device) -> Examples {
+        Examples {
+            x: self.x.to_device(device).to_kind(kind),
+            y: self.y.to_device(device).to_kind(Kind::Int64),
+        }
+    }
+
+    fn select(&self, index: &Tensor) -> Examples {
+        Examples {
+            x: self.x.index_select(0, index),
+            y: self.y.index_select(0, index),
+        }
+    }
+
+    fn narrow(&self, start: i64, len: i64) -> Examples {
+        Examples {
+            x: self.x.narrow(0, start, len),
+            y: self.y.narrow(0, start, len),
+        }
+    }
+}
+
+/// How the training set is split and sampled, and where the model lives.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// m, the number of workers.
+    pub workers: usize,
+    /// b = |B_i|; 0 = the whole D_i.
+    pub batch_size: usize,
+    /// Seeds the model's initialisation, the split and the workers' sampling.
+    pub seed: u64,
+    pub kind: Kind,
+    pub device: Device,
+}
+
+/// One worker's walk through its permutations of D_i.
+///
+/// Each pass shuffles 0..|D_i| afresh, so a pass is determined by the RNG's word
+/// position at its start: that, the pass number and the position within the pass are
+/// the whole state.
+#[derive(Debug)]
+struct Sampler {
+    rng: ChaCha8Rng,
+    order: Vec<i64>,
+    pos: usize,
+    pass: i64,
+    pass_start: u128,
+}
+
+impl Sampler {
+    fn new(seed: u64, worker: usize, len: usize) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xba7c_4e55_5a3b_1e5d);
+        rng.set_stream(worker as u64);
+        let mut s = Self {
+            rng,
+            order: Vec::new(),
+            pos: 0,
+            pass: 0,
+            pass_start: 0,
+        };
+        s.shuffle(len);
+        s
+    }
+
+    /// A fresh permutation of 0..len from the RNG's current position.
+    fn shuffle(&mut self, len: usize) {
+        self.pass_start = self.rng.get_word_pos();
+        self.order = (0..len as i64).collect();
+        self.order.shuffle(&mut self.rng);
+        self.pos = 0;
+    }
+
+    /// The next `b` positions within D_i, starting a new pass when fewer are left.
+    fn next(&mut self, b: usize) -> &[i64] {
+        if self.pos + b > self.order.len() {
+            self.pass += 1;
+            self.shuffle(self.order.len());
+        }
+        self.pos += b;
+        &self.order[self.pos - b..self.pos]
+    }
+
+    fn state(&self) -> [i64; 3] {
+        [self.pass, self.pass_start as i64, self.pos as i64]
+    }
+
+    fn restore(&mut self, [pass, pass_start, pos]: [i64; 3]) -> Result<()> {
+        let len = self.order.len();
+        ensure!(
+            pass >= 0 && pass_start >= 0 && (0..=len as i64).contains(&pos),
+            "sampler state (pass {pass}, word {pass_start}, position {pos}) is not valid for \
+             a share of {len} samples"
+        );
+        self.rng.set_word_pos(pass_start as u128);
+        self.shuffle(len);
+        self.pass = pass;
+        self.pos = pos as usize;
+        Ok(())
+    }
+}
+
+/// A classifier trained on m workers' shares of a labelled training set.
+pub struct Classification {
+    model: Box<dyn nn::ModuleT>,
+    /// Owns the variables that `params` views; kept alive with the model.
+    _store: nn::VarStore,
+    params: FlatParams,
+    initial: Tensor,
+    /// The training set after the seeded shuffle; D_i = rows shares[i].0 .. + shares[i].1.
+    train: Examples,
+    shares: Vec<(i64, i64)>,
+    alphas: Vec<f64>,
+    batch_size: usize,
+    samplers: Vec<Sampler>,
+    /// The fixed subset behind `train_loss`.
+    eval_train: Examples,
+    test: Examples,
+    device: Device,
+}
+
+impl Classification {
+    /// Builds the model with `build` in a fresh var store of `config.kind` on
+    /// `config.device` (seeded with `config.seed`), moves the data there and splits the
+    /// training set among the workers. `build` must return logits [N, classes].
+    pub fn new<M, F>(train: Examples, test: Examples, build: F, config: Config) -> Result<Self>
+    where
+        M: nn::ModuleT + 'static,
+        F: FnOnce(&nn::Path) -> M,
+    {
+        let Config {
+            workers,
+            batch_size,
+            seed,
+            kind,
+            device,
+        } = config;
+        ensure!(
+            matches!(
+                kind,
+                Kind::Half | Kind::BFloat16 | Kind::Float | Kind::Double
+            ),
+            "classification: the model kind must be floating point, not {kind:?}"
+        );
+        train.check("training")?;
+        test.check("test")?;
+        let n = train.len();
+        ensure!(
+            workers >= 1 && workers as i64 <= n,
+            "classification: {n} training samples cannot be split among train.workers = {workers}"
+        );
+
+        let mut store = nn::VarStore::new(device);
+        store.set_kind(kind);
+        let model = models::seeded(seed, || build(&store.root()));
+        let params = FlatParams::new(&store).context("classification: model parameters")?;
+        let initial = params.values();
+
+        // Shuffle once, then cut contiguous shares whose sizes differ by at most one.
+        let mut order: Vec<i64> = (0..n).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_da7a));
+        let train = train
+            .to(kind, device)
+            .select(&Tensor::from_slice(&order).to_device(device));
+        let (per, extra) = (n / workers as i64, n % workers as i64);
+        let mut shares = Vec::with_capacity(workers);
+        let mut start = 0;
+        for i in 0..workers as i64 {
+            let len = per + i64::from(i < extra);
+            shares.push((start, len));
+            start += len;
+        }
+        ensure!(
+            batch_size as i64 <= per,
+            "train.batch_size = {batch_size} exceeds the {per} samples of the smallest \
+             worker share D_i"
+        );
+        let alphas = shares
+            .iter()
+            .map(|&(_, len)| len as f64 / n as f64)
+            .collect(); // (2.1)
+        let samplers = shares
+            .iter()
+            .enumerate()
+            .map(|(i, &(_, len))| Sampler::new(seed, i, len as usize))
+            .collect();
+
+        // A fixed subset spread evenly over the shuffled set (so over all shares).
+        let k = n.min(EVAL_TRAIN_SAMPLES);
+        let spread: Vec<i64> = (0..k).map(|j| j * n / k).collect();
+        let eval_train = train.select(&Tensor::from_slice(&spread).to_device(device));
+        let test = test.to(kind, device);
+
+        let task = Self {
+            model: Box::new(model),
+            _store: store,
+            params,
+            initial,
+            train,
+            shares,
+            alphas,
+            batch_size,
+            samplers,
+            eval_train,
+            test,
+            device,
+        };
+        task.check_labels()?;
+        Ok(task)
+    }
+
+    /// The model's output on one sample fixes the class count; every label must be below it.
+    fn check_labels(&self) -> Result<()> {
+        let out = tch::no_grad(|| self.model.forward_t(&self.train.x.narrow(0, 0, 1), false));
+        ensure!(
+            out.dim() == 2,
+            "classification: the model returns {:?} for one sample; expected logits [1, classes]",
+            out.size()
+        );
+        let classes = out.size()[1];
+        for (what, y) in [("training", &self.train.y), ("test", &self.test.y)] {
+            let (lo, hi) = (y.min().int64_value(&[]), y.max().int64_value(&[]));
+            ensure!(
+                lo >= 0 && hi < classes,
+                "classification: {what} labels range over {lo}..={hi}, but the model has \
+                 {classes} outputs"
+            );
+        }
+        Ok(())
+    }
+
+    /// (first row, |D_i|) of each worker's share in the shuffled training set.
+    pub fn shares(&self) -> &[(i64, i64)] {
+        &self.shares
+    }
+
+    /// The workers' sampling state, three values per worker: the pass (epoch) number,
+    /// the RNG word position at the start of the pass, and the position within it.
+    /// Together with the seed and the data it determines all later batches.
+    pub fn sampler_state(&self) -> Vec<i64> {
+        self.samplers.iter().flat_map(Sampler::state).collect()
+    }
+
+    /// Restores [`sampler_state`](Self::sampler_state) on a task built with the same
+    /// data, workers, batch size and seed. (Dropout draws from torch's generator, which
+    /// this does not cover.)
+    pub fn set_sampler_state(&mut self, state: &[i64]) -> Result<()> {
+        ensure!(
+            state.len() == 3 * self.samplers.len(),
+            "sampler state has {} values; expected 3 for each of the {} workers",
+            state.len(),
+            self.samplers.len()
+        );
+        for (i, (sampler, s)) in self
+            .samplers
+            .iter_mut()
+            .zip(state.chunks_exact(3))
+            .enumerate()
+        {
+            sampler
+                .restore([s[0], s[1], s[2]])
+                .with_context(|| format!("worker {i}"))?;
+        }
+        Ok(())
+    }
+
+    /// Worker `worker`'s next batch B_i as rows of the shuffled training set; `None` for
+    /// the whole share D_i.
+    fn next_rows(&mut self, worker: usize) -> Option<Vec<i64>> {
+        let (start, len) = self.shares[worker];
+        let b = self.batch_size;
+        (b != 0 && b as i64 != len).then(|| {
+            self.samplers[worker]
+                .next(b)
+                .iter()
+                .map(|&j| start + j)
+                .collect()
+        })
+    }
+
+    fn next_batch(&mut self, worker: usize) -> Examples {
+        match self.next_rows(worker) {
+            Some(rows) => self
+                .train
+                .select(&Tensor::from_slice(&rows).to_device(self.device)),
+            None => {
+                let (start, len) = self.shares[worker];
+                self.train.narrow(start, len)
+            }
+        }
+    }
+
+    /// Mean cross-entropy and accuracy of the current parameters on `data`, in chunks,
+    /// in evaluation mode and without autograd.
+    fn loss_and_accuracy(&self, data: &Examples) -> Result<(f64, f64)> {
+        let n = data.len();
+        let (loss, correct) = tch::no_grad(|| -> Result<_> {
+            let mut loss = Tensor::zeros([], (Kind::Double, self.device));
+            let mut correct = Tensor::zeros([], (Kind::Int64, self.device));
+            for start in (0..n).step_by(EVAL_CHUNK as usize) {
+                let chunk = data.narrow(start, EVAL_CHUNK.min(n - start));
+                let logits = self.model.forward_t(&chunk.x, false);
+                let sum = logits.f_cross_entropy_loss::<Tensor>(
+                    &chunk.y,
+                    None,
+                    Reduction::Sum,
+                    -100,
+                    0.0,
+                )?;
+                loss += sum.to_kind(Kind::Double);
+                correct += logits
+                    .argmax(-1, false)
+                    .eq_tensor(&chunk.y)
+                    .sum(Kind::Int64);
+            }
+            Ok((loss.double_value(&[]), correct.int64_value(&[])))
+        })?;
+        Ok((loss / n as f64, correct as f64 / n as f64))
+    }
+}
+
+impl Task for Classification {
+    fn alphas(&self) -> &[f64] {
+        &self.alphas
+    }
+
+    fn initial_point(&self) -> Tensor {
+        self.initial.copy()
+    }
+
+    fn layout(&self) -> Layout {
+        self.params.layout().clone()
+    }
+
+    fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local> {
+        ensure!(
+            worker < self.shares.len(),
+            "classification: worker {worker} of {}",
+            self.shares.len()
+        );
+        ensure!(
+            !hessian,
+            "classification: the Hessian preconditioner (4.1) needs the P×P Hessian, which \
+             is not available for neural networks; use another preconditioner"
+        );
+        let batch = self.next_batch(worker);
+        self.params.load(w)?;
+        self.params.zero_grad();
+        // g_i = ∇H_i(w; B_i), H_i the mean cross-entropy on B_i (2.10)
+        tch::with_grad(|| -> Result<()> {
+            let logits = self.model.forward_t(&batch.x, true);
+            logits
+                .f_cross_entropy_loss::<Tensor>(&batch.y, None, Reduction::Mean, -100, 0.0)?
+                .f_backward()?;
+            Ok(())
+        })
+        .with_context(|| format!("classification: worker {worker}'s gradient"))?;
+        Ok(Local {
+            grad: self.params.flat_grad(),
+            samples: batch.len() as usize,
+            hessian: None,
+        })
+    }
+
+    fn metric_names(&self) -> &'static [&'static str] {
+        &["train_loss", "test_loss", "test_acc"]
+    }
+
+    fn evaluate(&self, w: &Tensor) -> Result<Vec<f64>> {
+        self.params.load(w)?;
+        let (train_loss, _) = self.loss_and_accuracy(&self.eval_train)?;
+        let (test_loss, test_acc) = self.loss_and_accuracy(&self.test)?;
+        Ok(vec![train_loss, test_loss, test_acc])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{Activation, Mlp};
+    use rand_distr::{Distribution, StandardNormal};
+
+    /// Two Gaussian blobs in 2-D around ±(1.5, 1.5); labels alternate 0, 1, 0, ...
+    fn blobs(n: i64, seed: u64) -> Examples {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let y: Vec<i64> = (0..n).map(|i| i % 2).collect();
+        let x: Vec<f64> = y
+            .iter()
+            .flat_map(|&c| [c; 2])
+            .map(|c| {
+                let noise: f64 = StandardNormal.sample(&mut rng);
+                (if c == 1 { 1.5 } else { -1.5 }) + noise
+            })
+            .collect();
+        Examples {
+            x: Tensor::from_slice(&x).view([n, 2]),
+            y: Tensor::from_slice(&y),
+        }
+    }
+
+    fn mlp() -> Mlp {
+        Mlp::new(2, &[8], 2, Activation::Tanh)
+    }
+
+    fn config(workers: usize, batch_size: usize, kind: Kind) -> Config {
+        Config {
+            workers,
+            batch_size,
+            seed: 3,
+            kind,
+            device: Device::Cpu,
+        }
+    }
+
+    fn task(n: i64, workers: usize, batch_size: usize, kind: Kind) -> Classification {
+        let net = mlp();
+        Classification::new(
+            blobs(n, 1),
+            blobs(40, 2),
+            move |p| net.build(p),
+            config(workers, batch_size, kind),
+        )
+        .unwrap()
+    }
+
+    /// The 2-8-2 tanh network written out on views of a leaf w: mean cross-entropy.
+    fn direct_loss(layout: &Layout, w: &Tensor, data: &Examples) -> Tensor {
+        let s = &layout.segments;
+        let x = data.x.to_kind(w.kind());
+        let h = (x.matmul(&s[0].view(w).tr()) + s[1].view(w)).tanh();
+        let logits = h.matmul(&s[2].view(w).tr()) + s[3].view(w);
+        logits.cross_entropy_loss::<Tensor>(&data.y, None, Reduction::Mean, -100, 0.0)
+    }
+
+    fn direct_grad(layout: &Layout, w: &Tensor, data: &Examples) -> Tensor {
+        let w = w.detach().copy().set_requires_grad(true);
+        direct_loss(layout, &w, data).backward();
+        w.grad()
+    }
+
+    fn close(a: &Tensor, b: &Tensor, tol: f64) -> bool {
+        a.allclose(b, tol, tol, false)
+    }
+
+    #[test]
+    fn full_batch_gradient_matches_autograd() {
+        let mut t = task(64, 1, 0, Kind::Double);
+        let names: Vec<_> = t.layout().segments.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
+        let data = blobs(64, 1);
+        for w in [t.initial_point(), t.initial_point() * 0.5 + 0.1] {
+            let local = t.local(0, &w, false).unwrap();
+            assert_eq!(local.samples, 64);
+            assert_eq!(local.grad.size(), vec![t.layout().numel()]);
+            assert!(local.hessian.is_none());
+            assert!(close(
+                &local.grad,
+                &direct_grad(&t.layout(), &w, &data),
+                1e-12
+            ));
+        }
+    }
+
+    #[test]
+    fn evaluate_matches_a_direct_computation() {
+        let t = task(64, 2, 8, Kind::Double);
+        let w = t.initial_point() * 1.3;
+        let metrics = t.evaluate(&w).unwrap();
+        assert_eq!(metrics.len(), t.metric_names().len());
+        let (train, test) = (blobs(64, 1), blobs(40, 2));
+        let loss = |d: &Examples| direct_loss(&t.layout(), &w, d).double_value(&[]);
+        assert!((metrics[0] - loss(&train)).abs() < 1e-12);
+        assert!((metrics[1] - loss(&test)).abs() < 1e-12);
+        let layout = t.layout();
+        let s = &layout.segments;
+        let h = (test.x.matmul(&s[0].view(&w).tr()) + s[1].view(&w)).tanh();
+        let predicted = (h.matmul(&s[2].view(&w).tr()) + s[3].view(&w)).argmax(-1, false);
+        let correct = predicted
+            .eq_tensor(&test.y)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        assert_eq!(metrics[2], correct as f64 / 40.0);
+    }
+
+    #[test]
+    fn gradient_descent_by_hand_reduces_the_loss() {
+        let mut t = task(64, 2, 8, Kind::Float);
+        let mut w = t.initial_point();
+        assert_eq!(w.kind(), Kind::Float);
+        let before = t.evaluate(&w).unwrap();
+        for _ in 0..60 {
+            let locals: Vec<Local> = (0..2).map(|i| t.local(i, &w, false).unwrap()).collect();
+            let g = (&locals[0].grad + &locals[1].grad) / 2.0;
+            assert_eq!(g.kind(), Kind::Float);
+            w -= g * 0.5;
+        }
+        let after = t.evaluate(&w).unwrap();
+        assert!(after[0] < 0.5 * before[0], "{before:?} → {after:?}");
+        assert!(after[1] < before[1], "{before:?} → {after:?}");
+        assert!(after[2] >= 0.9, "{after:?}");
+    }
+
+    #[test]
+    fn four_workers_weighted_equal_one_batch_of_their_samples() {
+        // 32 samples, 4 workers of 8, batch 8 = each whole share.
+        let mut t = task(32, 4, 8, Kind::Double);
+        assert_eq!(t.alphas(), &[0.25; 4]);
+        let w = t.initial_point();
+        let locals: Vec<Local> = (0..4).map(|i| t.local(i, &w, false).unwrap()).collect();
+        let total: usize = locals.iter().map(|l| l.samples).sum();
+        assert_eq!(total, 32);
+        let mean = locals
+            .iter()
+            .map(|l| &l.grad * (l.samples as f64 / total as f64))
+            .reduce(|a, b| a + b)
+            .unwrap();
+        assert!(close(
+            &mean,
+            &direct_grad(&t.layout(), &w, &blobs(32, 1)),
+            1e-12
+        ));
+    }
+
+    #[test]
+    fn batches_walk_permutations_without_replacement() {
+        let mut t = task(64, 2, 5, Kind::Double);
+        assert_eq!(t.shares(), &[(0, 32), (32, 32)]);
+        // Worker 1: 6 batches per pass of 32 (2 samples left out), then a new pass.
+        let pass: Vec<i64> = (0..6).flat_map(|_| t.next_rows(1).unwrap()).collect();
+        let mut sorted = pass.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 30);
+        assert!(sorted.iter().all(|r| (32..64).contains(r)));
+        assert_eq!(t.sampler_state()[3..], [0, 0, 30]);
+        let next = t.next_rows(1).unwrap();
+        assert_eq!(t.sampler_state()[3], 1);
+        assert_eq!(t.sampler_state()[5], 5);
+        assert_ne!(next, pass[..5]);
+    }
+
+    #[test]
+    fn restoring_the_sampler_state_reproduces_the_next_batches() {
+        let mut t = task(64, 2, 5, Kind::Double);
+        for _ in 0..9 {
+            t.next_rows(0);
+            t.next_rows(1);
+        }
+        t.next_rows(1);
+        let state = t.sampler_state();
+        let w = t.initial_point();
+        let record = |t: &mut Classification| -> (Vec<Vec<i64>>, Vec<Tensor>) {
+            let rows = (0..10).flat_map(|_| [t.next_rows(0).unwrap(), t.next_rows(1).unwrap()]);
+            let rows = rows.collect();
+            let grads = (0..2)
+                .map(|i| t.local(i, &w, false).unwrap().grad)
+                .collect();
+            (rows, grads)
+        };
+        let (rows, grads) = record(&mut t);
+
+        // On the same task after it moved on, and on a fresh one.
+        let mut fresh = task(64, 2, 5, Kind::Double);
+        for t in [&mut t, &mut fresh] {
+            t.set_sampler_state(&state).unwrap();
+            let (again, grads_again) = record(t);
+            assert_eq!(again, rows);
+            for (a, b) in grads.iter().zip(&grads_again) {
+                assert!(a.equal(b));
+            }
+        }
+        assert!(t.set_sampler_state(&state[1..]).is_err());
+        let mut bad = state.clone();
+        bad[2] = 33;
+        assert!(t.set_sampler_state(&bad).is_err());
+    }
+
+    #[test]
+    fn the_seed_fixes_the_initial_point_and_the_gradients() {
+        let (mut a, mut b) = (task(64, 2, 4, Kind::Double), task(64, 2, 4, Kind::Double));
+        assert!(a.initial_point().equal(&b.initial_point()));
+        let w = a.initial_point();
+        for i in [0, 1, 0, 1, 1] {
+            assert!(a
+                .local(i, &w, false)
+                .unwrap()
+                .grad
+                .equal(&b.local(i, &w, false).unwrap().grad));
+        }
+        let net = mlp();
+        let other = Classification::new(
+            blobs(64, 1),
+            blobs(40, 2),
+            move |p| net.build(p),
+            Config {
+                seed: 4,
+                ..config(2, 4, Kind::Double)
+            },
+        )
+        .unwrap();
+        assert!(!other.initial_point().equal(&a.initial_point()));
+    }
+
+    #[test]
+    fn shares_differ_by_at_most_one_and_train_loss_uses_a_bounded_subset() {
+        let t = task(10_003, 4, 0, Kind::Float);
+        let lens: Vec<i64> = t.shares().iter().map(|s| s.1).collect();
+        assert_eq!(lens, [2501, 2501, 2501, 2500]);
+        assert!((t.alphas().iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(t.eval_train.len(), EVAL_TRAIN_SAMPLES);
+    }
+
+    #[test]
+    fn bad_inputs_are_rejected() {
+        let build = |p: &nn::Path| mlp().build(p);
+        let err = |train: Examples, cfg: Config| {
+            format!(
+                "{:#}",
+                Classification::new(train, blobs(40, 2), build, cfg)
+                    .err()
+                    .unwrap()
+            )
+        };
+        let e = err(blobs(64, 1), config(2, 33, Kind::Double));
+        assert!(e.contains("batch_size = 33 exceeds the 32"), "{e}");
+        let e = err(blobs(3, 1), config(4, 0, Kind::Double));
+        assert!(e.contains("cannot be split"), "{e}");
+        let mut wide = blobs(64, 1);
+        wide.y *= 2;
+        let e = err(wide, config(1, 0, Kind::Double));
+        assert!(e.contains("labels range over 0..=2"), "{e}");
+        let mut bytes = blobs(64, 1);
+        bytes.x = bytes.x.to_kind(Kind::Uint8);
+        let e = err(bytes, config(1, 0, Kind::Double));
+        assert!(e.contains("floating-point"), "{e}");
+
+        let mut t = task(64, 1, 0, Kind::Double);
+        let w = t.initial_point();
+        let e = format!("{:#}", t.local(0, &w, true).err().unwrap());
+        assert!(e.contains("Hessian"), "{e}");
+        assert!(t.local(1, &w, false).is_err());
+    }
+}
