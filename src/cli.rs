@@ -30,6 +30,10 @@ enum Command {
         /// Name of the run folder under <out>/<name>/; default: the --set values, or "default".
         #[arg(long)]
         run_id: Option<String>,
+        /// Continue an interrupted run of the same spec from its last checkpoint
+        /// (train.checkpoint_every); without one, start afresh.
+        #[arg(long)]
+        resume: bool,
     },
     /// Run every point of the spec's [sweep] grid, in parallel; run again to resume.
     Sweep {
@@ -39,11 +43,30 @@ enum Command {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
+    /// What the registry holds: `pisa list optimizers`.
+    List {
+        #[arg(value_enum)]
+        what: Listing,
+    },
     /// Draw the figures a results folder's [plot] table describes (PNG and SVG).
     Plot {
         /// A results folder, e.g. results/figure4a.
         results_dir: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Listing {
+    /// Every optimizer: its hyperparameters with defaults, and its reference.
+    Optimizers,
+}
+
+impl Listing {
+    fn describe(self) -> String {
+        match self {
+            Listing::Optimizers => crate::optim::registry::describe(),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -79,7 +102,15 @@ pub fn main() -> i32 {
 
 fn dispatch(command: Command) -> Result<i32> {
     match command {
-        Command::Run { common, run_id } => run(&common, run_id),
+        Command::Run {
+            common,
+            run_id,
+            resume,
+        } => run(&common, run_id, resume),
+        Command::List { what } => {
+            print!("{}", what.describe());
+            Ok(0)
+        }
         Command::Sweep { common, jobs } => run_sweep(&common, jobs),
         Command::Plot { results_dir } => {
             for file in crate::plot::plot_results(&results_dir)? {
@@ -90,7 +121,7 @@ fn dispatch(command: Command) -> Result<i32> {
     }
 }
 
-fn run(common: &Common, run_id: Option<String>) -> Result<i32> {
+fn run(common: &Common, run_id: Option<String>, resume: bool) -> Result<i32> {
     let spec = Spec::load(&common.spec, &common.set)?;
     if let Some(id) = &run_id {
         spec::check_folder_name(id).map_err(|message| SpecError {
@@ -103,7 +134,12 @@ fn run(common: &Common, run_id: Option<String>) -> Result<i32> {
     let run_id = run_id.unwrap_or_else(|| default_run_id(&common.set));
     let data_dir = spec::data_dir(common.data_dir.as_deref());
     let experiment = Experiment::prepare(&spec, &data_dir)?;
-    let dir = RunDir::create(&common.out.join(&spec.name).join(&run_id))?;
+    let final_path = common.out.join(&spec.name).join(&run_id);
+    let dir = if resume {
+        RunDir::resume(&final_path)?
+    } else {
+        RunDir::create(&final_path)?
+    };
     let bar = progress_bar(&MultiProgress::new(), spec.train.iterations, &run_id);
     let (summary, path) = experiment.execute(dir, &run_id, Default::default(), &bar)?;
     bar.finish_and_clear();

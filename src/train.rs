@@ -1,10 +1,24 @@
 //! The one training loop every task shares (DESIGN-NOTES "The one loop").
 use crate::optim::Optimizer;
+use crate::results::checkpoint;
 use crate::results::MetricsWriter;
 use crate::tasks::Task;
 use anyhow::Result;
 use indicatif::ProgressBar;
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// How long to train, when to evaluate and checkpoint, and where a resumed run starts.
+pub struct Plan {
+    pub iterations: usize,
+    pub eval_every: usize,
+    /// Write a checkpoint every this many iterations and at the end; 0 = never.
+    pub checkpoint_every: usize,
+    pub checkpoint: PathBuf,
+    /// Iterations already done (a resumed run), and the training seconds they took.
+    pub start: usize,
+    pub wall_offset: f64,
+}
 
 /// How the loop ended.
 pub struct LoopEnd {
@@ -16,22 +30,28 @@ pub struct LoopEnd {
     pub diverged: Option<String>,
 }
 
-/// Runs `iterations` iterations: each worker's gradient at the broadcast global point,
+/// Runs the iterations of `plan`: each worker's gradient at the broadcast global point,
 /// its local update, then evaluation every `eval_every` iterations (and at the end).
-/// Row 0 is the initial point; row ℓ is the global point after ℓ iterations.
+/// Row 0 is the initial point; row ℓ is the global point after ℓ iterations. A global
+/// point that is not finite stops the run at once as diverged.
 pub fn train(
     task: &mut dyn Task,
     optimizer: &mut dyn Optimizer,
-    iterations: usize,
-    eval_every: usize,
+    plan: &Plan,
     metrics: &mut MetricsWriter,
     bar: &ProgressBar,
 ) -> Result<LoopEnd> {
     let start = Instant::now();
+    let elapsed = || plan.wall_offset + start.elapsed().as_secs_f64();
     let workers = task.alphas().len();
-    let (mut last, mut diverged) = record(task, metrics, 0, optimizer.params(), &start)?;
-    let mut done = 0;
-    while done < iterations && diverged.is_none() {
+    let mut last = vec![];
+    let mut diverged = None;
+    if plan.start == 0 {
+        (last, diverged) = record(task, metrics, 0, optimizer.params(), elapsed())?;
+    }
+    let mut done = plan.start;
+    bar.set_position(done as u64);
+    while done < plan.iterations && diverged.is_none() {
         optimizer.begin_iteration();
         let w = optimizer.params().shallow_clone();
         let hessian = optimizer.needs_hessian();
@@ -41,12 +61,26 @@ pub fn train(
         }
         optimizer.end_iteration();
         done += 1;
-        if done % eval_every == 0 || done == iterations {
-            (last, diverged) = record(task, metrics, done, optimizer.params(), &start)?;
+        if !bool::try_from(optimizer.params().isfinite().all())? {
+            diverged = Some(format!(
+                "the parameters are not finite after iteration {done}; {}",
+                optimizer.divergence_advice()
+            ));
+        }
+        if done % plan.eval_every == 0 || done == plan.iterations || diverged.is_some() {
+            let (values, bad) = record(task, metrics, done, optimizer.params(), elapsed())?;
+            last = values;
+            diverged = diverged.or(bad.map(|b| format!("{b}; {}", optimizer.divergence_advice())));
+        }
+        let due = plan.checkpoint_every > 0
+            && (done % plan.checkpoint_every == 0 || done == plan.iterations);
+        if due && diverged.is_none() {
+            metrics.flush()?;
+            checkpoint::save(&plan.checkpoint, done, elapsed(), optimizer, task)?;
         }
         bar.inc(1);
     }
-    let wall_s = start.elapsed().as_secs_f64();
+    let wall_s = elapsed();
     last.push(wall_s);
     Ok(LoopEnd {
         iterations: done,
@@ -63,20 +97,15 @@ fn record(
     metrics: &mut MetricsWriter,
     iteration: usize,
     w: &tch::Tensor,
-    start: &Instant,
+    wall_s: f64,
 ) -> Result<(Vec<f64>, Option<String>)> {
     let values = task.evaluate(w)?;
-    metrics.row(iteration, &values, start.elapsed().as_secs_f64())?;
+    metrics.row(iteration, &values, wall_s)?;
     let bad = task
         .metric_names()
         .iter()
         .zip(&values)
         .find(|(_, v)| !v.is_finite());
-    let diverged = bad.map(|(name, v)| {
-        format!(
-            "{name} is {v} at iteration {iteration}: the iterates left the region where the \
-             loss is well behaved; restart with a larger sigma0 (Appendix A.2)"
-        )
-    });
+    let diverged = bad.map(|(name, v)| format!("{name} is {v} at iteration {iteration}"));
     Ok((values, diverged))
 }

@@ -118,6 +118,7 @@ fn check_file(file: &Path, problems: &Problems) -> Vec<String> {
                 let trajectory = read.into_iter().next().unwrap().1.to_kind(Kind::Double);
                 let layout = Problems::layout(problem);
                 let w0 = problems.get(&format!("{problem}.w0"), kind);
+                let steps = trajectory.size()[0] - 1;
                 let mut optimizer = registry::build(
                     &case.optimizer,
                     &Context {
@@ -125,12 +126,14 @@ fn check_file(file: &Path, problems: &Problems) -> Vec<String> {
                         layout: &layout,
                         alphas: &[1.0],
                         schedule: &Schedule::default(),
+                        iterations: steps as usize,
+                        // full batch: every iteration is one epoch
+                        iterations_per_epoch: 1,
                     },
                 )
                 .unwrap();
                 // Row t of the trajectory is the point of the (t+1)-th gradient: the
                 // global point after `begin_iteration` (for the ADMM family, (2.9)).
-                let steps = trajectory.size()[0] - 1;
                 let mut worst = 0.0f64;
                 for t in 0..=steps {
                     optimizer.begin_iteration();

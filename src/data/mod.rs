@@ -23,3 +23,22 @@ pub fn locate(path: &Path, data_dir: &Path, what: &str) -> anyhow::Result<PathBu
     }
     Ok(full)
 }
+
+/// Like [`locate`] for a folder of files (image datasets).
+pub fn locate_dir(path: &Path, data_dir: &Path, what: &str) -> anyhow::Result<PathBuf> {
+    let full = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        data_dir.join(path)
+    };
+    if !full.is_dir() {
+        anyhow::bail!(
+            "data folder {} not found (data.path = {:?}, data directory {}; set it with \
+             --data-dir or PISA_DATA_DIR). Expected {what}.",
+            full.display(),
+            path,
+            data_dir.display()
+        );
+    }
+    Ok(full)
+}

@@ -4,10 +4,12 @@ pub mod admm;
 pub mod baselines;
 pub mod hyper;
 pub mod layout;
+pub mod newton_schulz;
 pub mod registry;
 
 use crate::tasks::Local;
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
 use tch::Tensor;
 
 /// One iteration ℓ: `begin_iteration`, then `local_update` for each worker i with its
@@ -22,5 +24,48 @@ pub trait Optimizer: Send {
     fn end_iteration(&mut self);
     /// Number of values of optimizer state (excluding the parameters themselves).
     fn state_numel(&self) -> i64;
+    /// Everything a checkpoint needs to continue the run, as named tensors sharing storage
+    /// with the live state where they can (counters as 0-d tensors).
+    fn state(&self) -> Vec<(String, Tensor)> {
+        vec![]
+    }
+    /// Restores what `state` saved, for the same optimizer, hyperparameters and shapes.
+    fn load_state(&mut self, _saved: &HashMap<String, Tensor>) -> Result<()> {
+        bail!("this optimizer cannot resume from a checkpoint")
+    }
+    /// What to try when the iterates stop being finite.
+    fn divergence_advice(&self) -> &'static str {
+        "lower the learning rate"
+    }
+}
+
+/// Copies each saved tensor into the live tensor of the same name (shapes must agree).
+pub fn copy_state(live: &[(String, Tensor)], saved: &HashMap<String, Tensor>) -> Result<()> {
+    for (name, tensor) in live {
+        let from = saved
+            .get(name)
+            .with_context(|| format!("the checkpoint has no {name}"))?;
+        if from.size() != tensor.size() {
+            bail!(
+                "checkpoint {name} has shape {:?}, the run expects {:?}",
+                from.size(),
+                tensor.size()
+            );
+        }
+        tch::no_grad(|| tensor.shallow_clone().copy_(from));
+    }
+    Ok(())
+}
+
+/// A counter as a 0-d tensor for checkpoints, and back.
+pub fn counter(value: usize) -> Tensor {
+    Tensor::from(value as i64)
+}
+
+pub fn read_counter(saved: &HashMap<String, Tensor>, name: &str) -> Result<usize> {
+    let t = saved
+        .get(name)
+        .with_context(|| format!("the checkpoint has no {name}"))?;
+    Ok(t.int64_value(&[]) as usize)
 }
 

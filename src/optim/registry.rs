@@ -17,6 +17,11 @@ pub struct Context<'a> {
     pub alphas: &'a [f64],
     /// The learning-rate multiplier over iterations (for the ADMM family it divides σ and ρ).
     pub schedule: &'a Schedule,
+    /// The number of iterations the run will take.
+    pub iterations: usize,
+    /// n, iterations per epoch (Table 5's σ rules, epoch-based schedules); 0 when the
+    /// task does not know it.
+    pub iterations_per_epoch: usize,
 }
 
 pub struct Entry {
@@ -51,6 +56,25 @@ pub fn build(spec: &crate::spec::OptimizerSpec, context: &Context) -> Result<Box
         .map_err(|(key, msg)| anyhow::anyhow!("{key}: {msg}"))?;
     let entry = find(&spec.name).expect("resolve checked the name");
     (entry.build)(&hypers, context)
+}
+
+/// `pisa list optimizers`: each entry with its keys, defaults and reference.
+pub fn describe() -> String {
+    let mut out = String::new();
+    for e in all() {
+        out += &format!("{}\n  {}\n  reference: {}\n", e.name, e.summary, e.reference);
+        let width = e.hypers.iter().map(|h| h.name.len()).max().unwrap_or(0);
+        for h in e.hypers {
+            out += &format!(
+                "    {:width$} = {:10}  {}\n",
+                h.name,
+                h.default_text(),
+                h.doc
+            );
+        }
+        out += "\n";
+    }
+    out
 }
 
 #[cfg(test)]

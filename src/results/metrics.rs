@@ -20,6 +20,40 @@ impl MetricsWriter {
         Ok(Self { csv })
     }
 
+    /// Reopens the file of an interrupted run, keeping the header and the rows up to
+    /// iteration `upto` (those after the checkpoint are written again).
+    pub fn resume(path: &Path, upto: usize) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let kept: Vec<&str> = text
+            .lines()
+            .enumerate()
+            .filter(|(i, line)| {
+                *i == 0
+                    || line
+                        .split(',')
+                        .next()
+                        .and_then(|it| it.parse::<usize>().ok())
+                        .is_some_and(|it| it <= upto)
+            })
+            .map(|(_, line)| line)
+            .collect();
+        super::write_atomic(path, (kept.join("\n") + "\n").as_bytes())?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot append to {}", path.display()))?;
+        Ok(Self {
+            csv: csv::WriterBuilder::new().has_headers(false).from_writer(file),
+        })
+    }
+
+    /// Pushes the rows so far to disk (before a checkpoint refers to them).
+    pub fn flush(&mut self) -> Result<()> {
+        self.csv.flush()?;
+        Ok(())
+    }
+
     pub fn row(&mut self, iteration: usize, values: &[f64], wall_s: f64) -> Result<()> {
         let fields = std::iter::once(iteration.to_string())
             .chain(values.iter().map(|v| format_value(*v)))

@@ -1,6 +1,7 @@
 //! Run folders: `<out>/<name>/<run-id>/` with `spec.toml`, `metrics.csv` and
 //! `summary.json`. A run is written into a hidden staging folder beside its final place
 //! and renamed into place when it ends, so a folder that exists is whole.
+pub mod checkpoint;
 mod metrics;
 mod summary;
 
@@ -19,6 +20,8 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub struct RunDir {
     final_path: PathBuf,
     staging: PathBuf,
+    /// Whether the staging folder was taken over from an interrupted run.
+    resumed: bool,
 }
 
 /// What is already at a run's final place.
@@ -77,7 +80,39 @@ impl RunDir {
         Ok(Self {
             final_path: final_path.to_path_buf(),
             staging,
+            resumed: false,
         })
+    }
+
+    /// Takes over the staging folder of an interrupted run of `final_path` (its process
+    /// gone, a checkpoint inside) if there is one; otherwise as [`RunDir::create`].
+    pub fn resume(final_path: &Path) -> Result<Self> {
+        let mut dir = Self::create(final_path)?;
+        let parent = final_path.parent().context("run folder has no parent")?;
+        let prefix = format!(
+            ".{}.partial-",
+            final_path.file_name().context("run folder has no name")?.to_string_lossy()
+        );
+        let interrupted = fs::read_dir(parent)?.flatten().map(|e| e.path()).find(|p| {
+            p != &dir.staging
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix(&prefix))
+                    .is_some_and(|pid| !process_alive(pid))
+                && p.join(checkpoint::CHECKPOINT_FILE).is_file()
+        });
+        if let Some(old) = interrupted {
+            fs::remove_dir(&dir.staging)?;
+            fs::rename(&old, &dir.staging)
+                .with_context(|| format!("cannot take over {}", old.display()))?;
+            dir.resumed = true;
+        }
+        Ok(dir)
+    }
+
+    /// Whether this run continues an interrupted one (its files are already there).
+    pub fn resumed(&self) -> bool {
+        self.resumed
     }
 
     /// Path of `file` inside the staging folder.
@@ -116,14 +151,17 @@ pub fn clean_stale_staging(dir: &Path) -> Result<()> {
         else {
             continue;
         };
-        let alive = pid
-            .parse::<u32>()
-            .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
-        if !alive {
+        if !process_alive(pid) {
             fs::remove_dir_all(entry.path())?;
         }
     }
     Ok(())
+}
+
+/// Whether the process `pid` (as written in a staging folder's name) still runs.
+fn process_alive(pid: &str) -> bool {
+    pid.parse::<u32>()
+        .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists())
 }
 
 /// Writes `contents` to `path` atomically (temporary file in the same folder, then rename).

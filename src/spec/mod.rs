@@ -2,11 +2,13 @@
 //! `--set` overrides and the resolved spec written beside every run.
 mod error;
 mod locate;
+mod model;
 mod optimizer;
 mod overrides;
 mod plot;
 
 pub use error::SpecError;
+pub use model::{ModelKind, ModelSpec};
 pub use optimizer::OptimizerSpec;
 pub use overrides::Override;
 pub use plot::{Legend, PlotSpec};
@@ -25,8 +27,14 @@ pub struct Spec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub data: DataSpec,
+    /// The network, for classification data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSpec>,
     pub train: TrainSpec,
     pub optimizer: OptimizerSpec,
+    /// `[schedule]`: the learning-rate multiplier over iterations (constant if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::schedule::ScheduleSpec>,
     /// Grid for `pisa sweep`: dotted key → values; the runs are its Cartesian product.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<toml::Table>,
@@ -38,6 +46,16 @@ pub struct Spec {
 #[serde(rename_all = "snake_case")]
 pub enum DataKind {
     LeastSquares,
+    /// MNIST in IDX files (gzipped or not), `path` = their folder.
+    Mnist,
+    /// Fashion-MNIST in IDX files, `path` = their folder.
+    FashionMnist,
+}
+
+impl DataKind {
+    pub fn is_classification(self) -> bool {
+        !matches!(self, DataKind::LeastSquares)
+    }
 }
 
 /// `[data]`: where the samples come from.
@@ -59,6 +77,10 @@ pub struct DataSpec {
     /// Generated problem: standard deviation of the noise added to b.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise: Option<f64>,
+    /// Image datasets whose folder holds only the test files (the shared MNIST split):
+    /// hold out this fraction of them, seeded, as the test set and train on the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +113,10 @@ pub struct TrainSpec {
     /// Evaluate (write a metrics row) every this many iterations; the last is always written.
     #[serde(default = "one")]
     pub eval_every: usize,
+    /// Write `checkpoint.safetensors` every this many iterations and at the end; 0 = never.
+    /// `pisa run --resume` continues an interrupted run from its last checkpoint.
+    #[serde(default)]
+    pub checkpoint_every: usize,
     #[serde(default = "default_dtype")]
     pub dtype: Dtype,
     /// "cpu", "cuda" or "cuda:N".
@@ -174,6 +200,9 @@ impl Spec {
         }
         self.validate_data()?;
         self.optimizer.validate("optimizer")?;
+        if let Some(schedule) = &self.schedule {
+            schedule.validate(t.iterations)?;
+        }
         if let Some(sweep) = &self.sweep {
             for (key, values) in sweep {
                 let Some(values) = values.as_array().filter(|a| !a.is_empty()) else {
@@ -200,6 +229,15 @@ impl Spec {
     fn validate_data(&self) -> Result<(), (String, String)> {
         let d = &self.data;
         let bad = |key: &str, msg: &str| Err((key.to_string(), msg.to_string()));
+        if d.kind.is_classification() {
+            return self.validate_images();
+        }
+        if self.model.is_some() {
+            return bad("model", "least_squares data takes no [model] (w is the model)");
+        }
+        if d.test_fraction.is_some() {
+            return bad("data.test_fraction", "test_fraction applies to image datasets only");
+        }
         match (&d.path, d.samples, d.dim) {
             (Some(_), None, None) => {
                 if d.noise.is_some() {
@@ -247,13 +285,46 @@ impl Spec {
         Ok(())
     }
 
+    fn validate_images(&self) -> Result<(), (String, String)> {
+        let d = &self.data;
+        let bad = |key: &str, msg: String| Err((key.to_string(), msg));
+        if d.path.is_none() {
+            return bad(
+                "data.path",
+                "image data needs path = the folder of its IDX files".into(),
+            );
+        }
+        for (key, given) in [
+            ("data.samples", d.samples.is_some()),
+            ("data.dim", d.dim.is_some()),
+            ("data.noise", d.noise.is_some()),
+        ] {
+            if given {
+                return bad(key, format!("{key} applies to least_squares only"));
+            }
+        }
+        if let Some(f) = d.test_fraction {
+            if !(f > 0.0 && f < 1.0) {
+                return bad(
+                    "data.test_fraction",
+                    format!("test_fraction must be in (0, 1), not {f}"),
+                );
+            }
+        }
+        match &self.model {
+            None => bad("model", "image data needs a [model] table, e.g. kind = \"mlp\"".into()),
+            Some(m) => m.validate(),
+        }
+    }
+
     /// The spec with every default written out, as saved to `spec.toml`.
     pub fn resolved(&self) -> Spec {
         let mut s = self.clone();
-        if s.data.path.is_none() && s.data.noise.is_none() {
+        if s.data.kind == DataKind::LeastSquares && s.data.path.is_none() && s.data.noise.is_none() {
             s.data.noise = Some(crate::data::least_squares::DEFAULT_NOISE);
         }
         s.optimizer = s.optimizer.resolved();
+        s.schedule = s.schedule.as_ref().map(|x| x.resolved());
         s
     }
 

@@ -440,6 +440,17 @@ impl Task for Classification {
         })
     }
 
+    fn state(&self) -> Vec<(String, Tensor)> {
+        vec![("sampler".into(), Tensor::from_slice(&self.sampler_state()))]
+    }
+
+    fn load_state(&mut self, saved: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+        let state = saved
+            .get("sampler")
+            .context("the checkpoint has no sampler state")?;
+        self.set_sampler_state(&Vec::<i64>::try_from(state)?)
+    }
+
     fn metric_names(&self) -> &'static [&'static str] {
         &["train_loss", "test_loss", "test_acc"]
     }

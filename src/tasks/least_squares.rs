@@ -1,7 +1,8 @@
 //! Least squares, Appendix A.2: f(w; (a, b)) = (⟨w, a⟩ − b)²/2, D_i = m equal row blocks.
 use super::{Local, Task};
 use crate::data::least_squares::Problem;
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
+use std::collections::HashMap;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
@@ -111,6 +112,19 @@ impl Task for LeastSquares {
             samples: n as usize,
             hessian,
         })
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let position = self.rng.get_word_pos() as i64;
+        vec![("sampler".into(), Tensor::from(position))]
+    }
+
+    fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
+        let position = saved
+            .get("sampler")
+            .context("the checkpoint has no sampler state")?;
+        self.rng.set_word_pos(position.int64_value(&[]) as u128);
+        Ok(())
     }
 
     fn metric_names(&self) -> &'static [&'static str] {

@@ -1,9 +1,11 @@
 //! Tasks own their data, model and loss; the training loop asks them for local
 //! gradients at the broadcast point and for evaluation rows.
 pub mod classification;
+pub mod from_spec;
 pub mod least_squares;
 
 use anyhow::Result;
+use std::collections::HashMap;
 use tch::Tensor;
 
 /// What worker i reports for the global point: g_i = ∇H_i(w; B_i) of (2.10), and the
@@ -30,4 +32,9 @@ pub trait Task: Send {
     fn metric_names(&self) -> &'static [&'static str];
     /// The metrics of the global point `w`; a non-finite value stops the run as diverged.
     fn evaluate(&self, w: &Tensor) -> Result<Vec<f64>>;
+    /// What a checkpoint must hold besides w to continue the run exactly: the
+    /// workers' sampling state (and any model buffers).
+    fn state(&self) -> Vec<(String, Tensor)>;
+    /// Restores what `state` saved, on a task built from the same spec.
+    fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()>;
 }

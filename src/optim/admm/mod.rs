@@ -1,22 +1,36 @@
 //! The inexact stochastic ADMM of Algorithm 1, generic over tensors and preconditioners:
-//! PISA (Q = I or the Hessian (4.1)) and SISA (Q from the second moment (4.2)).
+//! PISA (Q = I or the Hessian (4.1)), SISA (Q from the second moment (4.2)) and NSISA
+//! (orthogonalised momentum (4.6)), one registry entry per file.
 //!
 //! State is lean: the global point w, the duals π_i stacked in one [m, P] buffer, the
 //! preconditioner's state, and the running sum Σα_i(σ_i w_i + π_i) from which the next
 //! global point follows by (2.9). No local point w_i is stored.
+//!
+//! The shared learning-rate schedule f(ℓ) (`[schedule]`) acts on the family by dividing σ
+//! and ρ together: iteration ℓ runs with σ^{ℓ+1}/f(ℓ) and ρ/f(ℓ) in (2.13), (2.14) and the
+//! numerator of (2.9). The dual step σx = σ(σ + ρq)^{-1}u does not change under that
+//! scaling, so the displacement w^{ℓ+2} − w^{ℓ+1} is f(ℓ) times what it would be (exactly
+//! for λ = 0): f is a step size multiplier, as for the classic optimizers. σ's own
+//! schedule (2.12) runs on the unscaled σ.
+pub mod nsisa;
+pub mod pisa;
 pub mod precondition;
+pub mod sisa;
 
 use crate::optim::hyper::{Bound, Default, Hyper, Hypers, Kind};
 use crate::optim::registry::{Context, Entry};
-use crate::optim::Optimizer;
-use crate::schedule::{k0_rule, SigmaSchedule};
+use crate::optim::{copy_state, counter, read_counter, Optimizer};
+use crate::schedule::{k0_rule, Schedule, SigmaSchedule};
 use crate::tasks::Local;
-use anyhow::Result;
-use precondition::{Hessian, Identity, Precondition, Scheme, SecondMoment};
+use anyhow::{bail, ensure, Result};
+use precondition::Precondition;
+use std::collections::HashMap;
 use tch::Tensor;
 
+pub const ENTRIES: &[&Entry] = &[&pisa::ENTRY, &sisa::ENTRY, &nsisa::ENTRY];
+
 /// Keys every member of the family takes.
-const SIGMA0: Hyper = Hyper {
+pub const SIGMA0: Hyper = Hyper {
     name: "sigma0",
     kind: Kind::Float {
         min: Bound::Open(0.0),
@@ -25,8 +39,8 @@ const SIGMA0: Hyper = Hyper {
     default: Default::Required,
     doc: "σ_i^0, the initial penalty (3.4)",
 };
-const RHO: Hyper = crate::optim::hyper::float("rho", 1.0, "ρ_i of the proximal term (2.7b)");
-const GAMMA: Hyper = Hyper {
+pub const RHO: Hyper = crate::optim::hyper::float("rho", 1.0, "ρ_i of the proximal term (2.7b)");
+pub const GAMMA: Hyper = Hyper {
     name: "gamma",
     kind: Kind::Float {
         min: Bound::Open(0.0),
@@ -35,66 +49,36 @@ const GAMMA: Hyper = Hyper {
     default: Default::Float(0.99),
     doc: "γ_i: σ_i is divided by it every k0 iterations (2.12)",
 };
-const K0: Hyper = Hyper {
+pub const K0: Hyper = Hyper {
     name: "k0",
     kind: Kind::IntOrAuto,
     default: Default::Int(1),
     doc: "iterations between σ updates; \"auto\" = ⌈ln γ / ln 0.99⌉ (A.1)",
 };
-const LAMBDA: Hyper = crate::optim::hyper::float("lambda", 0.0, "λ of the global update (2.3), (2.9)");
-const MU: Hyper = crate::optim::hyper::float(
+pub const K0_EPOCHS: Hyper = Hyper {
+    name: "k0_epochs",
+    kind: Kind::Int { min: 1 },
+    default: Default::Unset,
+    doc: "k0 in epochs, replacing k0: σ updated every k0_epochs·n iterations \
+          (Table 5's γ_ℓ(t, s) is gamma = t, k0_epochs = s)",
+};
+pub const GAMMA_RULE: Hyper = Hyper {
+    name: "gamma_rule",
+    kind: Kind::Choice(&["fixed", "epochs"]),
+    default: Default::Unset,
+    doc: "\"epochs\": Table 5's γ_ℓ = 1 − 1/(E − ⌊ℓ/n⌋) in place of gamma, \
+          γ = 1 where E − ⌊ℓ/n⌋ ≤ 1",
+};
+pub const LAMBDA: Hyper =
+    crate::optim::hyper::float("lambda", 0.0, "λ of the global update (2.3), (2.9)");
+pub const MU: Hyper = crate::optim::hyper::float(
     "mu",
     0.0,
     "μ of the regularised loss (2.2); F_i carries (μ − λ)/2 ‖w‖² (2.4)",
 );
 
-pub const PISA: Entry = Entry {
-    name: "pisa",
-    summary: "Algorithm 1: preconditioned inexact stochastic ADMM, Q_i = I or the batch Hessian (4.1)",
-    reference: "pisa.md Algorithm 1; golden: scripts/reference_ls.py (independent PyTorch implementation)",
-    hypers: &[
-        SIGMA0,
-        RHO,
-        GAMMA,
-        K0,
-        Hyper {
-            name: "precondition",
-            kind: Kind::Choice(&["identity", "hessian"]),
-            default: Default::Str("identity"),
-            doc: "Q_i: identity, or the batch Hessian (4.1) (dense solve: small models only)",
-        },
-        LAMBDA,
-        MU,
-    ],
-    build: build_pisa,
-};
-
-pub const SISA: Entry = Entry {
-    name: "sisa",
-    summary: "Algorithm 2: second-moment ADMM, Q_i = Diag(√m_i) (4.2)-(4.4)",
-    reference: "pisa.md Algorithm 2; golden: scripts/reference_ls.py (independent PyTorch implementation)",
-    hypers: &[
-        SIGMA0,
-        RHO,
-        GAMMA,
-        K0,
-        Hyper {
-            name: "scheme",
-            kind: Kind::IntChoice(&[1, 2, 3]),
-            default: Default::Required,
-            doc: "second-moment scheme of (4.4): 1 AdaGrad-, 2 RMSProp-, 3 Adam-like",
-        },
-        crate::optim::hyper::unit("beta", 0.9, "β_i of schemes II and III (4.4)"),
-        crate::optim::hyper::positive("eta", 1e8, "η_i: the clip m_i ≤ η_i² (4.3)"),
-        LAMBDA,
-        MU,
-    ],
-    build: build_sisa,
-};
-
-pub const ENTRIES: &[&Entry] = &[&PISA, &SISA];
-
-/// k0 in force: the integer given, or rule (A.1) for "auto".
+/// k0 as the `k0` key gives it: the integer, or rule (A.1) for "auto" (`k0_epochs`, when
+/// given, replaces it; see [`sigma_schedule`]).
 pub fn k0(h: &Hypers) -> usize {
     match h.get("k0") {
         Some(toml::Value::String(_)) => k0_rule(h.f64("gamma")),
@@ -102,28 +86,60 @@ pub fn k0(h: &Hypers) -> usize {
     }
 }
 
-fn settings(h: &Hypers) -> Settings {
-    Settings {
+/// The σ schedule (2.12) the keys describe, with n and the run length from the context.
+pub fn sigma_schedule(h: &Hypers, c: &Context) -> Result<SigmaSchedule> {
+    let n = c.iterations_per_epoch;
+    let need_n = |key: &str| {
+        ensure!(
+            n > 0,
+            "optimizer.{key} is in epochs, but this task does not say how many iterations \
+             make an epoch"
+        );
+        Ok(())
+    };
+    let auto = matches!(h.get("k0"), Some(toml::Value::String(_)));
+    let k0 = match h.get("k0_epochs").and_then(toml::Value::as_integer) {
+        Some(epochs) => {
+            if auto || h.usize("k0") != 1 {
+                bail!("optimizer.k0_epochs replaces k0: give one of them");
+            }
+            need_n("k0_epochs")?;
+            epochs as usize * n
+        }
+        None => k0(h),
+    };
+    if h.get("gamma_rule").and_then(toml::Value::as_str) == Some("epochs") {
+        need_n("gamma_rule")?;
+        if auto {
+            bail!("optimizer.k0 = \"auto\" follows gamma (A.1), which gamma_rule = \"epochs\" replaces");
+        }
+        // E, the epochs of the run (the last one may be partial)
+        let epochs = c.iterations.div_ceil(n).max(1);
+        Ok(SigmaSchedule::epochs(epochs, n, k0))
+    } else {
+        Ok(SigmaSchedule::new(h.f64("gamma"), k0))
+    }
+}
+
+/// The scalars every member takes, from resolved hyperparameters.
+pub fn settings(h: &Hypers, c: &Context) -> Result<Settings> {
+    Ok(Settings {
         sigma0: h.f64("sigma0"),
         rho: h.f64("rho"),
         lambda: h.f64("lambda"),
         mu: h.f64("mu"),
-        schedule: SigmaSchedule::new(h.f64("gamma"), k0(h)),
-    }
+        schedule: sigma_schedule(h, c)?,
+    })
 }
 
-fn build_pisa(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
-    let precondition: Box<dyn Precondition> = match h.str("precondition") {
-        "hessian" => Box::new(Hessian),
-        _ => Box::new(Identity),
-    };
-    Ok(Box::new(Admm::new(c.w0, c.alphas, settings(h), precondition)))
-}
-
-fn build_sisa(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
-    let scheme = Scheme::from_number(h.usize("scheme")).expect("validated: 1, 2 or 3");
-    let precondition = SecondMoment::new(scheme, h.f64("beta"), h.f64("eta"), c.alphas.len(), c.w0);
-    Ok(Box::new(Admm::new(c.w0, c.alphas, settings(h), Box::new(precondition))))
+/// Builds Algorithm 1 with preconditioner `precondition` for context `c`.
+pub fn build(
+    h: &Hypers,
+    c: &Context,
+    precondition: Box<dyn Precondition>,
+) -> Result<Box<dyn Optimizer>> {
+    let admm = Admm::new(c.w0, c.alphas, settings(h, c)?, precondition).with_lr(c.schedule.clone());
+    Ok(Box::new(admm))
 }
 
 /// Scalars of Algorithm 1, the same for every worker (σ_i^0 = σ^0, γ_i = γ, ρ_i = ρ as in
@@ -140,8 +156,14 @@ pub struct Settings {
 pub struct Admm {
     settings: Settings,
     alpha: Vec<f64>,
-    /// σ^ℓ before `begin_iteration`, σ^{ℓ+1} after it.
+    /// The learning-rate multiplier f(ℓ): σ and ρ in force are divided by it.
+    lr: Schedule,
+    /// σ^ℓ of (2.12) before `begin_iteration`, σ^{ℓ+1} after it (unscaled by f).
     sigma: f64,
+    /// σ in force: σ^{ℓ+1}/f(ℓ) after `begin_iteration`; the σ^ℓ of (2.9) before it.
+    penalty: f64,
+    /// ρ in force: ρ/f(ℓ).
+    rho: f64,
     iteration: usize,
     /// The global point w^{ℓ+1}.
     w: Tensor,
@@ -167,7 +189,10 @@ impl Admm {
         Self {
             settings,
             alpha: alpha.to_vec(),
+            lr: Schedule::default(),
             sigma: settings.sigma0,
+            penalty: settings.sigma0,
+            rho: settings.rho,
             iteration: 0,
             w: w0.copy(),
             dual,
@@ -176,8 +201,15 @@ impl Admm {
         }
     }
 
+    /// With the learning-rate multiplier `lr` (constant by default).
+    pub fn with_lr(mut self, lr: Schedule) -> Self {
+        self.lr = lr;
+        self
+    }
+
+    /// σ in force (σ^{ℓ+1}/f(ℓ) after `begin_iteration`).
     pub fn sigma(&self) -> f64 {
-        self.sigma
+        self.penalty
     }
 
     pub fn dual(&self, worker: usize) -> Tensor {
@@ -193,12 +225,16 @@ impl Optimizer for Admm {
     fn begin_iteration(&mut self) {
         let alpha_sum: f64 = self.alpha.iter().sum();
         // (2.9): w^{ℓ+1} = Σα_i(σ_i^ℓ w_i^ℓ + π_i^ℓ) / (Σα_i σ_i^ℓ + λ)
-        self.w = &self.next / (alpha_sum * self.sigma + self.settings.lambda);
+        self.w = &self.next / (alpha_sum * self.penalty + self.settings.lambda);
         // (2.12)
         self.sigma = self.settings.schedule.next(self.sigma, self.iteration);
+        // f(ℓ) divides σ and ρ together (module doc)
+        let f = self.lr.factor(self.iteration);
+        self.penalty = self.sigma / f;
+        self.rho = self.settings.rho / f;
         // The next numerator Σα_i(σ_i w_i + π_i) with w_i = w − x_i: its Σα_i σ w part
         // now, once; each worker adds α_i(π_i − σ x_i) in `local_update`.
-        self.next = &self.w * (alpha_sum * self.sigma);
+        self.next = &self.w * (alpha_sum * self.penalty);
     }
 
     fn needs_hessian(&self) -> bool {
@@ -206,10 +242,8 @@ impl Optimizer for Admm {
     }
 
     fn local_update(&mut self, worker: usize, local: &Local) -> Result<()> {
-        let Settings {
-            rho, lambda, mu, ..
-        } = self.settings;
-        let sigma = self.sigma;
+        let Settings { lambda, mu, .. } = self.settings;
+        let (sigma, rho) = (self.penalty, self.rho);
         let mut dual = self.dual.get(worker as i64);
         // g_i = ∇F_i(w^{ℓ+1}; B_i) with F_i = H_i + (μ − λ)/2 ‖·‖², (2.4) and (2.10)
         let grad = if mu != lambda {
@@ -224,7 +258,8 @@ impl Optimizer for Admm {
             }
             (h, _) => h.as_ref().map(Tensor::shallow_clone),
         };
-        let u = &dual + grad;
+        // u = π_i + g_i (NSISA: π_i + o_i on matrices, (4.6))
+        let u = &dual + self.precondition.direction(worker, &grad);
         // (2.13): w_i = w^{ℓ+1} − x with x = (σ_i I + ρ_i Q_i)^{-1}(π_i + g_i)
         let mut x = self
             .precondition
@@ -244,6 +279,52 @@ impl Optimizer for Admm {
 
     fn state_numel(&self) -> i64 {
         self.dual.numel() as i64 + self.next.numel() as i64 + self.precondition.state_numel()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let scalar = |v: f64| Tensor::from(v);
+        let mut state = vec![
+            ("w".to_string(), self.w.shallow_clone()),
+            ("dual".to_string(), self.dual.shallow_clone()),
+            ("next".to_string(), self.next.shallow_clone()),
+            ("sigma".to_string(), scalar(self.sigma)),
+            ("penalty".to_string(), scalar(self.penalty)),
+            ("rho".to_string(), scalar(self.rho)),
+            ("iteration".to_string(), counter(self.iteration)),
+        ];
+        state.extend(
+            self.precondition
+                .state()
+                .into_iter()
+                .map(|(name, t)| (format!("precondition.{name}"), t)),
+        );
+        state
+    }
+
+    fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
+        let live = [("w", &self.w), ("dual", &self.dual), ("next", &self.next)]
+            .map(|(name, t)| (name.to_string(), t.shallow_clone()));
+        copy_state(&live, saved)?;
+        let scalar = |name: &str| -> Result<f64> {
+            let t = saved
+                .get(name)
+                .ok_or_else(|| anyhow::anyhow!("the checkpoint has no {name}"))?;
+            Ok(t.double_value(&[]))
+        };
+        self.sigma = scalar("sigma")?;
+        self.penalty = scalar("penalty")?;
+        self.rho = scalar("rho")?;
+        self.iteration = read_counter(saved, "iteration")?;
+        let prefix = "precondition.";
+        let inner: HashMap<String, Tensor> = saved
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.shallow_clone())))
+            .collect();
+        self.precondition.load_state(&inner)
+    }
+
+    fn divergence_advice(&self) -> &'static str {
+        "restart with a larger sigma0 (Appendix A.2)"
     }
 }
 

@@ -1,6 +1,8 @@
 //! Preconditioners Q_i of the proximal term (2.7b). Each solves (σ I + ρ Q_i) x = u.
+use crate::optim::copy_state;
 use anyhow::{Context, Result};
-use tch::Tensor;
+use std::collections::HashMap;
+use tch::{Kind, Tensor};
 
 /// SISA's second-moment scheme of (4.4): AdaGrad-, RMSProp- and Adam-like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +25,12 @@ impl Scheme {
 }
 
 pub trait Precondition: Send {
+    /// d_i, what stands for g_i in u = π_i^ℓ + d_i: g_i itself (Algorithms 1, 2), or
+    /// NSISA's orthogonalised momentum o_i (Algorithm 3), which keeps its own state.
+    fn direction(&mut self, _worker: usize, grad: &Tensor) -> Tensor {
+        grad.shallow_clone()
+    }
+
     /// x = (σ I + ρ Q_i)^{-1} u for worker `worker`, with u = π_i^ℓ + g_i^{ℓ+1};
     /// updates the preconditioner's own state from u first where its rule says so.
     fn solve(
@@ -40,6 +48,16 @@ pub trait Precondition: Send {
 
     fn state_numel(&self) -> i64 {
         0
+    }
+
+    /// Named state for checkpoints (counters as tensors).
+    fn state(&self) -> Vec<(String, Tensor)> {
+        vec![]
+    }
+
+    /// Restores what `state` saved.
+    fn load_state(&mut self, _saved: &HashMap<String, Tensor>) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -110,17 +128,10 @@ impl SecondMoment {
             steps: vec![0; workers],
         }
     }
-}
 
-impl Precondition for SecondMoment {
-    fn solve(
-        &mut self,
-        worker: usize,
-        u: &Tensor,
-        sigma: f64,
-        rho: f64,
-        _: Option<&Tensor>,
-    ) -> Result<Tensor> {
+    /// √m_i^{ℓ+1} of worker `worker` after updating its moment from u = π_i^ℓ + g_i^{ℓ+1}
+    /// by (4.4), clipped by (4.3).
+    pub fn root(&mut self, worker: usize, u: &Tensor) -> Tensor {
         let mut moment = self.moment.get(worker as i64);
         self.steps[worker] += 1;
         let beta = self.beta;
@@ -136,12 +147,42 @@ impl Precondition for SecondMoment {
             Scheme::III => m_tilde / (1.0 - beta.powi(self.steps[worker])),
             _ => m_tilde.shallow_clone(),
         };
-        // (4.3), then (4.5): x = u / (σ + ρ√m)
-        let denominator = m_tilde.clamp_max(self.eta * self.eta).sqrt() * rho + sigma;
-        Ok(u / denominator)
+        // (4.3)
+        m_tilde.clamp_max(self.eta * self.eta).sqrt()
+    }
+}
+
+impl Precondition for SecondMoment {
+    fn solve(
+        &mut self,
+        worker: usize,
+        u: &Tensor,
+        sigma: f64,
+        rho: f64,
+        _: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        // (4.5): x = u / (σ + ρ√m)
+        Ok(u / (self.root(worker, u) * rho + sigma))
     }
 
     fn state_numel(&self) -> i64 {
         self.moment.numel() as i64
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let steps: Vec<i64> = self.steps.iter().map(|&s| s as i64).collect();
+        vec![
+            ("second_moment".into(), self.moment.shallow_clone()),
+            ("steps".into(), Tensor::from_slice(&steps)),
+        ]
+    }
+
+    fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
+        copy_state(&self.state()[..1], saved)?;
+        let steps = saved.get("steps").context("the checkpoint has no steps")?;
+        let steps = Vec::<i64>::try_from(steps.to_kind(Kind::Int64))?;
+        anyhow::ensure!(steps.len() == self.steps.len(), "checkpoint steps: wrong worker count");
+        self.steps = steps.into_iter().map(|s| s as i32).collect();
+        Ok(())
     }
 }

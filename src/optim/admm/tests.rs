@@ -357,3 +357,128 @@ fn works_in_f32() {
     assert_eq!(admm.dual(0).kind(), Kind::Float);
     assert_close(&vec(&admm.dual(0)), &[-0.8, 4.0 / 3.0], 1e-6, "f32 π_0");
 }
+
+fn context_build(name: &str, spec: &str, iterations: usize, per_epoch: usize) -> anyhow::Result<Box<dyn Optimizer>> {
+    let entry = crate::optim::registry::find(name).unwrap();
+    let h = crate::optim::hyper::Hypers::resolve(name, entry.hypers, &spec.parse().unwrap()).unwrap();
+    let w0 = t(&[0.0, 0.0]);
+    (entry.build)(
+        &h,
+        &crate::optim::registry::Context {
+            w0: &w0,
+            layout: &crate::optim::layout::Layout::vector(2),
+            alphas: &[0.5, 0.5],
+            schedule: &crate::schedule::Schedule::default(),
+            iterations,
+            iterations_per_epoch: per_epoch,
+        },
+    )
+}
+
+#[test]
+fn sigma_rules_of_table_5_from_the_keys() {
+    use super::sigma_schedule;
+    use crate::optim::hyper::Hypers;
+    let entry = super::sisa::ENTRY;
+    let w0 = t(&[0.0]);
+    let layout = crate::optim::layout::Layout::vector(1);
+    let schedule = crate::schedule::Schedule::default();
+    let rule = |spec: &str, per_epoch: usize| {
+        let h = Hypers::resolve("sisa", entry.hypers, &spec.parse().unwrap()).unwrap();
+        let c = crate::optim::registry::Context {
+            w0: &w0,
+            layout: &layout,
+            alphas: &[1.0],
+            schedule: &schedule,
+            iterations: 10,
+            iterations_per_epoch: per_epoch,
+        };
+        sigma_schedule(&h, &c).map_err(|e| e.to_string())
+    };
+    let base = "sigma0 = 1\nscheme = 3\n";
+    // γ_ℓ(0.8, 2) with n = 3: γ = 0.8 every 6 iterations.
+    let s = rule(&format!("{base}gamma = 0.8\nk0_epochs = 2"), 3).unwrap();
+    assert_eq!(s, SigmaSchedule::new(0.8, 6));
+    // γ_ℓ = 1 − 1/(E − ⌊ℓ/n⌋) with E = ⌈10/3⌉ = 4.
+    let s = rule(&format!("{base}gamma_rule = \"epochs\""), 3).unwrap();
+    assert_eq!(s, SigmaSchedule::epochs(4, 3, 1));
+    assert_eq!(s.gamma(0), 0.75);
+    let s = rule(&format!("{base}gamma_rule = \"epochs\"\nk0_epochs = 1"), 3).unwrap();
+    assert_eq!(s, SigmaSchedule::epochs(4, 3, 3));
+    assert_eq!(rule(&format!("{base}k0 = \"auto\"\ngamma = 0.5"), 0).unwrap().k0(), 69);
+    let err = |spec: &str, n| rule(&format!("{base}{spec}"), n).unwrap_err();
+    assert!(err("k0 = 5\nk0_epochs = 2", 3).contains("k0_epochs replaces k0"));
+    assert!(err("k0_epochs = 2", 0).contains("iterations make an epoch"));
+    assert!(err("gamma_rule = \"epochs\"", 0).contains("iterations make an epoch"));
+    assert!(err("gamma_rule = \"epochs\"\nk0 = \"auto\"", 3).contains("auto"));
+}
+
+#[test]
+fn the_lr_factor_scales_the_displacement_and_keeps_the_duals() {
+    // σ and ρ divided by f = 0.5 at every iteration: with the same gradients, π_i and the
+    // second moment are unchanged and every step of w (from w¹ = w⁰ = 0, λ = 0) halves.
+    let run = |lr: crate::schedule::Schedule| {
+        let w0 = t(&[0.0, 0.0]);
+        let pre = SecondMoment::new(Scheme::III, 0.9, 1e8, 2, &w0);
+        let mut admm = Admm::new(&w0, &[0.5, 0.5], hyper(2.0, 3.0, 0.9, 2, 0.0, 0.1), Box::new(pre))
+            .with_lr(lr);
+        let mut ws = vec![];
+        for l in 0..6 {
+            admm.begin_iteration();
+            ws.push(vec(admm.params()));
+            let s = l as f64;
+            // gradients that do not depend on w, so both runs see the same ones; μ = 0.1
+            // would add 0.1·w, so subtract it back
+            for i in 0..2 {
+                let g = t(&[(s + i as f64).sin(), (2.0 * s).cos()]) - admm.params() * 0.1;
+                admm.local_update(i, &local(&vec(&g))).unwrap();
+            }
+            admm.end_iteration();
+        }
+        (ws, vec(&admm.dual(1)))
+    };
+    let (w1, d1) = run(crate::schedule::Schedule::default());
+    let half = crate::schedule::Schedule {
+        shape: crate::schedule::Shape::Step {
+            milestones: vec![0],
+            factor: 0.5,
+        },
+        warmup: 0,
+    };
+    let (w2, d2) = run(half);
+    assert_close(&d2, &d1, 1e-13, "π_1");
+    for (l, (a, b)) in w1.iter().zip(&w2).enumerate() {
+        let halved: Vec<f64> = a.iter().map(|v| v * 0.5).collect();
+        assert_close(b, &halved, 1e-13, &format!("w at ℓ = {l}"));
+    }
+}
+
+#[test]
+fn a_checkpoint_continues_the_run_exactly() {
+    for name in ["sisa", "nsisa"] {
+        let spec = "sigma0 = 1.5\nscheme = 3\ngamma = 0.9\nk0 = 2";
+        let mut a = context_build(name, spec, 10, 1).unwrap();
+        let step = |o: &mut Box<dyn Optimizer>, l: usize| {
+            o.begin_iteration();
+            for i in 0..2 {
+                let g = t(&[(l as f64 + i as f64).sin(), 1.0]) + o.params();
+                o.local_update(i, &local(&vec(&g))).unwrap();
+            }
+            o.end_iteration();
+        };
+        for l in 0..3 {
+            step(&mut a, l);
+        }
+        let saved: std::collections::HashMap<String, Tensor> =
+            a.state().into_iter().map(|(k, v)| (k, v.copy())).collect();
+        let mut b = context_build(name, spec, 10, 1).unwrap();
+        b.load_state(&saved).unwrap();
+        for l in 3..6 {
+            step(&mut a, l);
+            step(&mut b, l);
+        }
+        a.begin_iteration();
+        b.begin_iteration();
+        assert_eq!(vec(a.params()), vec(b.params()), "{name}");
+    }
+}

@@ -1,7 +1,9 @@
 //! Adam (Kingma & Ba 2015) with L2 weight decay added to the gradient and the AMSGrad
-//! option, as `torch.optim.Adam` defines them.
+//! option, as `torch.optim.Adam` defines them. The [`Adam`] struct also serves AdamW
+//! (`adamw.rs`) and AMSGrad (`amsgrad.rs`); [`Moments`], [`ema_square`] and
+//! [`weight_decay`] serve the other adaptive baselines (NAdam, RAdam, RMSprop, Adadelta, …).
 use super::{Classic, Step};
-use crate::optim::hyper::{boolean, float, positive, unit, Hypers};
+use crate::optim::hyper::{boolean, float, positive, unit, Hyper, Hypers};
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
 use anyhow::Result;
@@ -13,85 +15,129 @@ pub const ENTRY: Entry = Entry {
     reference: "Kingma & Ba, ICLR 2015; golden: torch.optim.Adam",
     hypers: &[
         positive("lr", 1e-3, "learning rate"),
-        unit("beta1", 0.9, "first-moment decay β₁"),
-        unit("beta2", 0.999, "second-moment decay β₂"),
-        positive("eps", 1e-8, "added to the denominator"),
+        BETA1,
+        BETA2,
+        EPS,
         float("weight_decay", 0.0, "L2 penalty added to the gradient"),
         boolean("amsgrad", false, "use the running maximum of the second moment (AMSGrad)"),
     ],
     build,
 };
 
+/// The hyperparameters the Adam family shares, with torch.optim's defaults.
+pub const BETA1: Hyper = unit("beta1", 0.9, "first-moment decay β₁");
+pub const BETA2: Hyper = unit("beta2", 0.999, "second-moment decay β₂");
+pub const EPS: Hyper = positive("eps", 1e-8, "added to the denominator");
+pub const DECOUPLED: Hyper = boolean(
+    "decoupled_weight_decay",
+    false,
+    "decoupled weight decay w ← (1 − lr·λ)w (AdamW) instead of an L2 term",
+);
+
 fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
-    Classic::boxed(c, h.f64("lr"), Adam::new(h, c.w0, false))
+    Classic::boxed(c, h.f64("lr"), Adam::new(h, c.w0, false, h.bool("amsgrad")))
+}
+
+/// Weight decay λ = `weight_decay` as torch.optim applies it before the update: decoupled
+/// (Loshchilov & Hutter 2019) w ← (1 − lr·λ)w, else the L2 term g ← g + λw.
+pub fn weight_decay(w: &mut Tensor, grad: &mut Tensor, lr: f64, weight_decay: f64, decoupled: bool) {
+    if weight_decay != 0.0 {
+        if decoupled {
+            let _ = w.g_mul_scalar_(1.0 - lr * weight_decay);
+        } else {
+            let _ = grad.g_add_(&(&*w * weight_decay));
+        }
+    }
+}
+
+/// avg ← β·avg + (1 − β)x², as torch's `avg.mul_(β).addcmul_(x, x, value=1 − β)`.
+pub fn ema_square(avg: &mut Tensor, x: &Tensor, beta: f64) {
+    let _ = avg.g_mul_scalar_(beta);
+    let _ = avg.addcmul_(&(x * (1.0 - beta)), x);
+}
+
+/// Named state tensors sharing storage, for [`Step::state`].
+pub fn named<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Vec<(String, Tensor)> {
+    tensors
+        .into_iter()
+        .map(|(name, t)| (name.to_string(), t.shallow_clone()))
+        .collect()
+}
+
+/// Adam's first and second moments m and v (shared with NAdam and RAdam).
+pub struct Moments {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub exp_avg: Tensor,
+    pub exp_avg_sq: Tensor,
+}
+
+impl Moments {
+    pub fn new(h: &Hypers, w0: &Tensor) -> Self {
+        Self {
+            beta1: h.f64("beta1"),
+            beta2: h.f64("beta2"),
+            exp_avg: w0.zeros_like(),
+            exp_avg_sq: w0.zeros_like(),
+        }
+    }
+
+    /// m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g²
+    pub fn update(&mut self, grad: &Tensor) {
+        let _ = self.exp_avg.lerp_(grad, 1.0 - self.beta1);
+        ema_square(&mut self.exp_avg_sq, grad, self.beta2);
+    }
+
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        named([("exp_avg", &self.exp_avg), ("exp_avg_sq", &self.exp_avg_sq)])
+    }
 }
 
 /// The moments and the update shared by Adam, AdamW and AMSGrad.
 pub struct Adam {
-    beta1: f64,
-    beta2: f64,
+    moments: Moments,
     eps: f64,
     weight_decay: f64,
     /// Decoupled weight decay (AdamW) instead of an L2 term.
     decoupled: bool,
-    exp_avg: Tensor,
-    exp_avg_sq: Tensor,
     /// The running maximum of `exp_avg_sq` (AMSGrad only).
     max_exp_avg_sq: Option<Tensor>,
 }
 
 impl Adam {
-    pub fn new(h: &Hypers, w0: &Tensor, decoupled: bool) -> Self {
+    pub fn new(h: &Hypers, w0: &Tensor, decoupled: bool, amsgrad: bool) -> Self {
         Self {
-            beta1: h.f64("beta1"),
-            beta2: h.f64("beta2"),
+            moments: Moments::new(h, w0),
             eps: h.f64("eps"),
             weight_decay: h.f64("weight_decay"),
             decoupled,
-            exp_avg: w0.zeros_like(),
-            exp_avg_sq: w0.zeros_like(),
-            max_exp_avg_sq: h.bool("amsgrad").then(|| w0.zeros_like()),
+            max_exp_avg_sq: amsgrad.then(|| w0.zeros_like()),
         }
     }
 }
 
 impl Step for Adam {
     fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64) {
-        if self.weight_decay != 0.0 {
-            if self.decoupled {
-                let _ = w.g_mul_scalar_(1.0 - lr * self.weight_decay);
-            } else {
-                let _ = grad.g_add_(&(&*w * self.weight_decay));
-            }
-        }
-        // m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g²
-        let _ = self.exp_avg.lerp_(grad, 1.0 - self.beta1);
-        let _ = self.exp_avg_sq.g_mul_scalar_(self.beta2);
-        let _ = self
-            .exp_avg_sq
-            .addcmul_(&(&*grad * (1.0 - self.beta2)), grad);
+        weight_decay(w, grad, lr, self.weight_decay, self.decoupled);
+        self.moments.update(grad);
+        let Moments { beta1, beta2, exp_avg, exp_avg_sq } = &self.moments;
         let second = match &mut self.max_exp_avg_sq {
             Some(max) => {
-                let _ = max.copy_(&max.maximum(&self.exp_avg_sq));
+                let _ = max.copy_(&max.maximum(exp_avg_sq));
                 max.shallow_clone()
             }
-            None => self.exp_avg_sq.shallow_clone(),
+            None => exp_avg_sq.shallow_clone(),
         };
-        let bias1 = 1.0 - self.beta1.powi(t as i32);
-        let bias2 = 1.0 - self.beta2.powi(t as i32);
+        let bias1 = 1.0 - beta1.powi(t as i32);
+        let bias2 = 1.0 - beta2.powi(t as i32);
         // w ← w − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
         let denominator = second.sqrt() / bias2.sqrt() + self.eps;
-        let _ = w.addcdiv_(&(&self.exp_avg * (-lr / bias1)), &denominator);
+        let _ = w.addcdiv_(&(exp_avg * (-lr / bias1)), &denominator);
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut state = vec![
-            ("exp_avg".to_string(), self.exp_avg.shallow_clone()),
-            ("exp_avg_sq".to_string(), self.exp_avg_sq.shallow_clone()),
-        ];
-        if let Some(max) = &self.max_exp_avg_sq {
-            state.push(("max_exp_avg_sq".to_string(), max.shallow_clone()));
-        }
+        let mut state = self.moments.state();
+        state.extend(named(self.max_exp_avg_sq.iter().map(|m| ("max_exp_avg_sq", m))));
         state
     }
 }

@@ -10,6 +10,7 @@ use super::Optimizer;
 use crate::schedule::Schedule;
 use crate::tasks::Local;
 use anyhow::{ensure, Result};
+use std::collections::HashMap;
 use tch::Tensor;
 
 pub const ENTRIES: &[&Entry] = &[&sgd::ENTRY, &adam::ENTRY];
@@ -20,7 +21,8 @@ pub trait Step: Send {
     /// step `t` (1-based) with learning rate `lr` (already scheduled).
     fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64);
     /// Named state tensors, sharing storage with the optimizer's own (for checkpoints
-    /// and memory reports).
+    /// and memory reports). Everything the next step depends on besides `t` must be here,
+    /// scalars as 0-d tensors.
     fn state(&self) -> Vec<(String, Tensor)>;
 }
 
@@ -87,6 +89,31 @@ impl Optimizer for Classic {
 
     fn state_numel(&self) -> i64 {
         self.step.state().iter().map(|(_, t)| t.numel() as i64).sum()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut state = vec![
+            ("w".to_string(), self.w.shallow_clone()),
+            ("iteration".to_string(), super::counter(self.iteration)),
+        ];
+        state.extend(
+            self.step
+                .state()
+                .into_iter()
+                .map(|(name, t)| (format!("step.{name}"), t)),
+        );
+        state
+    }
+
+    fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
+        let live: Vec<(String, Tensor)> = self
+            .state()
+            .into_iter()
+            .filter(|(name, _)| name != "iteration")
+            .collect();
+        super::copy_state(&live, saved)?;
+        self.iteration = super::read_counter(saved, "iteration")?;
+        Ok(())
     }
 }
 

@@ -22,6 +22,8 @@ fn sgd(lr: f64) -> Box<dyn crate::optim::Optimizer> {
             layout: &Layout::vector(2),
             alphas: &[0.5, 0.5],
             schedule: &Schedule::default(),
+            iterations: 1,
+            iterations_per_epoch: 1,
         },
     )
     .unwrap()

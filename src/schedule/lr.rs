@@ -1,0 +1,132 @@
+//! The learning-rate multiplier f(ℓ) every optimizer shares: a shape (constant, step
+//! decay, cosine to a floor) times an optional linear warm-up. Classic optimizers take
+//! lr·f(ℓ) at iteration ℓ; the ADMM family divides σ and ρ by f(ℓ) (see `optim::admm`).
+//! Milestones and lengths are in iterations here; `spec.rs` converts epochs.
+use std::f64::consts::PI;
+
+/// The shape of f(ℓ) before warm-up.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Shape {
+    #[default]
+    Constant,
+    /// f(ℓ) = factor^{#{milestones ≤ ℓ}} (torch's MultiStepLR stepped once per
+    /// iteration); `milestones` strictly increasing.
+    Step { milestones: Vec<usize>, factor: f64 },
+    /// f(ℓ) = floor + (1 − floor)(1 + cos(π(ℓ − start)/length))/2 for ℓ ≥ start, 1 before
+    /// (torch's CosineAnnealingLR with T_max = length, η_min = floor·lr, shifted to start
+    /// after the warm-up). With length = iterations − start it reaches the floor one step
+    /// after the last iteration.
+    Cosine { start: usize, length: usize, floor: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Schedule {
+    pub shape: Shape,
+    /// Linear warm-up over this many iterations: f is multiplied by (ℓ + 1)/warmup for
+    /// ℓ < warmup (so the first iteration already moves); 0 = none.
+    pub warmup: usize,
+}
+
+impl Schedule {
+    /// The multiplier at iteration ℓ (0-based).
+    pub fn factor(&self, iteration: usize) -> f64 {
+        let base = match &self.shape {
+            Shape::Constant => 1.0,
+            Shape::Step { milestones, factor } => {
+                let passed = milestones.partition_point(|&m| m <= iteration);
+                factor.powi(passed as i32)
+            }
+            Shape::Cosine {
+                start,
+                length,
+                floor,
+            } => {
+                if iteration < *start {
+                    1.0
+                } else {
+                    let t = (iteration - start) as f64 / (*length).max(1) as f64;
+                    floor + (1.0 - floor) * (1.0 + (PI * t.min(1.0)).cos()) / 2.0
+                }
+            }
+        };
+        if iteration < self.warmup {
+            base * (iteration + 1) as f64 / self.warmup as f64
+        } else {
+            base
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn factors(s: &Schedule, n: usize) -> Vec<f64> {
+        (0..n).map(|l| s.factor(l)).collect()
+    }
+
+    #[test]
+    fn constant_is_one() {
+        assert_eq!(factors(&Schedule::default(), 4), vec![1.0; 4]);
+    }
+
+    #[test]
+    fn step_multiplies_at_each_milestone() {
+        let s = Schedule {
+            shape: Shape::Step {
+                milestones: vec![2, 5],
+                factor: 0.5,
+            },
+            warmup: 0,
+        };
+        assert_eq!(factors(&s, 7), vec![1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25]);
+    }
+
+    #[test]
+    fn cosine_falls_to_its_floor() {
+        let s = Schedule {
+            shape: Shape::Cosine {
+                start: 0,
+                length: 4,
+                floor: 0.2,
+            },
+            warmup: 0,
+        };
+        let c = |t: f64| 0.2 + 0.8 * (1.0 + (PI * t).cos()) / 2.0;
+        let want = [1.0, c(0.25), 0.6, c(0.75), 0.2, 0.2];
+        for (g, w) in factors(&s, 6).iter().zip(want) {
+            assert!((g - w).abs() < 1e-15, "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn warmup_composes_with_every_shape() {
+        let warm = Schedule {
+            shape: Shape::Constant,
+            warmup: 4,
+        };
+        assert_eq!(factors(&warm, 6), vec![0.25, 0.5, 0.75, 1.0, 1.0, 1.0]);
+        let step = Schedule {
+            shape: Shape::Step {
+                milestones: vec![1],
+                factor: 0.1,
+            },
+            warmup: 2,
+        };
+        assert_eq!(factors(&step, 3), vec![0.5, 0.1, 0.1]);
+        // Cosine starts after the warm-up: 2 warm-up iterations, then 1, 0.5, 0 over 2.
+        let cosine = Schedule {
+            shape: Shape::Cosine {
+                start: 2,
+                length: 2,
+                floor: 0.0,
+            },
+            warmup: 2,
+        };
+        let got = factors(&cosine, 5);
+        let want = [0.5, 1.0, 1.0, 0.5, 0.0];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-15, "{got:?}");
+        }
+    }
+}

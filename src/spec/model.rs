@@ -1,0 +1,52 @@
+//! `[model]`: the network a classification task trains.
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Fully connected: input → hidden… → classes.
+    Mlp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub kind: ModelKind,
+    /// Widths of the hidden layers.
+    #[serde(default)]
+    pub hidden: Vec<i64>,
+    /// "relu" or "tanh".
+    #[serde(default = "relu")]
+    pub activation: String,
+    /// Dropout probability after each hidden layer.
+    #[serde(default)]
+    pub dropout: f64,
+}
+
+fn relu() -> String {
+    "relu".into()
+}
+
+impl ModelSpec {
+    pub(super) fn validate(&self) -> Result<(), (String, String)> {
+        if let Some(w) = self.hidden.iter().find(|&&w| w < 1) {
+            return Err((
+                "model.hidden".into(),
+                format!("hidden widths must be positive, not {w}"),
+            ));
+        }
+        if self.activation.parse::<crate::models::Activation>().is_err() {
+            return Err((
+                "model.activation".into(),
+                format!("activation must be \"relu\" or \"tanh\", not {:?}", self.activation),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err((
+                "model.dropout".into(),
+                format!("dropout must be in [0, 1), not {}", self.dropout),
+            ));
+        }
+        Ok(())
+    }
+}
