@@ -183,6 +183,36 @@ fn copy_bandwidth(args: &Args, p: i64) -> (f64, f64) {
     (t, 8.0 * p as f64 / t)
 }
 
+/// What a temporary costs: one elementwise add of P f32 values into a new tensor, into
+/// an existing one (`add_out`) and in place. On the CPU a new 85 MB tensor comes from
+/// mmap, so the difference is page faults and the kernel zeroing the pages.
+fn temporaries(args: &Args, p: i64) {
+    let a = Tensor::randn([p], (Kind::Float, args.device));
+    let b = Tensor::randn([p], (Kind::Float, args.device));
+    let mut c = Tensor::empty([p], (Kind::Float, args.device));
+    let (fresh, _) = time(args.device, 2, 10, args.budget, || {
+        let _ = &a + &b;
+    });
+    let (out, _) = time(args.device, 2, 10, args.budget, || {
+        let _ = a.add_out(&c, &b);
+    });
+    let (inplace, _) = time(args.device, 2, 10, args.budget, || {
+        let _ = c.g_add_(&b);
+    });
+    println!(
+        "elementwise add of P f32: {:.2} ms into a new tensor, {:.2} ms into an existing one (add_out), {:.2} ms in place",
+        fresh * 1e3,
+        out * 1e3,
+        inplace * 1e3
+    );
+    println!(
+        "RESULT add_new_ms={:.4} add_out_ms={:.4} add_inplace_ms={:.4}",
+        fresh * 1e3,
+        out * 1e3,
+        inplace * 1e3
+    );
+}
+
 /// The spec for an entry with its defaults, filling the keys the registry requires:
 /// σ⁰ = 1, scheme = 3 (SISA's Adam-like), inner = Adam for wrappers (Lookahead).
 fn default_spec(entry: &registry::Entry) -> Result<OptimizerSpec, String> {
@@ -280,6 +310,21 @@ fn bench_one(
     })
 }
 
+/// Keeps a row and prints its machine-readable line, or says why there is none.
+fn record(rows: &mut Vec<Row>, name: &str, m: usize, row: Result<Row, String>) {
+    match row {
+        Ok(row) => {
+            println!(
+                "RESULT name={name} m={m} iter_ms={:.4} worker_ms={:.4}",
+                row.iter_s * 1e3,
+                row.iter_s * 1e3 / m as f64
+            );
+            rows.push(row);
+        }
+        Err(e) => println!("note: {name} (m = {m}) skipped: {e}"),
+    }
+}
+
 fn main() {
     let args = parse_args();
     tch::set_num_threads(args.threads);
@@ -304,6 +349,8 @@ fn main() {
         copy_bw / 1e9
     );
     println!("RESULT copy_gbs={:.3}", copy_bw / 1e9);
+
+    temporaries(&args, p);
 
     let w0 = Tensor::randn([p], (Kind::Float, args.device)) * 0.05;
     let locals: Vec<Local> = (0..4)
@@ -342,39 +389,20 @@ fn main() {
         };
         let ms: &[usize] = if admm.contains(&entry.name) { &[1, 4] } else { &[1] };
         for &m in ms {
-            match bench_one(&args, entry.name, m, &make, &w0, &locals) {
-                Ok(row) => {
-                    println!(
-                        "RESULT name={} m={} iter_ms={:.4} worker_ms={:.4}",
-                        row.name,
-                        m,
-                        row.iter_s * 1e3,
-                        row.iter_s * 1e3 / m as f64
-                    );
-                    rows.push(row);
-                }
-                Err(e) => println!("note: {} (m = {m}) skipped: {e}", entry.name),
-            }
+            record(&mut rows, entry.name, m, bench_one(&args, entry.name, m, &make, &w0, &locals));
         }
     }
-    if args.proto && wanted("sisa-proto") {
-        for m in [1, 4] {
-            let make = |w0: &Tensor, alphas: &[f64]| -> anyhow::Result<Box<dyn Optimizer>> {
-                Ok(Box::new(SisaProto::new(w0, alphas, SisaProto::DEFAULTS)))
-            };
-            match bench_one(&args, "sisa-proto", m, &make, &w0, &locals) {
-                Ok(row) => {
-                    println!(
-                        "RESULT name=sisa-proto m={m} iter_ms={:.4} worker_ms={:.4}",
-                        row.iter_s * 1e3,
-                        row.iter_s * 1e3 / m as f64
-                    );
-                    rows.push(row);
-                }
-                Err(e) => println!("note: sisa-proto (m = {m}) skipped: {e}"),
-            }
+    for (name, at_begin) in [("sisa-proto", true), ("sisa-proto-next", false)] {
+        if !args.proto || !wanted(name) {
+            continue;
         }
-        check_proto_against_sisa();
+        let make = |w0: &Tensor, alphas: &[f64]| -> anyhow::Result<Box<dyn Optimizer>> {
+            Ok(Box::new(SisaProto::new(w0, alphas, SisaProto::DEFAULTS, at_begin)))
+        };
+        for m in [1, 4] {
+            record(&mut rows, name, m, bench_one(&args, name, m, &make, &w0, &locals));
+        }
+        check_proto_against_sisa(name, at_begin);
     }
     println!();
     print_table(&rows, copy_bw);
@@ -407,9 +435,23 @@ fn main() {
 /// 18P floats moved per worker (the registered SISA moves about 37P and allocates nine
 /// [P] temporaries); begin_iteration: S⁺ = dualsᵀα (mv_out, (m + 1)P), then
 /// w ← (σΣα·w + 2S⁺ − S)/(σΣα + λ) as mul_, addcmul_, addcmul_ (8P).
+///
+/// `sisa-proto-next` is the smaller change: the same in-place ops but the numerator kept
+/// as now, each worker adding α_i(π_i⁺ − σx_i) to it (3 more passes over [P] vectors):
+/// ```text
+/// u, s = u·u, n.lerp_, s = min(n, ·), s.sqrt_()    as above                12P
+/// s = σ + (ρ/√(1 − βᵗ))·s   addcmul_out                                   2P
+/// s = u / s                 div_out                      x (2.13)         3P
+/// π.addcmul_(s, −σ)         (2.14)                                        3P
+/// next.addcmul_(π, α); next.addcmul_(s, −ασ)   numerator of (2.9)         6P
+/// ```
+/// 26P per worker, and 4P in begin_iteration (w = next/D, next = w·σΣα by *_out).
 pub struct SisaProto {
     h: ProtoHypers,
+    /// Numerator formed at begin_iteration from Σα_i π_i (true), or per worker (false).
+    at_begin: bool,
     alpha_sum: f64,
+    alphas: Vec<f64>,
     /// α as a [m] tensor for the gemv.
     alpha: Tensor,
     sigma: f64,
@@ -418,7 +460,8 @@ pub struct SisaProto {
     dual: Tensor,
     moment: Tensor,
     steps: Vec<i32>,
-    /// S = Σα_i π_i as of the last begin_iteration, and the buffer S⁺ is formed in.
+    /// S = Σα_i π_i as of the last begin_iteration, and the buffer S⁺ is formed in;
+    /// per-worker aggregation keeps the numerator of (2.9) in `sum`.
     sum: Tensor,
     sum_next: Tensor,
     /// u = π_i + g_i, and the scratch the denominator is formed in.
@@ -447,13 +490,16 @@ impl SisaProto {
         lambda: 0.0,
     };
 
-    fn new(w0: &Tensor, alpha: &[f64], h: ProtoHypers) -> Self {
+    fn new(w0: &Tensor, alpha: &[f64], h: ProtoHypers, at_begin: bool) -> Self {
         let m = alpha.len() as i64;
         let p = w0.numel() as i64;
         let opts = (w0.kind(), w0.device());
+        let alpha_sum: f64 = alpha.iter().sum();
         Self {
             h,
-            alpha_sum: alpha.iter().sum(),
+            at_begin,
+            alpha_sum,
+            alphas: alpha.to_vec(),
             alpha: Tensor::from_slice(alpha).to_kind(w0.kind()).to_device(w0.device()),
             sigma: h.sigma0,
             iteration: 0,
@@ -461,7 +507,11 @@ impl SisaProto {
             dual: Tensor::zeros([m, p], opts),
             moment: Tensor::zeros([m, p], opts),
             steps: vec![0; m as usize],
-            sum: Tensor::zeros([p], opts),
+            sum: if at_begin {
+                Tensor::zeros([p], opts)
+            } else {
+                w0 * (h.sigma0 * alpha_sum)
+            },
             sum_next: Tensor::zeros([p], opts),
             u: Tensor::empty([p], opts),
             scratch: Tensor::empty([p], opts),
@@ -479,8 +529,15 @@ impl Optimizer for SisaProto {
     }
 
     fn begin_iteration(&mut self) {
-        // (2.9) with numerator σΣα·w + 2S⁺ − S
         let denominator = self.alpha_sum * self.sigma + self.h.lambda;
+        if !self.at_begin {
+            // (2.9), then the σΣα·w part of the next numerator
+            let _ = self.sum.div_scalar_out(&self.w, denominator);
+            self.sigma /= self.h.gamma;
+            let _ = self.w.mul_scalar_out(&self.sum, self.alpha_sum * self.sigma);
+            return;
+        }
+        // (2.9) with numerator σΣα·w + 2S⁺ − S
         let _ = self.dual.tr().mv_out(&self.sum_next, &self.alpha);
         let _ = self.w.g_mul_scalar_(self.alpha_sum * self.sigma / denominator);
         let _ = self.w.addcmul_(&self.sum_next, &self.scalar(2.0 / denominator));
@@ -507,6 +564,18 @@ impl Optimizer for SisaProto {
         let _ = moment.lerp_(s, 1.0 - beta); // (4.4) scheme III
         let _ = moment.clamp_max_out(s, eta * eta * bias); // (4.3)
         let _ = s.shallow_clone().sqrt_();
+        if !self.at_begin {
+            let (sigma_t, c) = (self.scalar(sigma), self.scalar(rho / bias.sqrt()));
+            let _ = sigma_t.addcmul_out(s, s, &c); // σ + ρ√m
+            let _ = u.div_out(s, s); // x (2.13)
+            let _ = dual.addcmul_(s, &self.scalar(-sigma)); // (2.14)
+            // numerator of (2.9): += α_i(π_i⁺ − σx)
+            let alpha = self.alphas[worker];
+            let (a, b) = (self.scalar(alpha), self.scalar(-alpha * sigma));
+            let _ = self.sum.addcmul_(&dual, &a);
+            let _ = self.sum.addcmul_(&self.scratch, &b);
+            return Ok(());
+        }
         let (minus_one, k) = (self.scalar(-1.0), self.scalar(-rho / (sigma * bias.sqrt())));
         let _ = minus_one.addcmul_out(s, s, &k); // −(σ + ρ√m)/σ
         let _ = dual.addcdiv_(u, s); // (2.14): π⁺ = π − σu/(σ + ρ√m)
@@ -524,7 +593,7 @@ impl Optimizer for SisaProto {
 
 /// The prototype follows the registered SISA: 30 iterations in f64 on a small problem
 /// with m = 3 and unequal α, compared on w.
-fn check_proto_against_sisa() {
+fn check_proto_against_sisa(name: &str, at_begin: bool) {
     let schedule = Default::default();
     let p = 1000;
     let opts = (Kind::Double, Device::Cpu);
@@ -551,7 +620,7 @@ fn check_proto_against_sisa() {
         println!("note: prototype check skipped: sisa does not build");
         return;
     };
-    let mut proto = SisaProto::new(&w0, &alphas, SisaProto::DEFAULTS);
+    let mut proto = SisaProto::new(&w0, &alphas, SisaProto::DEFAULTS, at_begin);
     let mut worst: f64 = 0.0;
     for l in 0..30 {
         for opt in [sisa.as_mut(), &mut proto as &mut dyn Optimizer] {
@@ -567,7 +636,6 @@ fn check_proto_against_sisa() {
         let diff = (sisa.params() - proto.params()).abs().max().double_value(&[]);
         let scale = sisa.params().abs().max().double_value(&[]);
         worst = worst.max(diff / scale);
-        if std::env::var("PISA_BENCH_DEBUG").is_ok() { println!("iter {l}: diff {diff:.3e} scale {scale:.3e}"); }
     }
-    println!("sisa-proto vs sisa (f64, P = {p}, m = 3, 30 iterations): worst max|Δw|/max|w| = {worst:.2e}");
+    println!("{name} vs sisa (f64, P = {p}, m = 3, 30 iterations): worst max|Δw|/max|w| = {worst:.2e}");
 }

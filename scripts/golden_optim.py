@@ -3,7 +3,7 @@
 
 Each tests/data/optim/<optimizer>.toml lists cases: a pisa `[optimizer]` table and the
 reference it must match, a Python expression evaluated with `params` (the model's
-parameter list), `torch`, `pytorch_optimizer` and `equations` (scripts/golden/equations.py,
+parameter list), `torch`, `pytorch_optimizer`, `torch_optimizer` and `equations` (scripts/golden/equations.py,
 for optimizers with no public implementation, written from their papers) in scope.
 For every case, problem (least squares, a small MLP) and dtype (f64, f32) this script runs
 STEPS full-batch steps and writes the parameter trajectory [STEPS + 1, P] to
@@ -13,7 +13,7 @@ The problems themselves (data and w0) are drawn once, seeded, into
 tests/data/optim/problems.safetensors, which the Rust test reads as well.
 
 Usage (inside the venv of scripts/env.sh, with the references installed):
-    pip install safetensors pytorch-optimizer==4.1.0
+    pip install safetensors pytorch-optimizer==4.1.0 torch-optimizer==0.3.0
     python scripts/golden_optim.py [OPTIMIZER ...]     # default: every case file
 """
 import pathlib
@@ -72,12 +72,14 @@ def loss_fn(problem, p, data, dtype):
 
 def trajectory(reference, problem, dtype, data):
     import pytorch_optimizer  # noqa: F401  (in scope for the reference expression)
+    import torch_optimizer  # noqa: F401
     import equations  # noqa: F401
 
     shapes = [("w", (10,))] if problem == "ls" else MLP_SHAPES
     params = split(data[f"{problem}.w0"].to(dtype), shapes)
     optimizer = eval(reference, {"torch": torch, "pytorch_optimizer": pytorch_optimizer,
-                                 "equations": equations, "params": params})
+                                 "torch_optimizer": torch_optimizer, "equations": equations,
+                                 "params": params})
     rows = [torch.cat([q.detach().reshape(-1) for q in params])]
     for _ in range(STEPS):
         optimizer.zero_grad()

@@ -53,11 +53,9 @@ pub fn train(
     bar.set_position(done as u64);
     while done < plan.iterations && diverged.is_none() {
         optimizer.begin_iteration();
-        let w = optimizer.params().shallow_clone();
         let hessian = optimizer.needs_hessian();
         for worker in 0..workers {
-            let local = task.local(worker, &w, hessian)?;
-            optimizer.local_update(worker, &local)?;
+            optimizer.local_round(worker, &mut |w| task.local(worker, w, hessian))?;
         }
         optimizer.end_iteration();
         done += 1;

@@ -98,9 +98,10 @@ class Muon(torch.optim.Optimizer):
 
 def inverse_root(a, root, floor):
     """a^(-1/root) of a symmetric positive definite matrix by torch.linalg.eigh, its
-    eigenvalues clamped at `floor` against roundoff: V diag(λ^(-1/root)) Vᵀ."""
-    lam, v = torch.linalg.eigh(a)
-    return (v * lam.clamp_min(floor).pow(-1.0 / root).unsqueeze(0)) @ v.mT
+    eigenvalues clamped at `floor` against roundoff: V diag(λ^(-1/root)) Vᵀ, computed in
+    f64 and returned in a's dtype (in f32 the eigenvalues near ε are mostly roundoff)."""
+    lam, v = torch.linalg.eigh(a.double())
+    return ((v * lam.clamp_min(floor).pow(-1.0 / root).unsqueeze(0)) @ v.mT).to(a.dtype)
 
 
 class Shampoo(torch.optim.Optimizer):
@@ -223,3 +224,224 @@ class AdamMini(torch.optim.Optimizer):
                 h = state["v"].sqrt() / _math.sqrt(bias_correction2) + group["eps"]
                 h = h.repeat_interleave(p.numel() // rows).reshape(p.shape)
                 p.addcdiv_(state["exp_avg"] * (-group["lr"] / bias_correction1), h)
+
+
+# ---------------------------------------------------------------------------------------
+# PISA, SISA, NSISA (src/optim/admm/{pisa,sisa,nsisa}.rs): Algorithms 1-3 of the PISA paper
+# (pisa.md) for m = 1 worker (α_1 = 1), every variable stored as the paper names it.
+# tests/optim_golden.rs compares row t with the point of the (t+1)-th gradient, which for
+# this family is the global point w^{t+1} of (2.9): the params hold w^{ℓ+1} between steps.
+# `lam` is λ of (2.3) (`lambda` is a Python keyword); `mu` is μ of (2.2).
+
+class PISA(torch.optim.Optimizer):
+    """Algorithm 1 with Q = I. At construction the params become w¹ by (2.9) from
+    w_1^0 = w^0 and π^0 = 0, i.e. σ⁰w⁰/(σ⁰ + λ). Each step(), with p.grad = ∇H(w^{ℓ+1}):
+    g = ∇H + (μ − λ)w (F of (2.4)); (2.12) σ ← σ/γ_ℓ when k0 divides ℓ; (2.13)
+    w_1 = w − (σI + ρQ)^{-1}(π + g) (`local_step`); (2.14) π ← π + σ(w_1 − w); then (2.9)
+    for the next point, w ← (σw_1 + π)/(σ + λ). γ_ℓ is `gamma`, or with `epochs` E and
+    `per_epoch` n Table 5's 1 − 1/(E − ⌊ℓ/n⌋), taken as 1 when E − ⌊ℓ/n⌋ ≤ 1."""
+
+    def __init__(self, params, sigma0, rho=1.0, gamma=0.99, k0=1, lam=0.0, mu=0.0, epochs=None, per_epoch=1,
+                 **local):
+        super().__init__(params, dict(rho=rho, lam=lam, mu=mu, **local))
+        self.sigma, self.gamma, self.k0, self.l = sigma0, gamma, k0, 0
+        self.epochs, self.per_epoch = epochs, per_epoch
+        with torch.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    st = self.state[p]
+                    st["w_i"] = p.detach().clone()
+                    st["pi"] = torch.zeros_like(p)
+                    p.copy_((sigma0 * st["w_i"] + st["pi"]) / (sigma0 + lam))  # (2.9), ℓ = 0
+
+    def gamma_at(self, l):
+        if self.epochs is None:
+            return self.gamma
+        left = self.epochs - l // self.per_epoch
+        return 1.0 if left <= 1 else 1.0 - 1.0 / left
+
+    def local_step(self, p, st, g, group):
+        """x = (σI + ρQ)^{-1}(π + g) with Q = I."""
+        return (st["pi"] + g) / (self.sigma + group["rho"])
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        if self.l % self.k0 == 0:
+            self.sigma = self.sigma / self.gamma_at(self.l)  # (2.12)
+        self.l += 1  # now ℓ + 1
+        for group in self.param_groups:
+            lam = group["lam"]
+            for p in group["params"]:
+                st = self.state[p]
+                w = p.detach().clone()  # w^{ℓ+1}
+                g = p.grad + (group["mu"] - lam) * w  # (2.10) on F of (2.4)
+                x = self.local_step(p, st, g, group)
+                st["w_i"] = w - x  # (2.13)
+                # (2.14) π ← π + σ(w_1 − w) and (2.9) w ← (σw_1 + π)/(σ + λ), evaluated with
+                # w_1 − w = −x as (π − σx) and (σw + (π − σx))/(σ + λ): NSISA's Newton–Schulz
+                # amplifies rounding differences (see NSISA), so the op order is pisa's.
+                sx = self.sigma * x
+                st["pi"] = st["pi"] - sx
+                p.copy_((w * self.sigma + (st["pi"] - sx)) / (self.sigma + lam))
+
+
+class SISA(PISA):
+    """Algorithm 2: Q = Diag(√m) (4.2), m = min(m̃, η²) (4.3), m̃ by scheme 1, 2 or 3 of
+    (4.4) from u = π + g (scheme 3: n ← βn + (1 − β)u², m̃ = n/(1 − β^{ℓ+1})), so (4.5)
+    x = u/(σ + ρ√m). m̃⁰ = n⁰ = 0."""
+
+    def __init__(self, params, sigma0, scheme, beta=0.9, eta=1e8, **kw):
+        super().__init__(params, sigma0, scheme=scheme, beta=beta, eta=eta, **kw)
+
+    def root_moment(self, st, u, group):
+        beta = group["beta"]
+        n = st.setdefault("n", torch.zeros_like(u))
+        # (addcmul, as pisa writes it: see NSISA on rounding)
+        if group["scheme"] == 1:
+            m_tilde = n.addcmul_(u, u)
+        elif group["scheme"] == 2:
+            m_tilde = n.mul_(beta).addcmul_(u * (1 - beta), u)
+        else:
+            n.mul_(beta).addcmul_(u * (1 - beta), u)
+            m_tilde = n / (1 - beta ** self.l)  # self.l = ℓ + 1 during the step
+        return torch.sqrt(torch.clamp(m_tilde, max=group["eta"] ** 2))
+
+    def local_step(self, p, st, g, group):
+        u = st["pi"] + g
+        return u / (self.sigma + group["rho"] * self.root_moment(st, u, group))  # (4.5)
+
+
+class NSISA(SISA):
+    """Algorithm 3 on parameters with ndim >= 2 (viewed as [rows, numel/rows]):
+    b ← μb + g (b⁰ = 0, μ = `momentum`), o = NewtonSchulz(b) (zeropower_via_newtonschulz5
+    above, in the parameter dtype, no rescaling), m from (4.3)/(4.4) with g replaced by o,
+    v = [π + o = 0], and (4.6) x = (π + o + ε^{ℓ+1}v)/(σ + ρ√m). Other parameters step as
+    in SISA (4.5). The paper leaves the Newton–Schulz variant, its dtype and the scaling of
+    o open; these are the choices documented in src/optim/admm/nsisa.rs.
+    Rounding: the MLP's fc2 gradient has rows summing to 0 (softmax), so b has a singular
+    value at rounding level, which Newton–Schulz multiplies by up to a⁵ ≈ 484; 1-ulp
+    differences then grow past the f32 tolerance within a few steps. The reference hence
+    evaluates (2.9)/(2.14) in pisa's order (see PISA.step) and powers with ** (libm pow,
+    as pisa's powf)."""
+
+    def __init__(self, params, sigma0, scheme, momentum=0.95, eps=0.1, ns_steps=5, **kw):
+        super().__init__(params, sigma0, scheme, **kw)
+        for group in self.param_groups:
+            group.update(momentum=momentum, eps=eps, ns_steps=ns_steps)
+
+    def local_step(self, p, st, g, group):
+        if p.ndim < 2:
+            return super().local_step(p, st, g, group)
+        st["b"] = group["momentum"] * st.get("b", torch.zeros_like(g)) + g
+        o = zeropower_via_newtonschulz5(_as_matrix(st["b"]), group["ns_steps"]).reshape(p.shape)
+        u = st["pi"] + o
+        v = (u == 0).to(u.dtype)
+        root = self.root_moment(st, u, group)
+        return (u + group["eps"] ** self.l * v) / (self.sigma + group["rho"] * root)  # (4.6)
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers for torch.optim references (src/optim/baselines/nadam.rs).
+
+def f64_scalar_state(optimizer):
+    """Runs `optimizer.step` with torch's default dtype float64, so that the scalar state
+    torch keeps as 0-d tensors of the default dtype (NAdam's mu_product) is float64, as
+    pisa keeps it (a host f64) and as torch keeps it when a user runs in float64; with the
+    float32 default, mu_product's rounding moves f64 trajectories by ~1e-9 relative.
+    Nothing else of the step depends on the default dtype (the moments take the params')."""
+    step = optimizer.step
+
+    def wrapped(*args, **kwargs):
+        default = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            return step(*args, **kwargs)
+        finally:
+            torch.set_default_dtype(default)
+
+    optimizer.step = wrapped
+    return optimizer
+
+
+# ---------------------------------------------------------------------------------------
+# Padam, LARS, M-SVAG (src/optim/baselines/{padam,lars,msvag}.rs): the authors' code or the
+# paper's algorithm where the public implementations leave part of it out.
+
+class Padam(torch.optim.Optimizer):
+    """Padam (Chen et al. 2020, Algorithm 1) as the authors' Padam.py (uclaml/Padam) writes
+    it, in current torch calls: L2 weight decay, m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g²,
+    with `amsgrad` v̂ ← max(v̂, v), then w ← w − lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m/(√v̂ + ε)^{2p}.
+    pytorch_optimizer 4.1.0's PAdam has no running maximum (amsgrad=False only)."""
+
+    def __init__(self, params, lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=True, partial=0.125):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                                      partial=partial))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                    state["max_exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                grad = p.grad
+                if group["weight_decay"] != 0:
+                    grad = grad.add(p, alpha=group["weight_decay"])
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                if group["amsgrad"]:
+                    torch.max(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+                    denom = state["max_exp_avg_sq"].sqrt().add_(group["eps"])
+                else:
+                    denom = exp_avg_sq.sqrt().add_(group["eps"])
+                bias_correction1 = 1 - beta1 ** state["step"]
+                bias_correction2 = 1 - beta2 ** state["step"]
+                step_size = group["lr"] * _math.sqrt(bias_correction2) / bias_correction1
+                p.addcdiv_(exp_avg, denom ** (group["partial"] * 2), value=-step_size)
+
+
+class LARS(torch.optim.Optimizer):
+    """LARS (You, Gitman & Ginsburg 2017, Algorithm 1) on every parameter tensor l:
+    λ_l = η‖w_l‖/(‖g_l‖ + β‖w_l‖) (1 where ‖w_l‖ or the denominator is 0),
+    ĝ = λ_l(g + βw), b ← μb + ĝ (b⁰ = 0), w ← w − lr·b (Nesterov: w ← w − lr(ĝ + μb)).
+    pytorch_optimizer 4.1.0's LARS skips tensors with ndim ≤ 1 (pisa's `exclude_vectors`)."""
+
+    def __init__(self, params, lr=1e-3, momentum=0.9, nesterov=False, weight_decay=0.0, trust_coefficient=1e-3):
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+                                      trust_coefficient=trust_coefficient))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            wd, mu = group["weight_decay"], group["momentum"]
+            for p in group["params"]:
+                grad = p.grad
+                p_norm, g_norm = torch.linalg.norm(p), torch.linalg.norm(grad)
+                denominator = g_norm + wd * p_norm
+                ratio = torch.where((p_norm > 0) & (denominator > 0),
+                                    group["trust_coefficient"] * p_norm / denominator, 1.0)
+                grad = grad.add(p, alpha=wd).mul_(ratio)
+                if mu > 0:
+                    state = self.state[p]
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = torch.zeros_like(p)
+                    buf = state["momentum_buffer"].mul_(mu).add_(grad)
+                    grad = grad.add(buf, alpha=mu) if group["nesterov"] else buf
+                p.add_(grad, alpha=-group["lr"])
+
+
+class MSVAG(_pytorch_optimizer.MSVAG):
+    """M-SVAG (Balles & Hennig 2018): pytorch_optimizer 4.1.0's MSVAG with ρ capped at 0.999
+    as in the authors' code (lballes/msvag), not 0.9999. The cap acts only at t = 1."""
+
+    @staticmethod
+    def get_rho(beta_power, beta):
+        rho = (1.0 - beta_power ** 2) * (1.0 - beta) ** 2
+        rho /= (1.0 - beta ** 2) * (1.0 - beta_power) ** 2
+        return min(rho, 0.999)

@@ -21,6 +21,18 @@ pub trait Optimizer: Send {
     /// Whether workers must also report their batch Hessian (4.1).
     fn needs_hessian(&self) -> bool;
     fn local_update(&mut self, worker: usize, local: &Local) -> Result<()>;
+    /// Worker `worker`'s part of an iteration, given its gradient oracle (its mini-batch
+    /// gradient at any point). By default one gradient at the global point, handed to
+    /// `local_update`; federated algorithms take several local steps here.
+    fn local_round(
+        &mut self,
+        worker: usize,
+        oracle: &mut dyn FnMut(&Tensor) -> Result<Local>,
+    ) -> Result<()> {
+        let w = self.params().shallow_clone();
+        let local = oracle(&w)?;
+        self.local_update(worker, &local)
+    }
     fn end_iteration(&mut self);
     /// Number of values of optimizer state (excluding the parameters themselves).
     fn state_numel(&self) -> i64;

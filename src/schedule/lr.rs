@@ -16,7 +16,11 @@ pub enum Shape {
     /// (torch's CosineAnnealingLR with T_max = length, η_min = floor·lr, shifted to start
     /// after the warm-up). With length = iterations − start it reaches the floor one step
     /// after the last iteration.
-    Cosine { start: usize, length: usize, floor: f64 },
+    Cosine {
+        start: usize,
+        length: usize,
+        floor: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

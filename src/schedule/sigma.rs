@@ -78,7 +78,7 @@ impl SigmaSchedule {
     /// σ^{ℓ+1} from σ^ℓ at iteration ℓ (0-based): divided by γ_ℓ when k0 divides ℓ, so
     /// with k0 = 1 and a fixed γ it is (2.12) at every iteration and σ^ℓ = σ^0 γ^{-ℓ}.
     pub fn next(&self, sigma: f64, iteration: usize) -> f64 {
-        if iteration % self.k0 == 0 {
+        if iteration.is_multiple_of(self.k0) {
             sigma / self.gamma(iteration)
         } else {
             sigma
@@ -138,9 +138,15 @@ mod tests {
         let s = SigmaSchedule::epochs(4, 2, 1);
         let gammas: Vec<f64> = (0..10).map(|l| s.gamma(l)).collect();
         let third = 2.0 / 3.0;
-        close(&gammas, &[0.75, 0.75, third, third, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0]);
+        close(
+            &gammas,
+            &[0.75, 0.75, third, third, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0],
+        );
         let got = trace(s, 1.0, 8);
-        close(&got, &[4.0 / 3.0, 16.0 / 9.0, 8.0 / 3.0, 4.0, 8.0, 16.0, 16.0, 16.0]);
+        close(
+            &got,
+            &[4.0 / 3.0, 16.0 / 9.0, 8.0 / 3.0, 4.0, 8.0, 16.0, 16.0, 16.0],
+        );
         // Once per epoch (k0 = n) it telescopes to σ⁰·E/(E − e − 1), then σ⁰·E.
         let got = trace(SigmaSchedule::epochs(4, 2, 2), 1.0, 8);
         close(&got, &[4.0 / 3.0, 4.0 / 3.0, 2.0, 2.0, 4.0, 4.0, 4.0, 4.0]);

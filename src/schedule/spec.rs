@@ -72,12 +72,30 @@ impl ScheduleSpec {
                 Ok(())
             }
         };
-        only("milestones", self.milestones.is_some(), ScheduleKind::Step, "step")?;
-        only("milestone_epochs", self.milestone_epochs.is_some(), ScheduleKind::Step, "step")?;
+        only(
+            "milestones",
+            self.milestones.is_some(),
+            ScheduleKind::Step,
+            "step",
+        )?;
+        only(
+            "milestone_epochs",
+            self.milestone_epochs.is_some(),
+            ScheduleKind::Step,
+            "step",
+        )?;
         only("factor", self.factor.is_some(), ScheduleKind::Step, "step")?;
-        only("floor", self.floor.is_some(), ScheduleKind::Cosine, "cosine")?;
+        only(
+            "floor",
+            self.floor.is_some(),
+            ScheduleKind::Cosine,
+            "cosine",
+        )?;
         if self.warmup.is_some() && self.warmup_epochs.is_some() {
-            return bad("warmup_epochs", "give warmup (iterations) or warmup_epochs, not both");
+            return bad(
+                "warmup_epochs",
+                "give warmup (iterations) or warmup_epochs, not both",
+            );
         }
         if let Some(w) = self.warmup {
             if w >= iterations && kind == ScheduleKind::Cosine {
@@ -88,7 +106,10 @@ impl ScheduleSpec {
             }
         }
         if self.warmup_epochs == Some(0) {
-            return bad("warmup_epochs", "warmup_epochs must be at least 1 (leave it out for none)");
+            return bad(
+                "warmup_epochs",
+                "warmup_epochs must be at least 1 (leave it out for none)",
+            );
         }
         if kind == ScheduleKind::Step {
             let (key, milestones) = match (&self.milestones, &self.milestone_epochs) {
@@ -108,11 +129,17 @@ impl ScheduleSpec {
                 return bad(key, format!("{key} must list at least one value"));
             }
             if milestones[0] == 0 || milestones.windows(2).any(|w| w[0] >= w[1]) {
-                return bad(key, format!("{key} must be strictly increasing and positive"));
+                return bad(
+                    key,
+                    format!("{key} must be strictly increasing and positive"),
+                );
             }
             if let Some(f) = self.factor {
                 if !(f > 0.0 && f.is_finite()) {
-                    return bad("factor", format!("factor must be a finite number > 0, not {f}"));
+                    return bad(
+                        "factor",
+                        format!("factor must be a finite number > 0, not {f}"),
+                    );
                 }
             }
         }
@@ -214,7 +241,9 @@ mod tests {
                 warmup: 10
             }
         );
-        let s = parse("kind = \"cosine\"\nwarmup = 20\nfloor = 0.1").build(100, 0).unwrap();
+        let s = parse("kind = \"cosine\"\nwarmup = 20\nfloor = 0.1")
+            .build(100, 0)
+            .unwrap();
         assert_eq!(
             s.shape,
             Shape::Cosine {
@@ -230,19 +259,40 @@ mod tests {
         assert!(toml::from_str::<ScheduleSpec>("kind = \"step\"\nmilestone = [1]").is_err());
         assert!(toml::from_str::<ScheduleSpec>("kind = \"linear\"").is_err());
         assert_eq!(invalid("floor = 0.1"), "schedule.floor");
-        assert_eq!(invalid("kind = \"cosine\"\nfactor = 0.5"), "schedule.factor");
+        assert_eq!(
+            invalid("kind = \"cosine\"\nfactor = 0.5"),
+            "schedule.factor"
+        );
         assert_eq!(invalid("kind = \"step\""), "schedule.kind");
-        assert_eq!(invalid("kind = \"step\"\nmilestones = [5, 5]"), "schedule.milestones");
-        assert_eq!(invalid("kind = \"step\"\nmilestones = [0]"), "schedule.milestones");
+        assert_eq!(
+            invalid("kind = \"step\"\nmilestones = [5, 5]"),
+            "schedule.milestones"
+        );
+        assert_eq!(
+            invalid("kind = \"step\"\nmilestones = [0]"),
+            "schedule.milestones"
+        );
         assert_eq!(
             invalid("kind = \"step\"\nmilestones = [5]\nmilestone_epochs = [1]"),
             "schedule.milestone_epochs"
         );
-        assert_eq!(invalid("kind = \"step\"\nmilestones = [5]\nfactor = 0"), "schedule.factor");
+        assert_eq!(
+            invalid("kind = \"step\"\nmilestones = [5]\nfactor = 0"),
+            "schedule.factor"
+        );
         assert_eq!(invalid("kind = \"cosine\"\nfloor = 2"), "schedule.floor");
-        assert_eq!(invalid("kind = \"cosine\"\nwarmup = 100"), "schedule.warmup");
-        assert_eq!(invalid("warmup = 3\nwarmup_epochs = 1"), "schedule.warmup_epochs");
-        assert!(parse("warmup_epochs = 1").build(100, 0).is_err(), "epochs need n");
+        assert_eq!(
+            invalid("kind = \"cosine\"\nwarmup = 100"),
+            "schedule.warmup"
+        );
+        assert_eq!(
+            invalid("warmup = 3\nwarmup_epochs = 1"),
+            "schedule.warmup_epochs"
+        );
+        assert!(
+            parse("warmup_epochs = 1").build(100, 0).is_err(),
+            "epochs need n"
+        );
     }
 
     #[test]

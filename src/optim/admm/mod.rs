@@ -66,8 +66,8 @@ pub const GAMMA_RULE: Hyper = Hyper {
     name: "gamma_rule",
     kind: Kind::Choice(&["fixed", "epochs"]),
     default: Default::Unset,
-    doc: "\"epochs\": Table 5's γ_ℓ = 1 − 1/(E − ⌊ℓ/n⌋) in place of gamma, \
-          γ = 1 where E − ⌊ℓ/n⌋ ≤ 1",
+    doc: "\"epochs\": Table 5's γ_ℓ = 1 − 1/(E − ⌊ℓ/n⌋) in place of gamma (then unused), \
+          E = ⌈iterations/n⌉, and γ = 1 where E − ⌊ℓ/n⌋ ≤ 1",
 };
 pub const LAMBDA: Hyper =
     crate::optim::hyper::float("lambda", 0.0, "λ of the global update (2.3), (2.9)");
@@ -159,9 +159,9 @@ pub struct Admm {
     /// The learning-rate multiplier f(ℓ): σ and ρ in force are divided by it.
     lr: Schedule,
     /// σ^ℓ of (2.12) before `begin_iteration`, σ^{ℓ+1} after it (unscaled by f).
-    sigma: f64,
+    sigma_base: f64,
     /// σ in force: σ^{ℓ+1}/f(ℓ) after `begin_iteration`; the σ^ℓ of (2.9) before it.
-    penalty: f64,
+    sigma: f64,
     /// ρ in force: ρ/f(ℓ).
     rho: f64,
     iteration: usize,
@@ -190,8 +190,8 @@ impl Admm {
             settings,
             alpha: alpha.to_vec(),
             lr: Schedule::default(),
+            sigma_base: settings.sigma0,
             sigma: settings.sigma0,
-            penalty: settings.sigma0,
             rho: settings.rho,
             iteration: 0,
             w: w0.copy(),
@@ -209,7 +209,7 @@ impl Admm {
 
     /// σ in force (σ^{ℓ+1}/f(ℓ) after `begin_iteration`).
     pub fn sigma(&self) -> f64 {
-        self.penalty
+        self.sigma
     }
 
     pub fn dual(&self, worker: usize) -> Tensor {
@@ -225,16 +225,16 @@ impl Optimizer for Admm {
     fn begin_iteration(&mut self) {
         let alpha_sum: f64 = self.alpha.iter().sum();
         // (2.9): w^{ℓ+1} = Σα_i(σ_i^ℓ w_i^ℓ + π_i^ℓ) / (Σα_i σ_i^ℓ + λ)
-        self.w = &self.next / (alpha_sum * self.penalty + self.settings.lambda);
+        self.w = &self.next / (alpha_sum * self.sigma + self.settings.lambda);
         // (2.12)
-        self.sigma = self.settings.schedule.next(self.sigma, self.iteration);
+        self.sigma_base = self.settings.schedule.next(self.sigma_base, self.iteration);
         // f(ℓ) divides σ and ρ together (module doc)
         let f = self.lr.factor(self.iteration);
-        self.penalty = self.sigma / f;
+        self.sigma = self.sigma_base / f;
         self.rho = self.settings.rho / f;
         // The next numerator Σα_i(σ_i w_i + π_i) with w_i = w − x_i: its Σα_i σ w part
         // now, once; each worker adds α_i(π_i − σ x_i) in `local_update`.
-        self.next = &self.w * (alpha_sum * self.penalty);
+        self.next = &self.w * (alpha_sum * self.sigma);
     }
 
     fn needs_hessian(&self) -> bool {
@@ -243,7 +243,7 @@ impl Optimizer for Admm {
 
     fn local_update(&mut self, worker: usize, local: &Local) -> Result<()> {
         let Settings { lambda, mu, .. } = self.settings;
-        let (sigma, rho) = (self.penalty, self.rho);
+        let (sigma, rho) = (self.sigma, self.rho);
         let mut dual = self.dual.get(worker as i64);
         // g_i = ∇F_i(w^{ℓ+1}; B_i) with F_i = H_i + (μ − λ)/2 ‖·‖², (2.4) and (2.10)
         let grad = if mu != lambda {
@@ -287,8 +287,8 @@ impl Optimizer for Admm {
             ("w".to_string(), self.w.shallow_clone()),
             ("dual".to_string(), self.dual.shallow_clone()),
             ("next".to_string(), self.next.shallow_clone()),
+            ("sigma_base".to_string(), scalar(self.sigma_base)),
             ("sigma".to_string(), scalar(self.sigma)),
-            ("penalty".to_string(), scalar(self.penalty)),
             ("rho".to_string(), scalar(self.rho)),
             ("iteration".to_string(), counter(self.iteration)),
         ];
@@ -311,14 +311,17 @@ impl Optimizer for Admm {
                 .ok_or_else(|| anyhow::anyhow!("the checkpoint has no {name}"))?;
             Ok(t.double_value(&[]))
         };
+        self.sigma_base = scalar("sigma_base")?;
         self.sigma = scalar("sigma")?;
-        self.penalty = scalar("penalty")?;
         self.rho = scalar("rho")?;
         self.iteration = read_counter(saved, "iteration")?;
         let prefix = "precondition.";
         let inner: HashMap<String, Tensor> = saved
             .iter()
-            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.shallow_clone())))
+            .filter_map(|(k, v)| {
+                k.strip_prefix(prefix)
+                    .map(|k| (k.to_string(), v.shallow_clone()))
+            })
             .collect();
         self.precondition.load_state(&inner)
     }

@@ -63,7 +63,11 @@ pub const ENTRY: Entry = Entry {
         SCHEME,
         BETA,
         ETA,
-        unit("momentum", 0.95, "μ_i of the momentum b_i = μ_i b_i + g_i (Algorithm 3)"),
+        unit(
+            "momentum",
+            0.95,
+            "μ_i of the momentum b_i = μ_i b_i + g_i (Algorithm 3)",
+        ),
         Hyper {
             name: "eps",
             kind: Kind::Float {
@@ -73,7 +77,12 @@ pub const ENTRY: Entry = Entry {
             default: Default::Float(0.1),
             doc: "ε_i ∈ (0, 1): ε_i^{ℓ+1} is added where π_i + o_i = 0 (4.6)",
         },
-        int("ns_steps", 1, 5, "Newton–Schulz iterations per orthogonalisation"),
+        int(
+            "ns_steps",
+            1,
+            5,
+            "Newton–Schulz iterations per orthogonalisation",
+        ),
         LAMBDA,
         MU,
     ],
@@ -120,7 +129,7 @@ impl Precondition for Orthogonalized {
         for segment in &self.layout.segments {
             if let (Some(bm), Some(mut dm)) = (segment.matrix(&b), segment.matrix(&d)) {
                 // o_i^{ℓ+1} = NewtonSchulz(b_i^{ℓ+1})
-                let _ = dm.copy_(&orthogonalize(&bm, self.ns_steps));
+                dm.copy_(&orthogonalize(&bm, self.ns_steps));
             }
         }
         d
@@ -137,7 +146,8 @@ impl Precondition for Orthogonalized {
         _: Option<&Tensor>,
     ) -> Result<Tensor> {
         self.updates[worker] += 1;
-        let scale = self.eps.powi(self.updates[worker]); // ε_i^{ℓ+1}
+        // ε_i^{ℓ+1} (powf: libm pow, as the reference's **)
+        let scale = self.eps.powf(self.updates[worker] as f64);
         let numerator = u.copy();
         for segment in &self.layout.segments {
             if let (Some(um), Some(mut nm)) = (segment.matrix(u), segment.matrix(&numerator)) {
@@ -164,11 +174,17 @@ impl Precondition for Orthogonalized {
 
     fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
         self.moment.load_state(saved)?;
-        copy_state(&[("momentum_buffer".into(), self.buffer.shallow_clone())], saved)?;
+        copy_state(
+            &[("momentum_buffer".into(), self.buffer.shallow_clone())],
+            saved,
+        )?;
         let updates = saved
             .get("updates")
             .ok_or_else(|| anyhow::anyhow!("the checkpoint has no updates"))?;
-        self.updates = Vec::<i64>::try_from(updates)?.into_iter().map(|s| s as i32).collect();
+        self.updates = Vec::<i64>::try_from(updates)?
+            .into_iter()
+            .map(|s| s as i32)
+            .collect();
         Ok(())
     }
 }

@@ -11,8 +11,10 @@ use anyhow::Result;
 
 pub const ENTRY: Entry = Entry {
     name: "pisa",
-    summary: "Algorithm 1: preconditioned inexact stochastic ADMM, Q_i = I or the batch Hessian (4.1)",
-    reference: "pisa.md Algorithm 1; golden: scripts/reference_ls.py and scripts/golden/equations.py \
+    summary:
+        "Algorithm 1: preconditioned inexact stochastic ADMM, Q_i = I or the batch Hessian (4.1)",
+    reference:
+        "pisa.md Algorithm 1; golden: scripts/reference_ls.py and scripts/golden/equations.py \
                 (independent PyTorch implementations)",
     hypers: &[
         SIGMA0,

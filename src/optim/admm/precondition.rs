@@ -144,7 +144,8 @@ impl SecondMoment {
             }
         };
         let m_tilde = match self.scheme {
-            Scheme::III => m_tilde / (1.0 - beta.powi(self.steps[worker])),
+            // powf (libm pow) rather than powi: the same bits as the references' **
+            Scheme::III => m_tilde / (1.0 - beta.powf(self.steps[worker] as f64)),
             _ => m_tilde.shallow_clone(),
         };
         // (4.3)
@@ -181,7 +182,10 @@ impl Precondition for SecondMoment {
         copy_state(&self.state()[..1], saved)?;
         let steps = saved.get("steps").context("the checkpoint has no steps")?;
         let steps = Vec::<i64>::try_from(steps.to_kind(Kind::Int64))?;
-        anyhow::ensure!(steps.len() == self.steps.len(), "checkpoint steps: wrong worker count");
+        anyhow::ensure!(
+            steps.len() == self.steps.len(),
+            "checkpoint steps: wrong worker count"
+        );
         self.steps = steps.into_iter().map(|s| s as i32).collect();
         Ok(())
     }

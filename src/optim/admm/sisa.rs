@@ -22,9 +22,12 @@ pub const ETA: Hyper = positive("eta", 1e8, "η_i: the clip m_i ≤ η_i² (4.3)
 pub const ENTRY: Entry = Entry {
     name: "sisa",
     summary: "Algorithm 2: second-moment ADMM, Q_i = Diag(√m_i) (4.2)-(4.4)",
-    reference: "pisa.md Algorithm 2; golden: scripts/reference_ls.py and scripts/golden/equations.py \
+    reference:
+        "pisa.md Algorithm 2; golden: scripts/reference_ls.py and scripts/golden/equations.py \
                 (independent PyTorch implementations)",
-    hypers: &[SIGMA0, RHO, GAMMA, K0, K0_EPOCHS, GAMMA_RULE, SCHEME, BETA, ETA, LAMBDA, MU],
+    hypers: &[
+        SIGMA0, RHO, GAMMA, K0, K0_EPOCHS, GAMMA_RULE, SCHEME, BETA, ETA, LAMBDA, MU,
+    ],
     build,
 };
 

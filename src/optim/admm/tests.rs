@@ -39,7 +39,7 @@ fn local(g: &[f64]) -> Local {
     Local {
         grad: t(g),
         samples: 1,
-            hessian: None,
+        hessian: None,
     }
 }
 
@@ -358,9 +358,15 @@ fn works_in_f32() {
     assert_close(&vec(&admm.dual(0)), &[-0.8, 4.0 / 3.0], 1e-6, "f32 π_0");
 }
 
-fn context_build(name: &str, spec: &str, iterations: usize, per_epoch: usize) -> anyhow::Result<Box<dyn Optimizer>> {
+fn context_build(
+    name: &str,
+    spec: &str,
+    iterations: usize,
+    per_epoch: usize,
+) -> anyhow::Result<Box<dyn Optimizer>> {
     let entry = crate::optim::registry::find(name).unwrap();
-    let h = crate::optim::hyper::Hypers::resolve(name, entry.hypers, &spec.parse().unwrap()).unwrap();
+    let h =
+        crate::optim::hyper::Hypers::resolve(name, entry.hypers, &spec.parse().unwrap()).unwrap();
     let w0 = t(&[0.0, 0.0]);
     (entry.build)(
         &h,
@@ -405,7 +411,12 @@ fn sigma_rules_of_table_5_from_the_keys() {
     assert_eq!(s.gamma(0), 0.75);
     let s = rule(&format!("{base}gamma_rule = \"epochs\"\nk0_epochs = 1"), 3).unwrap();
     assert_eq!(s, SigmaSchedule::epochs(4, 3, 3));
-    assert_eq!(rule(&format!("{base}k0 = \"auto\"\ngamma = 0.5"), 0).unwrap().k0(), 69);
+    assert_eq!(
+        rule(&format!("{base}k0 = \"auto\"\ngamma = 0.5"), 0)
+            .unwrap()
+            .k0(),
+        69
+    );
     let err = |spec: &str, n| rule(&format!("{base}{spec}"), n).unwrap_err();
     assert!(err("k0 = 5\nk0_epochs = 2", 3).contains("k0_epochs replaces k0"));
     assert!(err("k0_epochs = 2", 0).contains("iterations make an epoch"));
@@ -420,8 +431,13 @@ fn the_lr_factor_scales_the_displacement_and_keeps_the_duals() {
     let run = |lr: crate::schedule::Schedule| {
         let w0 = t(&[0.0, 0.0]);
         let pre = SecondMoment::new(Scheme::III, 0.9, 1e8, 2, &w0);
-        let mut admm = Admm::new(&w0, &[0.5, 0.5], hyper(2.0, 3.0, 0.9, 2, 0.0, 0.1), Box::new(pre))
-            .with_lr(lr);
+        let mut admm = Admm::new(
+            &w0,
+            &[0.5, 0.5],
+            hyper(2.0, 3.0, 0.9, 2, 0.0, 0.1),
+            Box::new(pre),
+        )
+        .with_lr(lr);
         let mut ws = vec![];
         for l in 0..6 {
             admm.begin_iteration();

@@ -15,7 +15,7 @@
 //! divides the rectified step by √sₜ, not by its running maximum; this follows
 //! pytorch_optimizer (the maximum in both branches).
 use super::adabound::normaliser;
-use super::adam::{named, weight_decay, BETA1, BETA2};
+use super::adam::{ema_square, named, weight_decay, BETA1, BETA2};
 use super::{Classic, Step};
 use crate::optim::hyper::{boolean, float, positive, Hypers};
 use crate::optim::registry::{Context, Entry};
@@ -106,10 +106,7 @@ impl Step for AdaBelief {
         // mₜ = β₁mₜ₋₁ + (1 − β₁)gₜ;  sₜ = β₂sₜ₋₁ + (1 − β₂)(gₜ − mₜ)² + ε
         let _ = self.exp_avg.lerp_(grad, 1.0 - self.beta1);
         let residual = &*grad - &self.exp_avg;
-        let _ = self.exp_avg_var.g_mul_scalar_(self.beta2);
-        let _ = self
-            .exp_avg_var
-            .addcmul_(&(&residual * (1.0 - self.beta2)), &residual);
+        ema_square(&mut self.exp_avg_var, &residual, self.beta2);
         let _ = self.exp_avg_var.g_add_scalar_(self.eps);
         let belief = normaliser(&mut self.max_exp_avg_var, &self.exp_avg_var);
         let bias1 = 1.0 - self.beta1.powf(t as f64);
@@ -135,8 +132,13 @@ impl Step for AdaBelief {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut state = named([("exp_avg", &self.exp_avg), ("exp_avg_var", &self.exp_avg_var)]);
-        state.extend(named(self.max_exp_avg_var.iter().map(|m| ("max_exp_avg_var", m))));
+        let mut state = named([
+            ("exp_avg", &self.exp_avg),
+            ("exp_avg_var", &self.exp_avg_var),
+        ]);
+        state.extend(named(
+            self.max_exp_avg_var.iter().map(|m| ("max_exp_avg_var", m)),
+        ));
         state
     }
 }

@@ -61,7 +61,7 @@ fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
 pub fn normaliser(max_exp_avg_sq: &mut Option<Tensor>, exp_avg_sq: &Tensor) -> Tensor {
     match max_exp_avg_sq {
         Some(max) => {
-            let _ = max.copy_(&max.maximum(exp_avg_sq));
+            max.copy_(&max.maximum(exp_avg_sq));
             max.shallow_clone()
         }
         None => exp_avg_sq.shallow_clone(),
@@ -91,7 +91,8 @@ impl Step for AdaBound {
     fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64) {
         weight_decay(w, grad, lr, self.weight_decay, false);
         self.moments.update(grad);
-        let denominator = normaliser(&mut self.max_exp_avg_sq, &self.moments.exp_avg_sq).sqrt() + self.eps;
+        let denominator =
+            normaliser(&mut self.max_exp_avg_sq, &self.moments.exp_avg_sq).sqrt() + self.eps;
         // The bounds of Algorithm 2, following the schedule of lr.
         let final_lr = self.final_lr * lr / self.base_lr;
         let lower = final_lr * (1.0 - 1.0 / (self.gamma * t as f64 + 1.0));
@@ -106,7 +107,9 @@ impl Step for AdaBound {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut state = self.moments.state();
-        state.extend(named(self.max_exp_avg_sq.iter().map(|m| ("max_exp_avg_sq", m))));
+        state.extend(named(
+            self.max_exp_avg_sq.iter().map(|m| ("max_exp_avg_sq", m)),
+        ));
         state
     }
 }

@@ -121,11 +121,9 @@ impl Step for Adam {
         weight_decay(w, grad, lr, self.weight_decay, self.decoupled);
         self.moments.update(grad);
         let Moments { beta1, beta2, exp_avg, exp_avg_sq } = &self.moments;
-        let second = match &mut self.max_exp_avg_sq {
-            Some(max) => {
-                let _ = max.copy_(&max.maximum(exp_avg_sq));
-                max.shallow_clone()
-            }
+        // AMSGrad: v̂ ← max(v̂, v), and v̂ in place of v below
+        let second = match &self.max_exp_avg_sq {
+            Some(max) => max.maximum_out(max, exp_avg_sq),
             None => exp_avg_sq.shallow_clone(),
         };
         let bias1 = 1.0 - beta1.powi(t as i32);

@@ -25,12 +25,28 @@ pub const ENTRY: Entry = Entry {
     reference: "Xie et al., TPAMI 2024; golden: pytorch_optimizer.Adan (the authors' code)",
     hypers: &[
         positive("lr", 1e-3, "learning rate"),
-        unit("beta1", 0.98, "decay of the gradient average m (paper: 1 − β₁ = 0.02)"),
-        unit("beta2", 0.92, "decay of the difference average v (paper: 1 − β₂ = 0.08)"),
-        unit("beta3", 0.99, "decay of the second moment n (paper: 1 − β₃ = 0.01)"),
+        unit(
+            "beta1",
+            0.98,
+            "decay of the gradient average m (paper: 1 − β₁ = 0.02)",
+        ),
+        unit(
+            "beta2",
+            0.92,
+            "decay of the difference average v (paper: 1 − β₂ = 0.08)",
+        ),
+        unit(
+            "beta3",
+            0.99,
+            "decay of the second moment n (paper: 1 − β₃ = 0.01)",
+        ),
         positive("eps", 1e-8, "added to √n̂"),
         float("weight_decay", 0.0, "weight decay λ"),
-        boolean("no_prox", false, "decoupled decay w ← (1 − lr·λ)w instead of the proximal 1/(1 + lr·λ)"),
+        boolean(
+            "no_prox",
+            false,
+            "decoupled decay w ← (1 − lr·λ)w instead of the proximal 1/(1 + lr·λ)",
+        ),
     ],
     build,
 };
@@ -77,7 +93,7 @@ impl Step for Adan {
         let work = &mut self.neg_previous_grad;
         if t == 1 {
             // g₀ = g₁
-            let _ = work.copy_(grad);
+            work.copy_(grad);
             let _ = work.neg_();
         }
         // d = gₖ − gₖ₋₁
@@ -99,11 +115,14 @@ impl Step for Adan {
         }
         // w ← w − lr·m̂/(√n̂ + ε) − lr·β₂v̂/(√n̂ + ε)
         let _ = w.addcdiv_(&(&self.exp_avg * (-lr / bias1)), &denominator);
-        let _ = w.addcdiv_(&(&self.exp_avg_diff * (-(lr * beta2) / bias2)), &denominator);
+        let _ = w.addcdiv_(
+            &(&self.exp_avg_diff * (-(lr * beta2) / bias2)),
+            &denominator,
+        );
         if decay && !self.no_prox {
             let _ = w.g_div_scalar_(1.0 + lr * self.weight_decay);
         }
-        let _ = work.copy_(grad);
+        work.copy_(grad);
         let _ = work.neg_();
     }
 

@@ -19,9 +19,14 @@ use tch::Tensor;
 pub const ENTRY: Entry = Entry {
     name: "fromage",
     summary: "per-tensor steps of relative size lr (‖w‖/‖g‖ scaling), shrunk by 1/√(1 + lr²)",
-    reference: "Bernstein et al., NeurIPS 2020; golden: pytorch_optimizer.Fromage (the authors' code)",
+    reference:
+        "Bernstein et al., NeurIPS 2020; golden: pytorch_optimizer.Fromage (the authors' code)",
     hypers: &[
-        positive("lr", 0.01, "learning rate: the relative size of each tensor's step"),
+        positive(
+            "lr",
+            0.01,
+            "learning rate: the relative size of each tensor's step",
+        ),
         Hyper {
             name: "p_bound",
             kind: Kind::Float {

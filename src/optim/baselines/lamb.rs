@@ -28,9 +28,21 @@ pub const ENTRY: Entry = Entry {
         BETA1,
         BETA2,
         positive("eps", 1e-6, "added to √v"),
-        float("weight_decay", 0.0, "λ: λw is added to the Adam direction before the trust ratio"),
-        positive("clamp_value", 10.0, "φ(z) = min(z, clamp_value) caps the weight norm in the trust ratio"),
-        boolean("adam", false, "trust ratio 1: Adam with the L2 term in the direction"),
+        float(
+            "weight_decay",
+            0.0,
+            "λ: λw is added to the Adam direction before the trust ratio",
+        ),
+        positive(
+            "clamp_value",
+            10.0,
+            "φ(z) = min(z, clamp_value) caps the weight norm in the trust ratio",
+        ),
+        boolean(
+            "adam",
+            false,
+            "trust ratio 1: Adam with the L2 term in the direction",
+        ),
         boolean("debias", false, "scale the step by √(1 − β₂ᵗ)/(1 − β₁ᵗ)"),
     ],
     build,
@@ -71,7 +83,12 @@ pub fn trust_ratio(numerator: &Tensor, denominator: &Tensor) -> Tensor {
 impl Step for Lamb {
     fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64) {
         self.moments.update(grad);
-        let Moments { beta1, beta2, exp_avg, exp_avg_sq } = &self.moments;
+        let Moments {
+            beta1,
+            beta2,
+            exp_avg,
+            exp_avg_sq,
+        } = &self.moments;
         let step_size = if self.debias {
             let t = t as f64;
             lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t))

@@ -24,12 +24,21 @@ use tch::Tensor;
 pub const ENTRY: Entry = Entry {
     name: "lars",
     summary: "momentum SGD with a layerwise learning rate η‖w‖/(‖g‖ + β‖w‖) per tensor",
-    reference: "You, Gitman & Ginsburg 2017; golden: equations.LARS (Algorithm 1), pytorch_optimizer.LARS",
+    reference:
+        "You, Gitman & Ginsburg 2017; golden: equations.LARS (Algorithm 1), pytorch_optimizer.LARS",
     hypers: &[
-        positive("lr", 1e-3, "learning rate (global, multiplies the layerwise one)"),
+        positive(
+            "lr",
+            1e-3,
+            "learning rate (global, multiplies the layerwise one)",
+        ),
         unit("momentum", 0.9, "momentum μ"),
         boolean("nesterov", false, "Nesterov momentum"),
-        float("weight_decay", 0.0, "weight decay β, inside the trust ratio and the step"),
+        float(
+            "weight_decay",
+            0.0,
+            "weight decay β, inside the trust ratio and the step",
+        ),
         positive("trust_coefficient", 1e-3, "LARS coefficient η"),
         boolean(
             "exclude_vectors",
@@ -47,7 +56,9 @@ fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
         "optimizer.nesterov needs momentum > 0"
     );
     let layers = Layerwise::new(c.layout, c.w0.device());
-    let scaled = h.bool("exclude_vectors").then(|| layers.matrices(c.w0.device()));
+    let scaled = h
+        .bool("exclude_vectors")
+        .then(|| layers.matrices(c.w0.device()));
     let scaled_decay = scaled
         .as_ref()
         .map(|s| layers.spread(&s.to_kind(c.w0.kind())) * h.f64("weight_decay"));
@@ -106,7 +117,7 @@ impl Step for Lars {
             if self.nesterov {
                 let _ = grad.g_add_(&(&*b * self.momentum));
             } else {
-                let _ = grad.copy_(b);
+                grad.copy_(b);
             }
         }
         let _ = w.g_sub_(&(&*grad * lr));

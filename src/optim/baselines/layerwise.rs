@@ -32,7 +32,12 @@ impl Layerwise {
     /// Which tensors are matrices or higher (not biases, norms' scales or scalars), as a
     /// boolean [tensors] vector.
     pub fn matrices(&self, device: Device) -> Tensor {
-        let flags: Vec<bool> = self.layout.segments.iter().map(|s| s.shape.len() > 1).collect();
+        let flags: Vec<bool> = self
+            .layout
+            .segments
+            .iter()
+            .map(|s| s.shape.len() > 1)
+            .collect();
         Tensor::from_slice(&flags).to_device(device)
     }
 }

@@ -98,11 +98,11 @@ impl Optimizer for Lookahead {
     fn end_iteration(&mut self) {
         self.inner.end_iteration();
         self.steps += 1;
-        if self.steps % self.k == 0 {
+        if self.steps.is_multiple_of(self.k) {
             // φ ← φ + α(θ − φ), written θ ← θ + (1 − α)(φ − θ); then φ ← θ
             let mut fast = self.inner.params().shallow_clone();
             let _ = fast.lerp_(&self.slow, 1.0 - self.alpha);
-            let _ = self.slow.copy_(&fast);
+            self.slow.copy_(&fast);
         }
     }
 
@@ -127,7 +127,9 @@ impl Optimizer for Lookahead {
     fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
         let inner: HashMap<String, Tensor> = saved
             .iter()
-            .filter_map(|(name, t)| Some((name.strip_prefix("inner.")?.to_string(), t.shallow_clone())))
+            .filter_map(|(name, t)| {
+                Some((name.strip_prefix("inner.")?.to_string(), t.shallow_clone()))
+            })
             .collect();
         self.inner.load_state(&inner)?;
         copy_state(&[("slow".to_string(), self.slow.shallow_clone())], saved)?;
@@ -137,5 +139,111 @@ impl Optimizer for Lookahead {
 
     fn divergence_advice(&self) -> &'static str {
         self.inner.divergence_advice()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::optim::layout::Layout;
+    use crate::optim::registry::{self, Context};
+    use crate::optim::Optimizer;
+    use crate::schedule::Schedule;
+    use crate::spec::OptimizerSpec;
+    use crate::tasks::Local;
+    use std::collections::HashMap;
+    use tch::Tensor;
+
+    fn spec(src: &str) -> OptimizerSpec {
+        toml::from_str(src).unwrap()
+    }
+
+    fn build(src: &str) -> anyhow::Result<Box<dyn Optimizer>> {
+        let w0 = Tensor::from_slice(&[1.0f64, -2.0, 0.5]);
+        registry::build(
+            &spec(src),
+            &Context {
+                w0: &w0,
+                layout: &Layout::vector(3),
+                alphas: &[1.0],
+                schedule: &Schedule::default(),
+                iterations: 10,
+                iterations_per_epoch: 1,
+            },
+        )
+    }
+
+    /// One iteration with the gradient of ½‖w − (1, 1, 1)‖².
+    fn iterate(opt: &mut Box<dyn Optimizer>) {
+        opt.begin_iteration();
+        let grad = opt.params() - 1.0;
+        opt.local_update(
+            0,
+            &Local {
+                grad,
+                samples: 1,
+                hessian: None,
+            },
+        )
+        .unwrap();
+        opt.end_iteration();
+    }
+
+    fn values(t: &Tensor) -> Vec<f64> {
+        Vec::<f64>::try_from(t).unwrap()
+    }
+
+    #[test]
+    fn inner_is_required_and_classic() {
+        let (key, msg) = spec("name = \"lookahead\"")
+            .validate("optimizer")
+            .unwrap_err();
+        assert_eq!(key, "optimizer.inner");
+        assert!(msg.contains("inner"), "{msg}");
+        let (key, _) = spec("name = \"lookahead\"\ninner = { name = \"adam\", bogus = 1 }")
+            .validate("optimizer")
+            .unwrap_err();
+        assert_eq!(key, "optimizer.inner.bogus");
+        let err = build("name = \"lookahead\"\ninner = { name = \"pisa\", sigma0 = 1.0 }")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("classic optimizer"), "{err}");
+    }
+
+    /// k = 2, α = 0.5 around SGD with lr 0.5 on ½‖w − 1‖²: each inner step halves w − 1,
+    /// so after two steps θ − 1 = (w⁰ − 1)/4 and φ − 1 = ((w⁰ − 1) + (w⁰ − 1)/4)/2.
+    #[test]
+    fn slow_weights_move_alpha_toward_the_fast_ones() {
+        let mut opt =
+            build("name = \"lookahead\"\nk = 2\nalpha = 0.5\ninner = { name = \"sgd\", lr = 0.5 }")
+                .unwrap();
+        iterate(&mut opt);
+        assert_eq!(values(opt.params()), vec![1.0, -0.5, 0.75]);
+        iterate(&mut opt);
+        let want: Vec<f64> = [1.0f64, -2.0, 0.5]
+            .iter()
+            .map(|w| 1.0 + (w - 1.0) * (1.0 + 0.25) / 2.0)
+            .collect();
+        assert_eq!(values(opt.params()), want);
+        assert_eq!(opt.state_numel(), 3);
+    }
+
+    #[test]
+    fn resumes_from_its_state() {
+        let src = "name = \"lookahead\"\nk = 3\ninner = { name = \"adam\", lr = 0.1 }";
+        let mut a = build(src).unwrap();
+        for _ in 0..4 {
+            iterate(&mut a);
+        }
+        let saved: HashMap<String, Tensor> =
+            a.state().into_iter().map(|(n, t)| (n, t.copy())).collect();
+        assert!(saved.contains_key("slow") && saved.contains_key("inner.step.exp_avg"));
+        let mut b = build(src).unwrap();
+        b.load_state(&saved).unwrap();
+        for _ in 0..4 {
+            iterate(&mut a);
+            iterate(&mut b);
+        }
+        assert_eq!(values(a.params()), values(b.params()));
     }
 }

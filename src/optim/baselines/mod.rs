@@ -2,8 +2,31 @@
 //! iteration from the size-weighted mean of the workers' gradients, so m workers with
 //! sub-batches of b equal one worker with a batch of m·b. Each lives in its own file as a
 //! [`Step`] on the flat parameter buffer; [`Classic`] adapts it to [`Optimizer`].
+pub mod adadelta;
+pub mod adagrad;
 pub mod adam;
+pub mod adamax;
+pub mod adamw;
+pub mod amsgrad;
+pub mod nadam;
+pub mod radam;
+pub mod rmsprop;
+pub mod muon;
+pub mod per_matrix;
 pub mod sgd;
+pub mod shampoo;
+pub mod soap;
+pub mod adabound;
+pub mod adabelief;
+pub mod yogi;
+pub mod msvag;
+pub mod padam;
+pub mod layerwise;
+pub mod lamb;
+pub mod lars;
+pub mod adan;
+pub mod fromage;
+pub mod lookahead;
 
 use super::registry::{Context, Entry};
 use super::Optimizer;
@@ -13,7 +36,31 @@ use anyhow::{ensure, Result};
 use std::collections::HashMap;
 use tch::Tensor;
 
-pub const ENTRIES: &[&Entry] = &[&sgd::ENTRY, &adam::ENTRY];
+pub const ENTRIES: &[&Entry] = &[
+    &sgd::ENTRY,
+    &adam::ENTRY,
+    &adamw::ENTRY,
+    &amsgrad::ENTRY,
+    &nadam::ENTRY,
+    &radam::ENTRY,
+    &adamax::ENTRY,
+    &adagrad::ENTRY,
+    &rmsprop::ENTRY,
+    &adadelta::ENTRY,
+    &muon::ENTRY,
+    &adabound::ENTRY,
+    &adabelief::ENTRY,
+    &yogi::ENTRY,
+    &msvag::ENTRY,
+    &padam::ENTRY,
+    &lamb::ENTRY,
+    &lars::ENTRY,
+    &adan::ENTRY,
+    &fromage::ENTRY,
+    &lookahead::ENTRY,
+    &shampoo::ENTRY,
+    &soap::ENTRY,
+];
 
 /// One update rule on the flat parameters.
 pub trait Step: Send {

@@ -38,7 +38,7 @@ fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
             weight_decay: h.f64("weight_decay"),
             momentum_decay: h.f64("momentum_decay"),
             decoupled: h.bool("decoupled_weight_decay"),
-            mu_product: 1.0,
+            mu_product: Tensor::from(1.0f64),
         },
     )
 }
@@ -49,8 +49,9 @@ pub struct NAdam {
     weight_decay: f64,
     momentum_decay: f64,
     decoupled: bool,
-    /// Πₛ₌₁ᵗ μₛ.
-    mu_product: f64,
+    /// Πₛ₌₁ᵗ μₛ, a 0-d f64 tensor on the CPU so that checkpoints carry it (reading it
+    /// back costs no device sync).
+    mu_product: Tensor,
 }
 
 impl NAdam {
@@ -64,14 +65,15 @@ impl Step for NAdam {
     fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64) {
         weight_decay(w, grad, lr, self.weight_decay, self.decoupled);
         let (mu, mu_next) = (self.mu(t), self.mu(t + 1));
-        self.mu_product *= mu;
-        let mu_product_next = self.mu_product * mu_next;
+        let mu_product = self.mu_product.double_value(&[]) * mu;
+        let _ = self.mu_product.fill_(mu_product);
+        let mu_product_next = mu_product * mu_next;
         self.moments.update(grad);
         let bias2 = 1.0 - self.moments.beta2.powf(t as f64);
         // w ← w − lr·(1 − μₜ)/(1 − Πₛ≤ₜ μₛ) · g/d − lr·μₜ₊₁/(1 − Πₛ≤ₜ₊₁ μₛ) · m/d,
         // d = √(v/(1 − β₂ᵗ)) + ε
         let denominator = (&self.moments.exp_avg_sq / bias2).sqrt() + self.eps;
-        let _ = w.addcdiv_(&(&*grad * (-lr * (1.0 - mu) / (1.0 - self.mu_product))), &denominator);
+        let _ = w.addcdiv_(&(&*grad * (-lr * (1.0 - mu) / (1.0 - mu_product))), &denominator);
         let _ = w.addcdiv_(
             &(&self.moments.exp_avg * ((-lr * mu_next) / (1.0 - mu_product_next))),
             &denominator,
@@ -79,6 +81,8 @@ impl Step for NAdam {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        self.moments.state()
+        let mut state = self.moments.state();
+        state.push(("mu_product".into(), self.mu_product.shallow_clone()));
+        state
     }
 }

@@ -69,7 +69,8 @@ impl Step for Padam {
         weight_decay(w, grad, lr, self.weight_decay, false);
         self.moments.update(grad);
         // (√v̂ + ε)^{2p}
-        let denominator = (normaliser(&mut self.max_exp_avg_sq, &self.moments.exp_avg_sq).sqrt() + self.eps)
+        let denominator = (normaliser(&mut self.max_exp_avg_sq, &self.moments.exp_avg_sq).sqrt()
+            + self.eps)
             .pow_tensor_scalar(2.0 * self.partial);
         let step_size = adam_step_size(&self.moments, t, lr);
         let _ = w.addcdiv_(&(&self.moments.exp_avg * -step_size), &denominator);
@@ -77,7 +78,9 @@ impl Step for Padam {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut state = self.moments.state();
-        state.extend(named(self.max_exp_avg_sq.iter().map(|m| ("max_exp_avg_sq", m))));
+        state.extend(named(
+            self.max_exp_avg_sq.iter().map(|m| ("max_exp_avg_sq", m)),
+        ));
         state
     }
 }

@@ -64,7 +64,8 @@ impl Step for RmsProp {
         let root = match &mut self.grad_avg {
             Some(mean) => {
                 let _ = mean.lerp_(grad, 1.0 - self.alpha);
-                (&self.square_avg - mean.square()).sqrt()
+                // torch: square_avg.addcmul(grad_avg, grad_avg, value=-1)
+                self.square_avg.addcmul(&mean.neg(), mean).sqrt()
             }
             None => self.square_avg.sqrt(),
         };

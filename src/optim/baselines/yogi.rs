@@ -20,13 +20,18 @@ use tch::Tensor;
 pub const ENTRY: Entry = Entry {
     name: "yogi",
     summary: "Adam with an additive, sign-controlled second-moment update",
-    reference: "Zaheer et al., NeurIPS 2018; golden: pytorch_optimizer.Yogi (= torch_optimizer.Yogi)",
+    reference:
+        "Zaheer et al., NeurIPS 2018; golden: pytorch_optimizer.Yogi (= torch_optimizer.Yogi)",
     hypers: &[
         positive("lr", 1e-2, "learning rate"),
         BETA1,
         BETA2,
         positive("eps", 1e-3, "added to the denominator"),
-        float("initial_accumulator", 1e-6, "initial value of both moments m₀ and v₀"),
+        float(
+            "initial_accumulator",
+            1e-6,
+            "initial value of both moments m₀ and v₀",
+        ),
         float("weight_decay", 0.0, "L2 penalty added to the gradient"),
     ],
     build,

@@ -27,8 +27,12 @@ fn build(spec: &str, w0: &Tensor, layout: &Layout, workers: usize) -> Box<dyn Op
 }
 
 fn local(g: &[f64]) -> Local {
+    gradient(Tensor::from_slice(g))
+}
+
+fn gradient(grad: Tensor) -> Local {
     Local {
-        grad: Tensor::from_slice(g),
+        grad,
         samples: 1,
         hessian: None,
     }
@@ -65,17 +69,25 @@ fn two_iterations_match_a_scalar_computation() {
     // matrix; √m = |u|; x = (u + ε v)/(4 + √m); π = −4x; w² = (4(w¹ − x) + π)/4 = −2x.
     opt.begin_iteration();
     assert_eq!(values(opt.params()), vec![0.0; 5]);
-    opt.local_update(0, &local(&[3.0, 0.0, 0.0, 3.0, 2.0])).unwrap();
+    opt.local_update(0, &local(&[3.0, 0.0, 0.0, 3.0, 2.0]))
+        .unwrap();
     opt.end_iteration();
     let s1 = ns_of_identity(3.0, 5);
-    let x1 = [s1 / (4.0 + s1), 0.5 / 4.0, 0.5 / 4.0, s1 / (4.0 + s1), 2.0 / (4.0 + 2.0)];
+    let x1 = [
+        s1 / (4.0 + s1),
+        0.5 / 4.0,
+        0.5 / 4.0,
+        s1 / (4.0 + s1),
+        2.0 / (4.0 + 2.0),
+    ];
     let pi1: Vec<f64> = x1.iter().map(|x| -4.0 * x).collect();
     opt.begin_iteration();
     let w2: Vec<f64> = x1.iter().map(|x| -2.0 * x).collect();
     assert_close(&values(opt.params()), &w2, "w²");
     // ℓ = 1: g = (I, −1); b = 0.5·3I + I = 2.5I; o = s2·I; u = π¹ + o (no zero left:
     // the ε² term is off); m̃ = u₁² + u₂²; x = u/(8 + √m̃); π² = π¹ − 8x; w³ = w² − x + π²/8.
-    opt.local_update(0, &local(&[1.0, 0.0, 0.0, 1.0, -1.0])).unwrap();
+    opt.local_update(0, &local(&[1.0, 0.0, 0.0, 1.0, -1.0]))
+        .unwrap();
     opt.end_iteration();
     let s2 = ns_of_identity(2.5, 5);
     let o2 = [s2, 0.0, 0.0, s2, -1.0];
@@ -94,7 +106,10 @@ fn two_iterations_match_a_scalar_computation() {
 
 fn assert_close(got: &[f64], want: &[f64], what: &str) {
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= 1e-14 * (1.0 + w.abs()), "{what}[{k}]: got {g}, want {w}");
+        assert!(
+            (g - w).abs() <= 1e-14 * (1.0 + w.abs()),
+            "{what}[{k}]: got {g}, want {w}"
+        );
     }
 }
 
@@ -105,9 +120,14 @@ fn conv_kernels_are_orthogonalised_as_out_by_the_rest() {
     tch::manual_seed(3);
     let w0 = Tensor::zeros([12], (Kind::Double, Device::Cpu));
     let g = Tensor::randn([12], (Kind::Double, Device::Cpu));
-    let mut opt = build("sigma0 = 1\ngamma = 1\nrho = 0\nscheme = 1", &w0, &layout, 1);
+    let mut opt = build(
+        "sigma0 = 1\ngamma = 1\nrho = 0\nscheme = 1",
+        &w0,
+        &layout,
+        1,
+    );
     opt.begin_iteration();
-    opt.local_update(0, &Local { grad: g.shallow_clone(), samples: 1, hessian: None }).unwrap();
+    opt.local_update(0, &gradient(g.shallow_clone())).unwrap();
     opt.end_iteration();
     opt.begin_iteration();
     // ρ = 0, σ = 1: x = o, π = −o, w² = (σ(0 − o) + π)/σ = −2o.
@@ -126,10 +146,12 @@ fn state_is_3m_plus_1_copies_and_f32_works() {
     opt.begin_iteration();
     for i in 0..2 {
         let grad = Tensor::ones([9], (Kind::Float, Device::Cpu));
-        opt.local_update(i, &Local { grad, samples: 1, hessian: None }).unwrap();
+        opt.local_update(i, &gradient(grad)).unwrap();
     }
     opt.end_iteration();
     opt.begin_iteration();
     assert_eq!(opt.params().kind(), Kind::Float);
-    assert!(values(opt.params()).iter().all(|v| v.is_finite() && *v < 0.0));
+    assert!(values(opt.params())
+        .iter()
+        .all(|v| v.is_finite() && *v < 0.0));
 }
