@@ -16,6 +16,7 @@ pub struct Experiment {
     pub spec: Spec,
     task: Box<dyn Task>,
     optimizer: Box<dyn Optimizer>,
+    k0: Option<usize>,
 }
 
 impl Experiment {
@@ -35,27 +36,35 @@ impl Experiment {
         let task = crate::tasks::from_spec::build(&spec, data_dir, device)?;
         let w0 = task.initial_point();
         let layout = task.layout();
-        // n of Table 5: not reported by the tasks yet, so 0 (epoch-based keys refuse).
-        let iterations_per_epoch = 0;
+        // n of Table 5, for epoch-based schedules.
+        let iterations_per_epoch = task.iterations_per_epoch();
         let schedule = match &spec.schedule {
             Some(s) => s.build(spec.train.iterations, iterations_per_epoch)?,
             None => crate::schedule::Schedule::default(),
         };
-        let optimizer = optim::registry::build(
-            &spec.optimizer,
-            &optim::registry::Context {
-                w0: &w0,
-                layout: &layout,
-                alphas: task.alphas(),
-                schedule: &schedule,
-                iterations: spec.train.iterations,
-                iterations_per_epoch,
-            },
-        )?;
+        let context = optim::registry::Context {
+            w0: &w0,
+            layout: &layout,
+            alphas: task.alphas(),
+            schedule: &schedule,
+            iterations: spec.train.iterations,
+            iterations_per_epoch,
+        };
+        let optimizer = optim::registry::build(&spec.optimizer, &context)?;
+        // The k0 in force, for the ADMM family (after "auto" and k0_epochs).
+        let hypers = spec
+            .optimizer
+            .resolve("optimizer")
+            .map_err(|(key, msg)| anyhow::anyhow!("{key}: {msg}"))?;
+        let k0 = match hypers.get("k0") {
+            Some(_) => Some(optim::admm::sigma_schedule(&hypers, &context)?.k0()),
+            None => None,
+        };
         Ok(Self {
             spec,
             task,
             optimizer,
+            k0,
         })
     }
 
@@ -93,13 +102,7 @@ impl Experiment {
             last: BTreeMap::new(),
             wall_s: 0.0,
             started_unix,
-            k0: self
-                .spec
-                .optimizer
-                .resolve("optimizer")
-                .ok()
-                .filter(|h| h.get("k0").is_some())
-                .map(|h| optim::admm::k0(&h)),
+            k0: self.k0,
             state_numel: self.optimizer.state_numel(),
             device: self.spec.train.device.clone(),
             pisa_version: env!("CARGO_PKG_VERSION").to_string(),

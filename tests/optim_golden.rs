@@ -184,9 +184,12 @@ fn every_optimizer_follows_its_reference_trajectory() {
     }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     if only.is_none() {
+        // Federated algorithms run several local steps per round over many clients: their
+        // tests are hand-computed two-client rounds (src/optim/federated/tests.rs).
+        let federated: Vec<&str> = pisa::optim::federated::ENTRIES.iter().map(|e| e.name).collect();
         let missing: Vec<&str> = registry::names()
             .into_iter()
-            .filter(|n| !covered.iter().any(|c| c == n))
+            .filter(|n| !covered.iter().any(|c| c == n) && !federated.contains(n))
             .collect();
         assert!(
             missing.is_empty(),

@@ -1,6 +1,8 @@
 //! Dataset readers and generators; nothing task-specific.
 pub mod idx;
 pub mod least_squares;
+pub mod libsvm;
+pub mod partition;
 
 use std::path::{Path, PathBuf};
 

@@ -97,15 +97,23 @@ impl Partition {
         seed: u64,
     ) -> Result<Self> {
         let n = labels.len();
-        ensure!(clients >= 1, "partition: the number of clients must be at least 1");
-        ensure!(classes >= 1, "partition: the number of classes must be at least 1");
+        ensure!(
+            clients >= 1,
+            "partition: the number of clients must be at least 1"
+        );
+        ensure!(
+            classes >= 1,
+            "partition: the number of classes must be at least 1"
+        );
         ensure!(n > 0, "partition: the training set is empty");
         if let Some((at, &y)) = labels
             .iter()
             .enumerate()
             .find(|(_, &y)| y < 0 || y >= classes as i64)
         {
-            bail!("partition: sample {at} has label {y}, outside the {classes} classes 0..{classes}");
+            bail!(
+                "partition: sample {at} has label {y}, outside the {classes} classes 0..{classes}"
+            );
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ SEED_SALT);
         let clients = match *scheme {
@@ -338,7 +346,7 @@ fn array_split(items: &[i64], parts: usize) -> Vec<Vec<i64>> {
 }
 
 /// `np.split(items, ⌊len·cumsum(p)⌋[:-1])`: consecutive pieces by proportions `p`.
-fn split_by(items: &[i64], p: &[f64]) -> Vec<&[i64]> {
+fn split_by<'a>(items: &'a [i64], p: &[f64]) -> Vec<&'a [i64]> {
     let len = items.len();
     let mut out = Vec::with_capacity(p.len());
     let (mut start, mut cum) = (0, 0.0);
@@ -487,7 +495,10 @@ fn quantity_skew(
         let q = dirichlet(beta, clients, rng);
         let smallest = q.iter().copied().fold(f64::INFINITY, f64::min) * n as f64;
         if smallest >= MIN_CLIENT_SAMPLES as f64 {
-            return Ok(split_by(&order, &q).into_iter().map(<[i64]>::to_vec).collect());
+            return Ok(split_by(&order, &q)
+                .into_iter()
+                .map(<[i64]>::to_vec)
+                .collect());
         }
     }
     bail!(
@@ -639,7 +650,11 @@ mod tests {
         for beta in [0.05, 0.1, 0.5, 5.0] {
             let p = Partition::new(&y, 10, 10, &Scheme::Dirichlet { beta }, 11).unwrap();
             assert_covers(&p, &y, &[]);
-            assert!(p.sizes().iter().all(|&s| s >= MIN_CLIENT_SAMPLES), "{:?}", p.sizes());
+            assert!(
+                p.sizes().iter().all(|&s| s >= MIN_CLIENT_SAMPLES),
+                "{:?}",
+                p.sizes()
+            );
         }
         // Small β skews the labels: most clients miss some class; large β does not.
         let missing = |beta: f64| -> usize {
@@ -725,8 +740,15 @@ mod tests {
             clients: vec![vec![0, 3], vec![3]],
         };
         let e = dup.check(6).unwrap_err().to_string();
-        assert!(e.contains("sample 3 is held by client 0 and by client 1"), "{e}");
-        assert!(p.check(5).unwrap_err().to_string().contains("outside the 5 samples"));
+        assert!(
+            e.contains("sample 3 is held by client 0 and by client 1"),
+            "{e}"
+        );
+        assert!(p
+            .check(5)
+            .unwrap_err()
+            .to_string()
+            .contains("outside the 5 samples"));
     }
 
     #[test]
@@ -739,7 +761,10 @@ mod tests {
         let path = dir.path().join("partition.json");
         record.save(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains(r#""scheme":{"kind":"label-skew","labels":2}"#), "{text}");
+        assert!(
+            text.contains(r#""scheme":{"kind":"label-skew","labels":2}"#),
+            "{text}"
+        );
         assert!(text.contains(r#""histogram":["#), "{text}");
         let back = Record::load(&path).unwrap();
         assert_eq!(back, record);
@@ -763,7 +788,10 @@ mod tests {
         assert_eq!(s, Scheme::Iid);
         assert!(toml::from_str::<Scheme>("kind = \"label-skew\"\nlabel = 2").is_err());
         assert!(toml::from_str::<Scheme>("kind = \"shards\"").is_err());
-        assert_eq!(Scheme::LabelSkew { labels: 3 }.to_string(), "label-skew (#C=3)");
+        assert_eq!(
+            Scheme::LabelSkew { labels: 3 }.to_string(),
+            "label-skew (#C=3)"
+        );
     }
 
     #[test]
@@ -799,11 +827,9 @@ mod tests {
         // cumsum·10 = 3.3, 6.6 → cuts at 3 and 6.
         let pieces = split_by(&items, &[0.33, 0.33, 0.34]);
         assert_eq!(pieces, vec![&items[..3], &items[3..6], &items[6..]]);
-        assert_eq!(array_split(&items, 4), vec![
-            vec![0, 1, 2],
-            vec![3, 4, 5],
-            vec![6, 7],
-            vec![8, 9]
-        ]);
+        assert_eq!(
+            array_split(&items, 4),
+            vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7], vec![8, 9]]
+        );
     }
 }

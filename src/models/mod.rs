@@ -1,7 +1,11 @@
 //! Model definitions and the flat parameter buffer that lets the optimizers see a model
 //! as one tensor (DESIGN-NOTES "Parameters as flat buffers"); nothing task-specific.
+pub mod conv;
+pub mod fcnet;
+pub mod fed_lamb;
 pub mod flat;
 pub mod mlp;
+pub mod simple_cnn;
 
 pub use flat::FlatParams;
 pub use mlp::{Activation, Mlp};

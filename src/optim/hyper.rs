@@ -20,6 +20,8 @@ pub enum Kind {
     IntChoice(&'static [i64]),
     /// A nested `[optimizer.<key>]` table naming another optimizer (Lookahead's inner one).
     Optimizer,
+    /// A list of strings: parameter tensors by name (Muon's `adamw_params`).
+    Names,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -165,6 +167,10 @@ impl Hyper {
             Kind::Optimizer => match value {
                 Value::Table(t) if t.get("name").and_then(Value::as_str).is_some() => Ok(()),
                 _ => wrong("a table with the inner optimizer's name and hyperparameters"),
+            },
+            Kind::Names => match value {
+                Value::Array(a) if a.iter().all(Value::is_str) => Ok(()),
+                _ => wrong("a list of parameter names, e.g. [\"fc2.weight\"]"),
             },
         }
     }
@@ -317,6 +323,15 @@ impl Hypers {
             .get(key)
             .and_then(Value::as_integer)
             .unwrap_or_else(|| panic!("hyperparameter {key} was not resolved")) as usize
+    }
+
+    /// A [`Kind::Names`] key: its names, none when unset.
+    pub fn names(&self, key: &str) -> Vec<&str> {
+        self.values
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
     }
 
     pub fn str(&self, key: &str) -> &str {

@@ -2,6 +2,7 @@
 //! one from `[optimizer]`.
 pub mod admm;
 pub mod baselines;
+pub mod federated;
 pub mod hyper;
 pub mod layout;
 pub mod newton_schulz;
@@ -48,6 +49,11 @@ pub trait Optimizer: Send {
     /// What to try when the iterates stop being finite.
     fn divergence_advice(&self) -> &'static str {
         "lower the learning rate"
+    }
+    /// Floats sent (up to the server, down to the workers) since the run began; (0, 0) for
+    /// optimizers that do not count them (federated algorithms do).
+    fn communication(&self) -> (u64, u64) {
+        (0, 0)
     }
 }
 

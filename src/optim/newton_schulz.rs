@@ -18,7 +18,11 @@ const NORM_EPS: f64 = 1e-7;
 /// with the same shape and dtype.
 pub fn orthogonalize(b: &Tensor, steps: usize) -> Tensor {
     let size = b.size();
-    assert_eq!(size.len(), 2, "orthogonalize takes a matrix, not a tensor of shape {size:?}");
+    assert_eq!(
+        size.len(),
+        2,
+        "orthogonalize takes a matrix, not a tensor of shape {size:?}"
+    );
     let (a_, b_, c_) = COEFFICIENTS;
     let tall = size[0] > size[1];
     let x = if tall { b.mt() } else { b.shallow_clone() };
@@ -57,7 +61,10 @@ mod tests {
                 assert_eq!(o.size(), b.size());
                 assert_eq!(o.kind(), kind);
                 for s in singular_values(&o) {
-                    assert!((0.65..=1.2).contains(&s), "{shape:?} {kind:?}: singular value {s}");
+                    assert!(
+                        (0.65..=1.2).contains(&s),
+                        "{shape:?} {kind:?}: singular value {s}"
+                    );
                 }
                 // Same singular vectors: O = U p(Σ) Vᵀ, so ‖O − UVᵀ‖₂ = max |p(σ) − 1|.
                 let (u, _, v) = b.to_kind(Kind::Double).svd(true, true);
@@ -71,7 +78,10 @@ mod tests {
     #[test]
     fn an_orthogonal_input_stays_near_orthogonal() {
         tch::manual_seed(11);
-        let (q, _) = Tensor::linalg_qr(&Tensor::randn([8, 8], (Kind::Double, Device::Cpu)), "reduced");
+        let (q, _) = Tensor::linalg_qr(
+            &Tensor::randn([8, 8], (Kind::Double, Device::Cpu)),
+            "reduced",
+        );
         let o = orthogonalize(&q, 5);
         for s in singular_values(&o) {
             assert!((0.65..=1.2).contains(&s), "singular value {s}");

@@ -38,6 +38,7 @@ pub struct Entry {
 pub fn all() -> Vec<&'static Entry> {
     let mut entries: Vec<&'static Entry> = super::admm::ENTRIES.to_vec();
     entries.extend_from_slice(super::baselines::ENTRIES);
+    entries.extend_from_slice(super::federated::ENTRIES);
     entries
 }
 

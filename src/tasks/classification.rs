@@ -440,6 +440,15 @@ impl Task for Classification {
         })
     }
 
+    fn iterations_per_epoch(&self) -> usize {
+        // The smallest share sets the pace; a partial last batch is skipped (drop_last).
+        let smallest = self.shares.iter().map(|&(_, len)| len).min().unwrap_or(0) as usize;
+        match self.batch_size {
+            0 => 1,
+            b => (smallest / b).max(1),
+        }
+    }
+
     fn state(&self) -> Vec<(String, Tensor)> {
         vec![("sampler".into(), Tensor::from_slice(&self.sampler_state()))]
     }

@@ -89,6 +89,13 @@ impl Task for LeastSquares {
         crate::optim::layout::Layout::vector(self.problem.dim())
     }
 
+    fn iterations_per_epoch(&self) -> usize {
+        match self.batch_size {
+            0 => 1,
+            b => (self.blocks[0].0.size()[0] as usize / b).max(1),
+        }
+    }
+
     fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local> {
         let (a, b) = &self.blocks[worker];
         let (a, b) = if self.batch_size == 0 {

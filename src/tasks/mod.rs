@@ -26,6 +26,9 @@ pub trait Task: Send {
     fn initial_point(&self) -> Tensor;
     /// Where each parameter tensor sits in the flat w.
     fn layout(&self) -> crate::optim::layout::Layout;
+    /// n: iterations per epoch, the passes of the workers' batches over their blocks D_i
+    /// (epoch-based schedules count in it).
+    fn iterations_per_epoch(&self) -> usize;
     /// Draws worker `worker`'s mini-batch B_i and returns its gradient (and Hessian).
     fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local>;
     /// Names of the columns `evaluate` returns, written after `iteration` in metrics.csv.

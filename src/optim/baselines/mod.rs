@@ -16,6 +16,7 @@ pub mod per_matrix;
 pub mod sgd;
 pub mod shampoo;
 pub mod soap;
+pub mod adam_mini;
 pub mod adabound;
 pub mod adabelief;
 pub mod yogi;
@@ -60,6 +61,7 @@ pub const ENTRIES: &[&Entry] = &[
     &lookahead::ENTRY,
     &shampoo::ENTRY,
     &soap::ENTRY,
+    &adam_mini::ENTRY,
 ];
 
 /// One update rule on the flat parameters.

@@ -4,9 +4,10 @@
 //! SGD-momentum b ← lerp(b, g, 1 − μ), u = lerp(g, b, μ) (Nesterov) or b, orthogonalised by
 //! the quintic Newton–Schulz iteration ([`orthogonalize`]), scaled by max(1, rows/cols)^½,
 //! with decoupled weight decay: w ← (1 − lr·λ)w − lr·scale·NS(u). Every other parameter
-//! (biases, gains, scalars — and least squares' single vector) takes Muon's auxiliary AdamW
-//! with its own `adamw_lr`, betas, ε and decay ([`Adam`] with decoupled decay; the
-//! reference's `adam_update` is the same update). Defaults are the reference's: lr 0.02,
+//! (biases, gains, scalars — and least squares' single vector), and the matrices named in
+//! `adamw_params` (the embedding and the head, as the reference advises), takes Muon's
+//! auxiliary AdamW with its own `adamw_lr`, betas, ε and decay ([`Adam`] with decoupled
+//! decay; the reference's `adam_update` is the same update). Defaults are the reference's: lr 0.02,
 //! μ = 0.95 Nesterov, λ = 0, 5 steps; AdamW lr 3e-4, betas (0.9, 0.95), ε = 1e-10, λ = 0.
 //! The iteration runs in bf16 on CUDA (as the reference does everywhere) and in the
 //! parameters' dtype elsewhere (`ns_dtype`). Golden: `equations.Muon`, the reference's
@@ -19,7 +20,7 @@ use crate::optim::hyper::{boolean, float, int, positive, unit, Default, Hyper, H
 use crate::optim::newton_schulz::orthogonalize;
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
-use anyhow::Result;
+use anyhow::{ensure, Result};
 use tch::{Kind as Dtype, Tensor};
 use toml::Value;
 
@@ -31,27 +32,54 @@ pub const ENTRY: Entry = Entry {
     hypers: &[
         positive("lr", 0.02, "learning rate of the matrices"),
         unit("momentum", 0.95, "momentum μ of the matrices' SGD-momentum"),
-        boolean("nesterov", true, "Nesterov momentum u = lerp(g, b, μ) instead of u = b"),
+        boolean(
+            "nesterov",
+            true,
+            "Nesterov momentum u = lerp(g, b, μ) instead of u = b",
+        ),
         int("ns_steps", 1, 5, "Newton–Schulz iterations"),
-        float("weight_decay", 0.0, "decoupled weight decay of the matrices: w ← (1 − lr·λ)w"),
+        float(
+            "weight_decay",
+            0.0,
+            "decoupled weight decay of the matrices: w ← (1 − lr·λ)w",
+        ),
         Hyper {
             name: "ns_dtype",
             kind: Kind::Choice(&["auto", "bf16", "f32", "param"]),
             default: Default::Str("auto"),
-            doc: "dtype of the Newton–Schulz iteration: auto = bf16 on CUDA, the parameters' elsewhere",
+            doc: "dtype of the Newton–Schulz iteration (auto: bf16 on CUDA, else the parameters')",
         },
-        positive("adamw_lr", 3e-4, "learning rate of the AdamW part (vectors, scalars)"),
+        positive(
+            "adamw_lr",
+            3e-4,
+            "learning rate of the AdamW part (vectors, scalars)",
+        ),
         unit("adamw_beta1", 0.9, "AdamW first-moment decay β₁"),
         unit("adamw_beta2", 0.95, "AdamW second-moment decay β₂"),
         positive("adamw_eps", 1e-10, "AdamW ε"),
         float("adamw_weight_decay", 0.0, "AdamW decoupled weight decay λ"),
+        Hyper {
+            name: "adamw_params",
+            kind: Kind::Names,
+            default: Default::Unset,
+            doc: "matrices that take AdamW instead, by name (the embedding and the head)",
+        },
     ],
     build,
 };
 
 fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
     let w0 = c.w0;
-    let split = Split::new(c.layout, w0.device(), |_| true);
+    let adamw_params = h.names("adamw_params");
+    for name in &adamw_params {
+        ensure!(
+            c.layout.segments.iter().any(|s| s.name == *name),
+            "optimizer.adamw_params: the model has no parameter {name:?}"
+        );
+    }
+    let split = Split::new(c.layout, w0.device(), |s| {
+        !adamw_params.contains(&s.name.as_str())
+    });
     let ns_kind = match h.str("ns_dtype") {
         "bf16" => Dtype::BFloat16,
         "f32" => Dtype::Float,
@@ -65,7 +93,9 @@ fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
         ("eps", Value::Float(h.f64("adamw_eps"))),
         ("weight_decay", Value::Float(h.f64("adamw_weight_decay"))),
     ]);
-    let fallback = split.rest_zeros(w0).map(|rest| Adam::new(&adamw, &rest, true, false));
+    let fallback = split
+        .rest_zeros(w0)
+        .map(|rest| Adam::new(&adamw, &rest, true, false));
     Classic::boxed(
         c,
         h.f64("lr"),
@@ -148,9 +178,57 @@ impl Step for Muon {
             .map(|b| ("momentum_buffer".to_string(), b.shallow_clone()))
             .collect();
         if let Some(adam) = &self.fallback {
-            state.extend(adam.state().into_iter().map(|(n, t)| (format!("adamw.{n}"), t)));
+            state.extend(
+                adam.state()
+                    .into_iter()
+                    .map(|(n, t)| (format!("adamw.{n}"), t)),
+            );
         }
         state
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use crate::optim::layout::Layout;
+    use crate::optim::registry::{self, Context};
+    use crate::schedule::Schedule;
+    use crate::spec::OptimizerSpec;
+    use tch::{Kind, Tensor};
+
+    fn build(spec: &str) -> anyhow::Result<Box<dyn crate::optim::Optimizer>> {
+        let layout = Layout::new([("fc1.weight", vec![6, 4]), ("fc1.bias", vec![6])]);
+        let w0 = Tensor::zeros([30], (Kind::Double, tch::Device::Cpu));
+        let spec: OptimizerSpec = toml::from_str(spec).unwrap();
+        registry::build(
+            &spec,
+            &Context {
+                w0: &w0,
+                layout: &layout,
+                alphas: &[1.0],
+                schedule: &Schedule::default(),
+                iterations: 1,
+                iterations_per_epoch: 1,
+            },
+        )
+    }
+
+    #[test]
+    fn adamw_params_names_existing_tensors() {
+        assert!(build("name = \"muon\"\nadamw_params = [\"fc1.weight\"]").is_ok());
+        let err = build("name = \"muon\"\nadamw_params = [\"head.weight\"]")
+            .err()
+            .unwrap();
+        assert!(
+            format!("{err:#}").contains("no parameter \"head.weight\""),
+            "{err:#}"
+        );
+        let err = build("name = \"muon\"\nadamw_params = \"fc1.weight\"")
+            .err()
+            .unwrap();
+        assert!(
+            format!("{err:#}").contains("list of parameter names"),
+            "{err:#}"
+        );
+    }
+}

@@ -32,7 +32,8 @@ impl Split {
                 rest_at.extend(at);
             }
         }
-        let index = |at: Vec<i64>| (!at.is_empty()).then(|| Tensor::from_slice(&at).to_device(device));
+        let index =
+            |at: Vec<i64>| (!at.is_empty()).then(|| Tensor::from_slice(&at).to_device(device));
         let packed = Layout::new(matrices.iter().map(|s| (s.name.clone(), s.shape.clone())));
         Self {
             matrices,

@@ -21,11 +21,16 @@ use tch::{Kind, Tensor};
 
 pub const ENTRY: Entry = Entry {
     name: "shampoo",
-    summary: "Kronecker-factored preconditioner L^(-1/4) G R^(-1/4) per matrix, diagonal for vectors",
+    summary:
+        "Kronecker-factored preconditioner L^(-1/4) G R^(-1/4) per matrix, diagonal for vectors",
     reference: "Gupta, Koren & Singer, ICML 2018, Algorithm 1; golden: equations.Shampoo",
     hypers: &[
         positive("lr", 1e-3, "learning rate"),
-        unit("momentum", 0.0, "heavy-ball momentum on the preconditioned step"),
+        unit(
+            "momentum",
+            0.0,
+            "heavy-ball momentum on the preconditioned step",
+        ),
         float("weight_decay", 0.0, "L2 penalty added to the gradient"),
         positive("matrix_eps", 1e-6, "ε of L₀ = εI, R₀ = εI and H₀ = ε"),
         int(
@@ -125,11 +130,11 @@ impl Step for Shampoo {
             let _ = f.left.addmm_(&g, &g.mt());
             let _ = f.right.addmm_(&g.mt(), &g);
             if recompute {
-                let _ = f.left_root.copy_(&inverse_root(&f.left, 4.0, self.eps));
-                let _ = f.right_root.copy_(&inverse_root(&f.right, 4.0, self.eps));
+                f.left_root.copy_(&inverse_root(&f.left, 4.0, self.eps));
+                f.right_root.copy_(&inverse_root(&f.right, 4.0, self.eps));
             }
             let u = f.left_root.mm(&g).mm(&f.right_root);
-            let _ = segment.matrix(&update).expect("a matrix").copy_(&u);
+            segment.matrix(&update).expect("a matrix").copy_(&u);
         }
         if let Some(b) = &mut self.momentum_buffer {
             // b ← μb + u

@@ -55,8 +55,17 @@ pub const ENTRY: Entry = Entry {
             doc: "decay of the preconditioner statistics GGᵀ, GᵀG (default β₂)",
         },
         positive("eps", 1e-8, "added to the denominator"),
-        float("weight_decay", 1e-2, "decoupled weight decay λ: w ← (1 − lr·λ)w after the step"),
-        int("precondition_frequency", 1, 10, "refresh the eigenbases every this many steps"),
+        float(
+            "weight_decay",
+            1e-2,
+            "decoupled weight decay λ: w ← (1 − lr·λ)w after the step",
+        ),
+        int(
+            "precondition_frequency",
+            1,
+            10,
+            "refresh the eigenbases every this many steps",
+        ),
         int(
             "max_precondition_dim",
             1,
@@ -98,6 +107,8 @@ fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
 /// than `max_precondition_dim`).
 struct Side {
     statistics: Tensor,
+    /// Q, stored column-major as eigh and QR return it: the products with it then round
+    /// as the reference's do (and still do after a checkpoint is copied back in).
     basis: Tensor,
 }
 
@@ -121,7 +132,7 @@ impl Basis {
         let side = |n: i64| {
             (n <= max_dim).then(|| Side {
                 statistics: Tensor::zeros([n, n], (w0.kind(), w0.device())),
-                basis: Tensor::zeros([n, n], (w0.kind(), w0.device())),
+                basis: Tensor::zeros([n, n], (w0.kind(), w0.device())).mt(),
             })
         };
         Self {
@@ -161,9 +172,7 @@ impl Basis {
             let n = stats.size()[0];
             let ridged = stats + Tensor::eye(n, (stats.kind(), stats.device())) * 1e-30;
             let (_, q) = ridged.to_kind(linalg_kind(stats.kind())).linalg_eigh("L");
-            // Kept as eigh and flip return it (column-major): the products below then
-            // round as the reference's do.
-            s.basis = q.flip([1i64]);
+            s.basis.copy_(&q.flip([1i64]));
         }
     }
 
@@ -178,11 +187,12 @@ impl Basis {
                 let order = estimates.argsort(0, true);
                 second = second.index_select(i as i64, &order);
                 let power = product.index_select(1, &order);
-                let (q, _) = Tensor::linalg_qr(&power.to_kind(linalg_kind(power.kind())), "reduced");
-                s.basis = q;
+                let (q, _) =
+                    Tensor::linalg_qr(&power.to_kind(linalg_kind(power.kind())), "reduced");
+                s.basis.copy_(&q);
             }
         }
-        let _ = exp_avg_sq.copy_(&second);
+        exp_avg_sq.copy_(&second);
     }
 }
 
@@ -207,7 +217,7 @@ impl Soap {
         let out = x.copy();
         for (segment, basis) in self.split.matrices.iter().zip(&self.bases) {
             let view = segment.matrix(x).expect("a matrix");
-            let _ = segment
+            segment
                 .matrix(&out)
                 .expect("a matrix")
                 .copy_(&basis.project(&view, forward));
@@ -261,52 +271,14 @@ impl Step for Soap {
         for b in &self.bases {
             for (side, s) in ["left", "right"].iter().zip(&b.sides) {
                 if let Some(s) = s {
-                    state.push((format!("{}.{side}_statistics", b.name), s.statistics.shallow_clone()));
+                    state.push((
+                        format!("{}.{side}_statistics", b.name),
+                        s.statistics.shallow_clone(),
+                    ));
                     state.push((format!("{}.{side}_basis", b.name), s.basis.shallow_clone()));
                 }
             }
         }
         state
-    }
-}
-
-#[cfg(test)]
-mod scratch_debug {
-    use crate::optim::layout::Layout;
-    use crate::optim::registry::{self, Context};
-    use crate::schedule::Schedule;
-    use crate::tasks::Local;
-    use tch::{Kind, Tensor};
-
-    #[test]
-    fn dump_soap_debug() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/optim/problems.safetensors");
-        let t: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(dir).unwrap().into_iter().collect();
-        let kind = if std::env::var("DBG_F64").is_ok() { Kind::Double } else { Kind::Float };
-        let layout = Layout::new([("fc1.weight", vec![6, 4]), ("fc1.bias", vec![6]), ("fc2.weight", vec![3, 6]), ("fc2.bias", vec![3])]);
-        let w0 = t["mlp.w0"].to_kind(kind);
-        let spec: crate::spec::OptimizerSpec = toml::from_str(&std::env::var("DBG_SPEC").unwrap_or("name = \"soap\"".into())).unwrap();
-        let mut opt = registry::build(&spec, &Context { w0: &w0, layout: &layout, alphas: &[1.0], schedule: &Schedule::default(), iterations: 50, iterations_per_epoch: 1 }).unwrap();
-        let mut rows = vec![];
-        let mut grads = vec![];
-        for _ in 0..20 {
-            opt.begin_iteration();
-            let w = opt.params().shallow_clone();
-            rows.push(w.copy());
-            let wv = w.detach().set_requires_grad(true);
-            let p: Vec<Tensor> = layout.segments.iter().map(|s| s.view(&wv)).collect();
-            let h = t["mlp.x"].to_kind(kind).linear(&p[0], Some(&p[1])).tanh();
-            let loss = h.linear(&p[2], Some(&p[3])).log_softmax(-1, kind).nll_loss(&t["mlp.y"]);
-            loss.backward();
-            let grad = wv.grad();
-            grads.push(grad.copy());
-            opt.local_update(0, &Local { grad, samples: 32, hessian: None }).unwrap();
-            opt.end_iteration();
-            if rows.len() == 11 || rows.len() == 10 {
-                let st: Vec<(String, Tensor)> = opt.state().into_iter().map(|(n, t)| (n, t.copy())).collect();
-                Tensor::write_safetensors(&st, &format!("/tmp/helper_mso/rust_state{}.safetensors", rows.len())).unwrap();
-            }
-        }
-        Tensor::write_safetensors(&[("rows", Tensor::stack(&rows, 0)), ("grads", Tensor::stack(&grads, 0))], "/tmp/helper_mso/rust_dbg.safetensors").unwrap();
     }
 }
