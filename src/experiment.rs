@@ -17,6 +17,8 @@ pub struct Experiment {
     task: Box<dyn Task>,
     optimizer: Box<dyn Optimizer>,
     k0: Option<usize>,
+    /// Files describing how the task was made (a federated partition), written into the run.
+    artifacts: Vec<(&'static str, Vec<u8>)>,
 }
 
 impl Experiment {
@@ -33,7 +35,8 @@ impl Experiment {
             );
         }
         tch::manual_seed(spec.seed as i64);
-        let task = crate::tasks::from_spec::build(&spec, data_dir, device)?;
+        let crate::tasks::from_spec::Built { task, artifacts } =
+            crate::tasks::from_spec::build(&spec, data_dir, device)?;
         let w0 = task.initial_point();
         let layout = task.layout();
         // n of Table 5, for epoch-based schedules.
@@ -65,6 +68,7 @@ impl Experiment {
             task,
             optimizer,
             k0,
+            artifacts,
         })
     }
 
@@ -91,6 +95,9 @@ impl Experiment {
             );
         } else {
             crate::results::write_atomic(&run_dir.file(SPEC_FILE), spec_text.as_bytes())?;
+            for (name, contents) in &self.artifacts {
+                crate::results::write_atomic(&run_dir.file(name), contents)?;
+            }
         }
         let mut summary = Summary {
             name: self.spec.name.clone(),

@@ -50,6 +50,8 @@ pub enum DataKind {
     Mnist,
     /// Fashion-MNIST in IDX files, `path` = their folder.
     FashionMnist,
+    /// UCI Adult as LIBSVM's a9a / a9a.t, `path` = their folder.
+    Adult,
 }
 
 impl DataKind {
@@ -81,6 +83,12 @@ pub struct DataSpec {
     /// hold out this fraction of them, seeded, as the test set and train on the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_fraction: Option<f64>,
+    /// Each worker's (client's) D_i drawn by this scheme instead of an equal random cut:
+    /// `{ kind = "label-skew", labels = 2 }`, `{ kind = "dirichlet", beta = 0.5 }`,
+    /// `{ kind = "quantity-skew", beta = 0.5 }` or `{ kind = "iid" }`. Saved to the run's
+    /// `partition.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<crate::data::partition::Scheme>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +246,9 @@ impl Spec {
         if d.test_fraction.is_some() {
             return bad("data.test_fraction", "test_fraction applies to image datasets only");
         }
+        if d.partition.is_some() {
+            return bad("data.partition", "partition applies to classification data only");
+        }
         match (&d.path, d.samples, d.dim) {
             (Some(_), None, None) => {
                 if d.noise.is_some() {
@@ -291,7 +302,7 @@ impl Spec {
         if d.path.is_none() {
             return bad(
                 "data.path",
-                "image data needs path = the folder of its IDX files".into(),
+                "classification data needs path = the folder of its files".into(),
             );
         }
         for (key, given) in [
@@ -312,7 +323,10 @@ impl Spec {
             }
         }
         match &self.model {
-            None => bad("model", "image data needs a [model] table, e.g. kind = \"mlp\"".into()),
+            None => bad(
+                "model",
+                "classification data needs a [model] table, e.g. kind = \"mlp\"".into(),
+            ),
             Some(m) => m.validate(),
         }
     }

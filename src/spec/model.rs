@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 pub enum ModelKind {
     /// Fully connected: input → hidden… → classes.
     Mlp,
+    /// NIID-Bench's SimpleCNN: two 5×5 conv + pool, fully connected 120-84-classes.
+    SimpleCnn,
+    /// The Fed-LAMB paper's MNIST CNN (two conv + pool, dropout, 320-50-classes).
+    FedLambCnn,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +33,12 @@ fn relu() -> String {
 
 impl ModelSpec {
     pub(super) fn validate(&self) -> Result<(), (String, String)> {
+        if self.kind != ModelKind::Mlp && !self.hidden.is_empty() {
+            return Err((
+                "model.hidden".into(),
+                "hidden applies to kind = \"mlp\" only (the CNNs have fixed widths)".into(),
+            ));
+        }
         if let Some(w) = self.hidden.iter().find(|&&w| w < 1) {
             return Err((
                 "model.hidden".into(),

@@ -112,6 +112,18 @@ pub struct Config {
     pub device: Device,
 }
 
+impl Config {
+    pub fn new(workers: usize, batch_size: usize, seed: u64, kind: Kind, device: Device) -> Self {
+        Self {
+            workers,
+            batch_size,
+            seed,
+            kind,
+            device,
+        }
+    }
+}
+
 /// One worker's walk through its permutations of D_i.
 ///
 /// Each pass shuffles 0..|D_i| afresh, so a pass is determined by the RNG's word
@@ -206,6 +218,23 @@ impl Classification {
         M: nn::ModuleT + 'static,
         F: FnOnce(&nn::Path) -> M,
     {
+        Self::with_clients(train, test, build, config, None)
+    }
+
+    /// As [`Classification::new`], but worker i's share D_i is `clients[i]` (sample
+    /// indices into `train`, e.g. a federated partition) instead of an equal cut of a
+    /// shuffle; samples no client holds are not trained on.
+    pub fn with_clients<M, F>(
+        train: Examples,
+        test: Examples,
+        build: F,
+        config: Config,
+        clients: Option<&[Vec<i64>]>,
+    ) -> Result<Self>
+    where
+        M: nn::ModuleT + 'static,
+        F: FnOnce(&nn::Path) -> M,
+    {
         let Config {
             workers,
             batch_size,
@@ -234,20 +263,44 @@ impl Classification {
         let params = FlatParams::new(&store).context("classification: model parameters")?;
         let initial = params.values();
 
-        // Shuffle once, then cut contiguous shares whose sizes differ by at most one.
-        let mut order: Vec<i64> = (0..n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_da7a));
+        // Shuffle once, then cut contiguous shares whose sizes differ by at most one; or
+        // lay the given clients' samples out one after another.
+        let (order, lengths): (Vec<i64>, Vec<i64>) = match clients {
+            None => {
+                let mut order: Vec<i64> = (0..n).collect();
+                order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_da7a));
+                let (per, extra) = (n / workers as i64, n % workers as i64);
+                let lengths = (0..workers as i64).map(|i| per + i64::from(i < extra)).collect();
+                (order, lengths)
+            }
+            Some(clients) => {
+                ensure!(
+                    clients.len() == workers,
+                    "classification: {} client datasets for train.workers = {workers}",
+                    clients.len()
+                );
+                ensure!(
+                    clients.iter().flatten().all(|&i| (0..n).contains(&i)),
+                    "classification: a client holds a sample index outside 0..{n}"
+                );
+                (
+                    clients.concat(),
+                    clients.iter().map(|c| c.len() as i64).collect(),
+                )
+            }
+        };
         let train = train
             .to(kind, device)
             .select(&Tensor::from_slice(&order).to_device(device));
-        let (per, extra) = (n / workers as i64, n % workers as i64);
+        let n = order.len() as i64;
         let mut shares = Vec::with_capacity(workers);
         let mut start = 0;
-        for i in 0..workers as i64 {
-            let len = per + i64::from(i < extra);
+        for len in lengths {
             shares.push((start, len));
             start += len;
         }
+        let per = shares.iter().map(|&(_, len)| len).min().unwrap_or(0);
+        ensure!(per > 0, "classification: a worker's share D_i is empty");
         ensure!(
             batch_size as i64 <= per,
             "train.batch_size = {batch_size} exceeds the {per} samples of the smallest \

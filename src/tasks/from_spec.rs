@@ -2,21 +2,32 @@
 use super::classification::{Classification, Config, Examples};
 use super::least_squares::LeastSquares;
 use super::Task;
-use crate::data::{self, idx, least_squares::Problem};
-use crate::models::Mlp;
+use crate::data::partition::{self, Partition};
+use crate::data::{self, idx, least_squares::Problem, libsvm};
+use crate::models::{fed_lamb, simple_cnn::SimpleCnn, Mlp};
 use crate::spec::{DataKind, ModelKind, Spec};
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
-use tch::{Device, Tensor};
+use tch::{nn, Device, Tensor};
+
+/// Where a run records its clients' datasets.
+pub const PARTITION_FILE: &str = "partition.json";
+
+/// A task and the files that describe how it was made (written beside the run's results).
+pub struct Built {
+    pub task: Box<dyn Task>,
+    pub artifacts: Vec<(&'static str, Vec<u8>)>,
+}
 
 /// Builds the task of the resolved `spec`, reading data from `data_dir`.
-pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Box<dyn Task>> {
+pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
     let kind = spec.train.dtype.kind();
     let t = &spec.train;
-    Ok(match spec.data.kind {
+    let mut artifacts = vec![];
+    let task: Box<dyn Task> = match spec.data.kind {
         DataKind::LeastSquares => {
             let problem = match (&spec.data.path, spec.data.samples, spec.data.dim) {
                 (Some(path), _, _) => {
@@ -48,19 +59,94 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Box<dyn Tas
                 device,
             )?)
         }
-        DataKind::Mnist | DataKind::FashionMnist => {
+        _ => {
+            let (train, test) = classification_data(spec, data_dir)?;
+            let classes = 1 + train.y.max().int64_value(&[]).max(test.y.max().int64_value(&[]));
+            let clients = match &spec.data.partition {
+                Some(scheme) => {
+                    let labels = partition::labels_of(&train.y)?;
+                    let p = Partition::new(&labels, classes as usize, t.workers, scheme, spec.seed)?;
+                    let record = p.record(&labels, classes as usize, scheme, spec.seed);
+                    artifacts.push((PARTITION_FILE, serde_json::to_vec_pretty(&record)?));
+                    Some(p.clients)
+                }
+                None => None,
+            };
+            let model = spec.model.as_ref().expect("validated: classification has a model");
+            let shape = train.x.size();
+            let input: i64 = shape[1..].iter().product();
+            let network: Box<dyn Fn(&nn::Path) -> nn::SequentialT> = match model.kind {
+                ModelKind::Mlp => {
+                    let activation = model.activation.parse().expect("validated activation");
+                    let mlp = Mlp::new(input, &model.hidden, classes, activation)
+                        .with_dropout(model.dropout);
+                    Box::new(move |p| mlp.build(p))
+                }
+                ModelKind::SimpleCnn => {
+                    let (c, h, w) = image_shape(&shape)?;
+                    let cnn = SimpleCnn::new(c, h, w, classes)?;
+                    Box::new(move |p| cnn.build(p))
+                }
+                ModelKind::FedLambCnn => {
+                    let (c, h, w) = image_shape(&shape)?;
+                    ensure!(
+                        (c, h, w) == (1, 28, 28) && classes == 10,
+                        "model.kind = \"fed_lamb_cnn\" is for 1×28×28 images of 10 classes"
+                    );
+                    let cnn = fed_lamb::MnistCnn::new();
+                    Box::new(move |p| cnn.build(p))
+                }
+            };
+            let config = Config::new(t.workers, t.batch_size, spec.seed, kind, device);
+            Box::new(Classification::with_clients(
+                train,
+                test,
+                |p| network(p),
+                config,
+                clients.as_deref(),
+            )?)
+        }
+    };
+    Ok(Built { task, artifacts })
+}
+
+/// (channels, height, width) of image samples [N, H, W] or [N, C, H, W].
+fn image_shape(shape: &[i64]) -> Result<(i64, i64, i64)> {
+    match shape {
+        [_, h, w] => Ok((1, *h, *w)),
+        [_, c, h, w] => Ok((*c, *h, *w)),
+        _ => bail!("a CNN needs image data, not samples of shape {:?}", &shape[1..]),
+    }
+}
+
+/// The (train, test) examples of a classification spec, standardised.
+fn classification_data(spec: &Spec, data_dir: &Path) -> Result<(Examples, Examples)> {
+    let kind = spec.train.dtype.kind();
+    let path = spec.data.path.as_ref().expect("validated: classification data has a path");
+    let (train, test) = match spec.data.kind {
+        DataKind::Adult => {
+            let dir = data::locate_dir(path, data_dir, "the LIBSVM files a9a and a9a.t")?;
+            let adult = libsvm::load_adult(&dir, kind)?;
+            let test = adult.test.context("Adult needs its test file a9a.t")?;
+            ensure!(
+                spec.data.test_fraction.is_none(),
+                "data.test_fraction: Adult has its own test file a9a.t"
+            );
+            let examples = |s: libsvm::Split| Examples { x: s.x, y: s.y };
+            (examples(adult.train), examples(test))
+        }
+        _ => {
             let source = match spec.data.kind {
                 DataKind::Mnist => idx::Source::Mnist,
                 _ => idx::Source::FashionMnist,
             };
-            let path = spec.data.path.as_ref().expect("validated: image data has a path");
             let dir = data::locate_dir(
                 path,
                 data_dir,
                 &format!("the {} IDX files. {}", source.name(), source.how_to_get()),
             )?;
             let dataset = idx::load(&dir, source)?;
-            let (train, test) = match (dataset.train, spec.data.test_fraction) {
+            match (dataset.train, spec.data.test_fraction) {
                 (Some(train), None) => (
                     Examples::from_idx(&train, kind),
                     Examples::from_idx(&dataset.test, kind),
@@ -79,29 +165,10 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Box<dyn Tas
                     source.name(),
                     source.how_to_get()
                 ),
-            };
-            let (train, test) = Examples::standardise(train, test);
-            let model = spec.model.as_ref().expect("validated: image data has a model");
-            let input: i64 = train.x.size()[1..].iter().product();
-            let mlp = match model.kind {
-                ModelKind::Mlp => Mlp::new(
-                    input,
-                    &model.hidden,
-                    10,
-                    model.activation.parse().expect("validated activation"),
-                )
-                .with_dropout(model.dropout),
-            };
-            let config = Config {
-                workers: t.workers,
-                batch_size: t.batch_size,
-                seed: spec.seed,
-                kind,
-                device,
-            };
-            Box::new(Classification::new(train, test, |p| mlp.build(p), config)?)
+            }
         }
-    })
+    };
+    Ok(Examples::standardise(train, test))
 }
 
 /// Splits `examples` into (train, test) with a seeded shuffle; `fraction` of them test.
