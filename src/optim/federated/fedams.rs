@@ -27,32 +27,32 @@
 //!   v/(1 − β₂^t) with t the local step of the round, Fed-LAMB's lines 9 and 11 as
 //!   written) or "client" (t counts all the client's local steps so far, as one Adam run
 //!   over them would). The corrected v enters the maximum and is what the client sends.
-use super::{Algorithm, Client, Federated, Rounds, LOCAL_EPOCHS, LOCAL_STEPS, PARTICIPATION, SEED};
+use super::{Algorithm, Client, Federated, Oracle, Rounds};
 use crate::optim::baselines::adam::{ema_square, named, BETA1, BETA2};
 use crate::optim::baselines::lamb::trust_ratio;
 use crate::optim::baselines::layerwise::Layerwise;
 use crate::optim::hyper::{float, positive, Default, Hyper, Hypers, Kind};
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
-use crate::tasks::Local;
 use anyhow::Result;
 use tch::{Kind as Dtype, Tensor};
 
 pub const ENTRY: Entry = Entry {
     name: "fedams",
     summary: "Local AMSGrad: AMSGrad steps on each client, averaged models and max of averaged v",
-    reference: "Chen, Li & Li, FODS 2020; as the Fed-LAMB paper's Fed-AMS baseline (its Algorithms 1-2)",
-    hypers: &[
+    reference:
+        "Chen, Li & Li, FODS 2020; as the Fed-LAMB paper's Fed-AMS baseline (its Algorithms 1-2)",
+    hypers: keys![
         positive("lr", 1e-3, "α, the clients' learning rate"),
         BETA1,
         BETA2,
         EPS,
-        float("weight_decay", 0.0, "L2 penalty added to the clients' gradients"),
+        float(
+            "weight_decay",
+            0.0,
+            "L2 penalty added to the clients' gradients"
+        ),
         bias_correction("none"),
-        LOCAL_STEPS,
-        LOCAL_EPOCHS,
-        PARTICIPATION,
-        SEED,
     ],
     build,
 };
@@ -65,8 +65,8 @@ pub const fn bias_correction(default: &'static str) -> Hyper {
         name: "bias_correction",
         kind: Kind::Choice(&["none", "local", "client"]),
         default: Default::Str(default),
-        doc: "m/(1 − β₁ᵗ), v/(1 − β₂ᵗ) with t the local step of the round (local), all the \
-              client's steps so far (client), or none",
+        doc: "t of the corrections 1 − βᵗ: the local step of the round (local), the \
+              client's local steps so far (client), or no correction (none)",
     }
 }
 
@@ -155,11 +155,7 @@ impl Algorithm for LocalAms {
         let _ = self.sum_sq.zero_();
     }
 
-    fn client(
-        &mut self,
-        client: Client,
-        oracle: &mut dyn FnMut(&Tensor) -> Result<Local>,
-    ) -> Result<()> {
+    fn client(&mut self, client: Client, oracle: &mut Oracle) -> Result<()> {
         let i = client.index as i64;
         let mut m = self.exp_avg.get(i);
         let mut v = self.exp_avg_sq.get(i);
@@ -167,14 +163,15 @@ impl Algorithm for LocalAms {
         let lr = self.lr * client.factor;
         let theta = client.local;
         // v̂ as the server sent it
-        let _ = self.local_max.copy_(&self.max_exp_avg_sq);
+        self.local_max.copy_(&self.max_exp_avg_sq);
         let mut debias_v = 1.0;
         for t in 1..=client.steps as i64 {
             let local = oracle(theta)?;
-            let mut grad = local.grad.shallow_clone();
-            if self.trust.is_none() && self.weight_decay != 0.0 {
-                grad = grad + &*theta * self.weight_decay;
-            }
+            let grad = if self.trust.is_none() && self.weight_decay != 0.0 {
+                local.grad + &*theta * self.weight_decay
+            } else {
+                local.grad
+            };
             // lines 8, 10: m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g²
             let _ = m.lerp_(&grad, 1.0 - self.beta1);
             ema_square(&mut v, &grad, self.beta2);
@@ -182,22 +179,30 @@ impl Algorithm for LocalAms {
             let (debias_m, dv) = match self.bias {
                 Bias::None => (1.0, 1.0),
                 Bias::Local | Bias::Client => {
-                    let k = if self.bias == Bias::Local { t } else { before + t } as i32;
+                    let k = if self.bias == Bias::Local {
+                        t
+                    } else {
+                        before + t
+                    } as i32;
                     (1.0 - self.beta1.powi(k), 1.0 - self.beta2.powi(k))
                 }
             };
             debias_v = dv;
             // v̂ ← max(v̂, v)
-            let _ = self.local_max.maximum_out(&self.local_max, &(&v / debias_v));
+            let _ = self
+                .local_max
+                .maximum_out(&self.local_max, &(&v / debias_v));
             // line 12: p = m/√(v̂ + ε)
-            let direction =
-                (&m / debias_m) / (&self.local_max + self.eps_under_root).sqrt();
+            let direction = (&m / debias_m) / (&self.local_max + self.eps_under_root).sqrt();
             let step = match &self.trust {
                 // line 13: u = p + λθ, scaled per tensor by φ(‖θ_ℓ‖)/‖u_ℓ‖
-                Some(TrustRatio { layers, clamp_value }) => {
+                Some(TrustRatio {
+                    layers,
+                    clamp_value,
+                }) => {
                     let mut u = direction;
                     if self.weight_decay != 0.0 {
-                        u = u + &*theta * self.weight_decay;
+                        u += &*theta * self.weight_decay;
                     }
                     let weight_norm = layers.norms(theta).clamp(0.0, *clamp_value);
                     let ratio = trust_ratio(&weight_norm, &layers.norms(&u));
@@ -207,10 +212,7 @@ impl Algorithm for LocalAms {
             };
             let _ = theta.g_sub_(&(step * lr));
         }
-        let _ = self
-            .client_steps
-            .get(i)
-            .fill_(before + client.steps as i64);
+        let _ = self.client_steps.get(i).fill_(before + client.steps as i64);
         // line 15: θ_i and v_i (as line 11 left it) to the server
         let _ = self.sum.g_add_(&(&*theta * client.weight));
         let _ = self.sum_sq.g_add_(&(&v * (client.weight / debias_v)));
@@ -219,8 +221,10 @@ impl Algorithm for LocalAms {
 
     /// line 17: θ̄ = mean θ_i, v̂ ← max(v̂, mean v_i)
     fn end(&mut self, w: &mut Tensor) {
-        let _ = w.copy_(&self.sum);
-        let _ = self.max_exp_avg_sq.maximum_out(&self.max_exp_avg_sq, &self.sum_sq);
+        w.copy_(&self.sum);
+        let _ = self
+            .max_exp_avg_sq
+            .maximum_out(&self.max_exp_avg_sq, &self.sum_sq);
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

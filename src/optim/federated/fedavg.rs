@@ -9,14 +9,10 @@
 //! all clients each round. The [`Averaging`] algorithm also serves FedProx (`fedprox.rs`, the
 //! proximal term μ(w − w_global) in each local gradient) and the Fed-LAMB paper's Fed-SGD
 //! (`fedsgd.rs`, plain SGD and the uniform average).
-use super::{
-    Algorithm, Client, Extra, Federated, LocalSgd, Rounds, LOCAL_EPOCHS, LOCAL_STEPS,
-    PARTICIPATION, SEED,
-};
+use super::{Algorithm, Client, Extra, Federated, LocalSgd, Oracle, Rounds};
 use crate::optim::hyper::{float, positive, unit, Hyper, Hypers};
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
-use crate::tasks::Local;
 use anyhow::Result;
 use tch::Tensor;
 
@@ -24,21 +20,17 @@ pub const ENTRY: Entry = Entry {
     name: "fedavg",
     summary: "federated averaging: local SGD on each client, size-weighted average of the models",
     reference: "McMahan et al., AISTATS 2017; conventions of NIID-Bench (Li et al., ICDE 2022)",
-    hypers: &[
-        LR,
-        MOMENTUM,
-        WEIGHT_DECAY,
-        LOCAL_STEPS,
-        LOCAL_EPOCHS,
-        PARTICIPATION,
-        SEED,
-    ],
+    hypers: keys![LR, MOMENTUM, WEIGHT_DECAY,],
     build,
 };
 
 /// The client-SGD keys with NIID-Bench's defaults (`--lr`, `--rho`, `--reg`).
 pub const LR: Hyper = positive("lr", 0.01, "the clients' learning rate");
-pub const MOMENTUM: Hyper = unit("momentum", 0.0, "the clients' SGD momentum (NIID-Bench's rho)");
+pub const MOMENTUM: Hyper = unit(
+    "momentum",
+    0.0,
+    "the clients' SGD momentum (NIID-Bench's rho)",
+);
 pub const WEIGHT_DECAY: Hyper = float(
     "weight_decay",
     1e-5,
@@ -56,7 +48,11 @@ pub fn averaging(h: &Hypers, c: &Context, mu: f64, uniform: bool) -> Result<Box<
         sum: c.w0.zeros_like(),
         mu,
         lr: h.f64("lr"),
-        sgd: LocalSgd::new(h.opt_f64("momentum").unwrap_or(0.0), h.f64("weight_decay"), c.w0),
+        sgd: LocalSgd::new(
+            h.opt_f64("momentum").unwrap_or(0.0),
+            h.f64("weight_decay"),
+            c.w0,
+        ),
     };
     Federated::boxed(c, Rounds::new(h, c, uniform)?, averaging)
 }
@@ -80,23 +76,20 @@ impl Algorithm for Averaging {
         let _ = self.sum.zero_();
     }
 
-    fn client(
-        &mut self,
-        client: Client,
-        oracle: &mut dyn FnMut(&Tensor) -> Result<Local>,
-    ) -> Result<()> {
+    fn client(&mut self, client: Client, oracle: &mut Oracle) -> Result<()> {
         let extra = Extra {
             prox: Some((self.mu, client.global)),
             drift: None,
         };
         let lr = self.lr * client.factor;
-        self.sgd.run(client.local, client.steps, lr, oracle, &extra)?;
+        self.sgd
+            .run(client.local, client.steps, lr, oracle, &extra)?;
         let _ = self.sum.g_add_(&(&*client.local * client.weight));
         Ok(())
     }
 
     /// w ← Σ_{i∈S} p_i w_i
     fn end(&mut self, w: &mut Tensor) {
-        let _ = w.copy_(&self.sum);
+        w.copy_(&self.sum);
     }
 }

@@ -18,7 +18,6 @@
 //! tensor could never move); λ = `weight_decay` (tuned in {0, 0.01, 0.1} in the paper,
 //! default 0). The per-tensor norms come from one segment reduction ([`Layerwise`]).
 use super::fedams::{bias_correction, local_ams, TrustRatio, EPS};
-use super::{LOCAL_EPOCHS, LOCAL_STEPS, PARTICIPATION, SEED};
 use crate::optim::baselines::adam::{BETA1, BETA2};
 use crate::optim::baselines::layerwise::Layerwise;
 use crate::optim::hyper::{float, positive, Hypers};
@@ -30,7 +29,7 @@ pub const ENTRY: Entry = Entry {
     name: "fedlamb",
     summary: "local AMSGrad-type moments with LAMB's layerwise trust ratio on each client",
     reference: "Karimi, Li & Li, Fed-LAMB (Algorithm 2 of /work/shared/papers/fed-lamb.md)",
-    hypers: &[
+    hypers: keys![
         positive("lr", 1e-3, "α, the clients' learning rate"),
         BETA1,
         BETA2,
@@ -46,10 +45,6 @@ pub const ENTRY: Entry = Entry {
             "φ(z) = min(z, clamp_value) caps the weight norm in the trust ratio",
         ),
         bias_correction("local"),
-        LOCAL_STEPS,
-        LOCAL_EPOCHS,
-        PARTICIPATION,
-        SEED,
     ],
     build,
 };

@@ -8,15 +8,10 @@
 //! aggregation in `experiments.py`): the client optimizer is `torch.optim.SGD(lr,
 //! momentum = rho, weight_decay = reg)` rebuilt every round, ρ in a_i is that momentum,
 //! and the server's effective step is 1. Defaults as FedAvg's (NIID-Bench's).
-use super::fedavg::{LR, MOMENTUM, WEIGHT_DECAY};
-use super::{
-    Algorithm, Client, Extra, Federated, LocalSgd, Rounds, LOCAL_EPOCHS, LOCAL_STEPS,
-    PARTICIPATION, SEED,
-};
+use super::{Algorithm, Client, Extra, Federated, LocalSgd, Oracle, Rounds};
 use crate::optim::hyper::Hypers;
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
-use crate::tasks::Local;
 use anyhow::Result;
 use tch::Tensor;
 
@@ -24,15 +19,8 @@ pub const ENTRY: Entry = Entry {
     name: "fednova",
     summary: "normalised averaging: each client's update divided by its effective local steps a_i",
     reference: "Wang et al., NeurIPS 2020; as NIID-Bench (Li et al., ICDE 2022) implements it",
-    hypers: &[
-        LR,
-        MOMENTUM,
-        WEIGHT_DECAY,
-        LOCAL_STEPS,
-        LOCAL_EPOCHS,
-        PARTICIPATION,
-        SEED,
-    ],
+    // the same keys as FedAvg's
+    hypers: super::fedavg::ENTRY.hypers,
     build,
 };
 
@@ -77,13 +65,10 @@ impl Algorithm for Nova {
         self.tau_eff = 0.0;
     }
 
-    fn client(
-        &mut self,
-        client: Client,
-        oracle: &mut dyn FnMut(&Tensor) -> Result<Local>,
-    ) -> Result<()> {
+    fn client(&mut self, client: Client, oracle: &mut Oracle) -> Result<()> {
         let lr = self.lr * client.factor;
-        self.sgd.run(client.local, client.steps, lr, oracle, &Extra::default())?;
+        self.sgd
+            .run(client.local, client.steps, lr, oracle, &Extra::default())?;
         let a = effective_steps(client.steps, self.sgd.momentum());
         // d_i = (w − w_i)/a_i, folded in with weight p_i
         let d = (client.global - &*client.local) / a;

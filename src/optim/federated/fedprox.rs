@@ -6,7 +6,6 @@
 //! momentum), a fixed number of local steps rather than the paper's γ-inexact solve,
 //! and the server averages as FedAvg does; μ = 0.001 by default (its `--mu`).
 use super::fedavg::{averaging, LR, MOMENTUM, WEIGHT_DECAY};
-use super::{LOCAL_EPOCHS, LOCAL_STEPS, PARTICIPATION, SEED};
 use crate::optim::hyper::{float, Hypers};
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
@@ -16,15 +15,15 @@ pub const ENTRY: Entry = Entry {
     name: "fedprox",
     summary: "FedAvg with the proximal term (μ/2)‖w − w_global‖² in each client's objective",
     reference: "Li et al., MLSys 2020; conventions of NIID-Bench (Li et al., ICDE 2022)",
-    hypers: &[
+    hypers: keys![
         LR,
         MOMENTUM,
         WEIGHT_DECAY,
-        float("mu", 0.001, "μ, the weight of the proximal term (μ/2)‖w − w_global‖²"),
-        LOCAL_STEPS,
-        LOCAL_EPOCHS,
-        PARTICIPATION,
-        SEED,
+        float(
+            "mu",
+            0.001,
+            "μ, the weight of the proximal term (μ/2)‖w − w_global‖²"
+        ),
     ],
     build,
 };

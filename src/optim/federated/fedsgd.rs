@@ -5,7 +5,6 @@
 //! Algorithm 2, line 17, averages). Plain SGD: no momentum; weight decay 0 by default.
 //! It is FedAvg's [`super::fedavg::Averaging`] with uniform weights.
 use super::fedavg::{averaging, LR};
-use super::{LOCAL_EPOCHS, LOCAL_STEPS, PARTICIPATION, SEED};
 use crate::optim::hyper::{float, Hypers};
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
@@ -15,13 +14,13 @@ pub const ENTRY: Entry = Entry {
     name: "fedsgd",
     summary: "local SGD on each client with periodic (equal-weight) averaging of the models",
     reference: "Fed-LAMB paper's Fed-SGD baseline (Karimi, Li & Li); McMahan et al. 2017",
-    hypers: &[
+    hypers: keys![
         LR,
-        float("weight_decay", 0.0, "L2 penalty added to the clients' gradients"),
-        LOCAL_STEPS,
-        LOCAL_EPOCHS,
-        PARTICIPATION,
-        SEED,
+        float(
+            "weight_decay",
+            0.0,
+            "L2 penalty added to the clients' gradients"
+        ),
     ],
     build,
 };

@@ -4,6 +4,10 @@
 //! `local_round` hands it. The server's aggregation happens in `end_iteration`.
 //!
 //! What every algorithm here shares lives in this file:
+//! - [`Algorithm`] (a client's round, the server's update, the floats exchanged) and
+//!   [`Federated`], which drives one through the [`Optimizer`] interface: `local_round`
+//!   runs the client (and returns at once for a client not drawn this round),
+//!   `end_iteration` the server; `local_update` serves one local step per round.
 //! - [`Rounds`]: the round counter, the learning-rate schedule (one factor per round), how
 //!   many local steps each client takes, which clients take part in a round (partial
 //!   participation, seeded), their aggregation weights and the floats sent up and down.
@@ -13,11 +17,13 @@
 //!   github.com/Xtra-Computing/NIID-Bench) does in `train_net*`.
 //!
 //! Conventions (NIID-Bench `experiments.py` unless an algorithm's file says otherwise):
-//! - Local work: `local_steps` steps, or `local_epochs` E turned into E·|D_i|/b steps for
-//!   client i. The task reports n = iterations per epoch, where one iteration draws one
-//!   batch of b per client, so |D_i|/b = α_i·m·n and client i takes max(1, round(E·α_i·m·n))
-//!   steps (NIID-Bench: E passes over a DataLoader of batch 64). Context has no |D| or b,
-//!   so `local_epochs` needs n > 0; `local_steps`, when given, replaces it.
+//! - Local work: `local_steps` steps, or `local_epochs` E turned into about E·|D_i|/b steps
+//!   for client i (NIID-Bench: E passes over a DataLoader of batch b = 64). Context has
+//!   neither |D_i| nor b, only α_i and the task's n = ⌊min_j |D_j| / b⌋ iterations per
+//!   epoch (the smallest share sets the pace), so client i takes
+//!   max(1, round(E·n·α_i/α_min)) steps: exactly E·|D_i|/b with equal shares, within n's
+//!   rounding otherwise, and too many when the smallest share holds fewer than b samples
+//!   (n is then 1). `local_steps`, when given, replaces `local_epochs`.
 //! - Participation: each round ⌊m·participation⌋ clients (at least 1), drawn uniformly
 //!   without replacement (NIID-Bench: `np.random.shuffle(arr); arr[:int(n_parties·sample)]`)
 //!   from a ChaCha8 stream seeded by `seed` and numbered by the round, so a resumed run
@@ -29,6 +35,21 @@
 //! - The learning rate of round r is `lr`·schedule(r), the same for all its local steps.
 //! - Communication: floats per participating client, cumulative over the run
 //!   ([`crate::optim::Optimizer::communication`]).
+
+/// An entry's keys: its own, then the round keys every federated algorithm takes
+/// (`local_steps`, `local_epochs`, `participation`, `seed`).
+macro_rules! keys {
+    ($($own:expr),* $(,)?) => {
+        &[
+            $($own,)*
+            $crate::optim::federated::LOCAL_STEPS,
+            $crate::optim::federated::LOCAL_EPOCHS,
+            $crate::optim::federated::PARTICIPATION,
+            $crate::optim::federated::SEED,
+        ]
+    };
+}
+
 pub mod fedams;
 pub mod fedavg;
 pub mod fedlamb;
@@ -72,7 +93,7 @@ pub const LOCAL_EPOCHS: Hyper = Hyper {
         max: Bound::None,
     },
     default: Default::Float(5.0),
-    doc: "E: local epochs per round, round(E·α_i·m·n) steps for client i (needs the task's n)",
+    doc: "E: local epochs per round, round(E·n·α_i/α_min) ≈ E·|D_i|/b steps for client i",
 };
 pub const PARTICIPATION: Hyper = Hyper {
     name: "participation",
@@ -116,9 +137,12 @@ impl Rounds {
                     "optimizer.local_epochs = {epochs} needs the task's iterations per epoch, \
                      which this task does not report; give optimizer.local_steps instead"
                 );
+                // |D_i|/b = (|D_i|/|D_min|)·(|D_min|/b) ≈ (α_i/α_min)·n
+                let smallest = c.alphas.iter().copied().fold(f64::INFINITY, f64::min);
+                ensure!(smallest > 0.0, "a client holds no data (α_i = 0)");
                 c.alphas
                     .iter()
-                    .map(|a| ((epochs * a * m as f64 * n as f64).round() as usize).max(1))
+                    .map(|a| ((epochs * n as f64 * a / smallest).round() as usize).max(1))
                     .collect()
             }
         };
@@ -225,11 +249,7 @@ pub trait Algorithm: Send {
     fn begin(&mut self);
     /// A participating client's local work from `client.local` (= w on entry), folded
     /// into the server's sums.
-    fn client(
-        &mut self,
-        client: Client,
-        oracle: &mut dyn FnMut(&Tensor) -> Result<Local>,
-    ) -> Result<()>;
+    fn client(&mut self, client: Client, oracle: &mut Oracle) -> Result<()>;
     /// The server's update of the global model w.
     fn end(&mut self, w: &mut Tensor);
     /// The state a later round depends on besides w and the counters, sharing storage.
@@ -237,6 +257,9 @@ pub trait Algorithm: Send {
         vec![]
     }
 }
+
+/// A client's gradient oracle: its mini-batch gradient at any point (a fresh batch a call).
+pub type Oracle<'a> = dyn FnMut(&Tensor) -> Result<Local> + 'a;
 
 /// What a participating client gets for its round.
 pub struct Client<'a> {
@@ -318,7 +341,7 @@ impl<A: Algorithm + 'static> Optimizer for Federated<A> {
         let Some(weight) = self.rounds.weight(worker) else {
             return Ok(());
         };
-        let _ = self.local.copy_(&self.w);
+        self.local.copy_(&self.w);
         let client = Client {
             index: worker,
             weight,
@@ -339,7 +362,11 @@ impl<A: Algorithm + 'static> Optimizer for Federated<A> {
     }
 
     fn state_numel(&self) -> i64 {
-        self.algorithm.state().iter().map(|(_, t)| t.numel() as i64).sum()
+        self.algorithm
+            .state()
+            .iter()
+            .map(|(_, t)| t.numel() as i64)
+            .sum()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
@@ -399,30 +426,37 @@ impl LocalSgd {
         w: &mut Tensor,
         steps: usize,
         lr: f64,
-        oracle: &mut dyn FnMut(&Tensor) -> Result<Local>,
+        oracle: &mut Oracle,
         extra: &Extra,
     ) -> Result<()> {
         for step in 0..steps {
             let local = oracle(w)?;
-            ensure!(local.grad.size() == w.size(), "a client's gradient has the wrong shape");
+            ensure!(
+                local.grad.size() == w.size(),
+                "a client's gradient has the wrong shape"
+            );
             // the loss of the step: NIID-Bench adds (μ/2)‖w − w_global‖² to it (FedProx)
-            let mut grad = match extra.prox {
+            let grad = match extra.prox {
                 Some((mu, global)) if mu != 0.0 => &local.grad + (&*w - global) * mu,
-                _ => local.grad.shallow_clone(),
+                _ => local.grad,
             };
             // torch.optim.SGD: g ← g + λw; b ← g (first step) or μb + g; w ← w − lr·b
-            if self.weight_decay != 0.0 {
-                grad = grad + &*w * self.weight_decay;
-            }
-            if self.momentum != 0.0 {
+            let grad = if self.weight_decay != 0.0 {
+                grad + &*w * self.weight_decay
+            } else {
+                grad
+            };
+            let grad = if self.momentum != 0.0 {
                 if step == 0 {
-                    let _ = self.buffer.copy_(&grad);
+                    self.buffer.copy_(&grad);
                 } else {
                     let _ = self.buffer.g_mul_scalar_(self.momentum);
                     let _ = self.buffer.g_add_(&grad);
                 }
-                grad = self.buffer.shallow_clone();
-            }
+                self.buffer.shallow_clone()
+            } else {
+                grad
+            };
             let _ = w.g_sub_(&(grad * lr));
             if let Some(drift) = extra.drift {
                 let _ = w.g_sub_(drift);

@@ -13,15 +13,11 @@
 //! otherwise, with the size weights p_i = α_i/Σ_{j∈S} α_j (the paper's 1/|S| when the
 //! shares are equal). η_l is the round's scheduled `lr`; η_g = `server_lr` (default 1).
 use super::fedavg::{LR, MOMENTUM, WEIGHT_DECAY};
-use super::{
-    Algorithm, Client, Extra, Federated, LocalSgd, Rounds, LOCAL_EPOCHS, LOCAL_STEPS,
-    PARTICIPATION, SEED,
-};
+use super::{Algorithm, Client, Extra, Federated, LocalSgd, Oracle, Rounds};
 use crate::optim::baselines::adam::named;
 use crate::optim::hyper::{positive, Hypers};
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
-use crate::tasks::Local;
 use anyhow::Result;
 use tch::Tensor;
 
@@ -29,15 +25,11 @@ pub const ENTRY: Entry = Entry {
     name: "scaffold",
     summary: "local SGD corrected by control variates c − c_i (variance reduction of the drift)",
     reference: "Karimireddy et al., ICML 2020 (option II); conventions of NIID-Bench (Li et al., ICDE 2022)",
-    hypers: &[
+    hypers: keys![
         LR,
         MOMENTUM,
         WEIGHT_DECAY,
         positive("server_lr", 1.0, "η_g: x ← x + η_g Σ p_i Δy_i"),
-        LOCAL_STEPS,
-        LOCAL_EPOCHS,
-        PARTICIPATION,
-        SEED,
     ],
     build,
 };
@@ -87,19 +79,16 @@ impl Algorithm for Scaffold {
         let _ = self.sum_dc.zero_();
     }
 
-    fn client(
-        &mut self,
-        client: Client,
-        oracle: &mut dyn FnMut(&Tensor) -> Result<Local>,
-    ) -> Result<()> {
+    fn client(&mut self, client: Client, oracle: &mut Oracle) -> Result<()> {
         let lr = self.lr * client.factor;
         let mut c_i = self.c_local.get(client.index as i64);
-        let _ = self.drift.copy_(&((&self.c - &c_i) * lr));
+        self.drift.copy_(&((&self.c - &c_i) * lr));
         let extra = Extra {
             prox: None,
             drift: Some(&self.drift),
         };
-        self.sgd.run(client.local, client.steps, lr, oracle, &extra)?;
+        self.sgd
+            .run(client.local, client.steps, lr, oracle, &extra)?;
         // Δy = y − x; option II: Δc = c_i⁺ − c_i = (x − y)/(K η_l) − c
         let dy = &*client.local - client.global;
         let dc = &dy / (-(client.steps as f64) * lr) - &self.c;

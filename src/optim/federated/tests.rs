@@ -33,7 +33,14 @@ fn build_with(
 
 fn build(name: &str, keys: &str, w0: &[f64], alphas: &[f64]) -> Box<dyn Optimizer> {
     let w0 = Tensor::from_slice(w0);
-    build_with(name, keys, &w0, &Layout::vector(w0.numel() as i64), alphas, 0)
+    build_with(
+        name,
+        keys,
+        &w0,
+        &Layout::vector(w0.numel() as i64),
+        alphas,
+        0,
+    )
 }
 
 /// One round with client i's gradient w − b_i; how often each client was asked.
@@ -44,7 +51,11 @@ fn round(opt: &mut dyn Optimizer, targets: &[Vec<f64>]) -> Vec<usize> {
         let b = Tensor::from_slice(b).to_kind(opt.params().kind());
         opt.local_round(i, &mut |w| {
             calls[i] += 1;
-            Ok(Local { grad: w - &b, samples: 1, hessian: None })
+            Ok(Local {
+                grad: w - &b,
+                samples: 1,
+                hessian: None,
+            })
         })
         .unwrap();
     }
@@ -107,7 +118,7 @@ fn fedprox_adds_the_proximal_gradient() {
 
 #[test]
 fn local_epochs_become_steps_per_client() {
-    // n = 2 iterations per epoch, m = 2: client i takes round(E·α_i·m·n) steps
+    // n = 2 iterations per epoch for the smaller share: client i takes round(E·n·α_i/α_min)
     let w0 = Tensor::from_slice(&[0.0, 0.0]);
     let mut opt = build_with(
         "fedavg",
@@ -117,7 +128,7 @@ fn local_epochs_become_steps_per_client() {
         &[0.25, 0.75],
         2,
     );
-    assert_eq!(round(opt.as_mut(), &targets()), vec![1, 3]);
+    assert_eq!(round(opt.as_mut(), &targets()), vec![2, 6]);
     let entry = registry::find("fedavg").unwrap();
     let h = Hypers::resolve("fedavg", entry.hypers, &toml::Table::new()).unwrap();
     let context = Context {
@@ -140,9 +151,14 @@ fn fednova_normalises_by_the_effective_local_steps() {
     // τ_eff = 0.25·1 + 0.75·4.25, w ← w − τ_eff (0.25 d_1 + 0.75 d_2).
     let w0 = Tensor::from_slice(&[0.0, 0.0]);
     let keys = "lr = 0.5\nmomentum = 0.5\nweight_decay = 0.0\nlocal_epochs = 1.0";
-    let mut opt = build_with("fednova", keys, &w0, &Layout::vector(2), &[0.25, 0.75], 2);
+    let mut opt = build_with("fednova", keys, &w0, &Layout::vector(2), &[0.25, 0.75], 1);
     assert_eq!(round(opt.as_mut(), &targets()), vec![1, 3]);
-    assert_close(&values(opt.params()), &[0.4296875, 1.5165441176470589], 1e-14, "w");
+    assert_close(
+        &values(opt.params()),
+        &[0.4296875, 1.5165441176470589],
+        1e-14,
+        "w",
+    );
     // (up, down): d_i and a_i up, w down
     assert_eq!(opt.communication(), (6, 4));
 }
@@ -157,7 +173,10 @@ fn fednova_effective_steps_are_the_momentum_weights() {
                 .map(|k| (0..=tau - k).map(|j| rho.powi(j as i32)).sum::<f64>())
                 .sum();
             let a = effective_steps(tau, rho);
-            assert!((a - weights).abs() < 1e-12 * weights, "τ {tau} ρ {rho}: {a} vs {weights}");
+            assert!(
+                (a - weights).abs() < 1e-12 * weights,
+                "τ {tau} ρ {rho}: {a} vs {weights}"
+            );
         }
     }
 }
@@ -171,10 +190,21 @@ struct ScaffoldReference {
 }
 
 impl ScaffoldReference {
-    fn round(&mut self, targets: &[Vec<f64>], alphas: &[f64], taking_part: &[bool], k: usize, lr: f64, server_lr: f64) {
+    fn round(
+        &mut self,
+        targets: &[Vec<f64>],
+        alphas: &[f64],
+        taking_part: &[bool],
+        k: usize,
+        lr: f64,
+        server_lr: f64,
+    ) {
         let n = targets.len() as f64;
         let p = self.x.len();
-        let total: f64 = (0..targets.len()).filter(|&i| taking_part[i]).map(|i| alphas[i]).sum();
+        let total: f64 = (0..targets.len())
+            .filter(|&i| taking_part[i])
+            .map(|i| alphas[i])
+            .sum();
         let mut dx = vec![0.0; p];
         let mut dc = vec![0.0; p];
         for (i, b) in targets.iter().enumerate() {
@@ -211,12 +241,21 @@ fn scaffold_follows_option_two_of_the_paper() {
     round(opt.as_mut(), &targets());
     assert_close(&values(opt.params()), &[0.1875, 1.125], 1e-15, "x");
     assert_close(&state(opt.as_ref(), "c"), &[-0.375, -0.75], 1e-15, "c");
-    assert_close(&state(opt.as_ref(), "c_local"), &[-0.75, 0.0, 0.0, -1.5], 1e-15, "c_i");
+    assert_close(
+        &state(opt.as_ref(), "c_local"),
+        &[-0.75, 0.0, 0.0, -1.5],
+        1e-15,
+        "c_i",
+    );
     assert_eq!(opt.communication(), (8, 8));
 
     // Four clients, half of them each round, η_g = 0.7: against the transcription.
-    let targets: Vec<Vec<f64>> =
-        vec![vec![1.0, -1.0], vec![0.5, 2.0], vec![-2.0, 0.3], vec![0.1, 0.4]];
+    let targets: Vec<Vec<f64>> = vec![
+        vec![1.0, -1.0],
+        vec![0.5, 2.0],
+        vec![-2.0, 0.3],
+        vec![0.1, 0.4],
+    ];
     let alphas = [0.1, 0.2, 0.3, 0.4];
     let keys = "lr = 0.3\nlocal_steps = 3\nweight_decay = 0.0\nserver_lr = 0.7\nparticipation = 0.5\nseed = 3";
     let mut opt = build("scaffold", keys, &[0.2, -0.1], &alphas);
@@ -295,12 +334,26 @@ fn one_client_and_one_local_step_is_one_sgd_step() {
     for _ in 0..5 {
         sgd.begin_iteration();
         let g = gradient(sgd.params());
-        sgd.local_update(0, &Local { grad: g, samples: 1, hessian: None }).unwrap();
+        sgd.local_update(
+            0,
+            &Local {
+                grad: g,
+                samples: 1,
+                hessian: None,
+            },
+        )
+        .unwrap();
         sgd.end_iteration();
         for opt in federated.iter_mut() {
             opt.begin_iteration();
-            opt.local_round(0, &mut |w| Ok(Local { grad: gradient(w), samples: 1, hessian: None }))
-                .unwrap();
+            opt.local_round(0, &mut |w| {
+                Ok(Local {
+                    grad: gradient(w),
+                    samples: 1,
+                    hessian: None,
+                })
+            })
+            .unwrap();
             opt.end_iteration();
             assert_close(&values(opt.params()), &values(sgd.params()), 1e-14, "w");
         }
@@ -309,16 +362,38 @@ fn one_client_and_one_local_step_is_one_sgd_step() {
 
 #[test]
 fn local_update_drives_one_local_step() {
-    let mut opt = build("fedavg", "lr = 0.5\nlocal_steps = 1\nweight_decay = 0.0", &[1.0, 2.0], &[1.0]);
+    let mut opt = build(
+        "fedavg",
+        "lr = 0.5\nlocal_steps = 1\nweight_decay = 0.0",
+        &[1.0, 2.0],
+        &[1.0],
+    );
     opt.begin_iteration();
     let grad = Tensor::from_slice(&[1.0, -2.0]);
-    opt.local_update(0, &Local { grad, samples: 4, hessian: None }).unwrap();
+    opt.local_update(
+        0,
+        &Local {
+            grad,
+            samples: 4,
+            hessian: None,
+        },
+    )
+    .unwrap();
     opt.end_iteration();
     assert_close(&values(opt.params()), &[0.5, 3.0], 1e-15, "w");
     let mut opt = build("fedavg", "local_steps = 2", &[1.0, 2.0], &[1.0]);
     opt.begin_iteration();
     let grad = Tensor::from_slice(&[1.0, -2.0]);
-    let err = opt.local_update(0, &Local { grad, samples: 4, hessian: None }).unwrap_err();
+    let err = opt
+        .local_update(
+            0,
+            &Local {
+                grad,
+                samples: 4,
+                hessian: None,
+            },
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("local_steps = 1"), "{err}");
 }
 
@@ -378,7 +453,11 @@ impl AmsReference {
                     self.m[i][j] = b1 * self.m[i][j] + (1.0 - b1) * g;
                     self.v[i][j] = b2 * self.v[i][j] + (1.0 - b2) * g * g;
                     vl[j] = vl[j].max(self.v[i][j] / c2);
-                    let root = if self.layers.is_some() { (vl[j] + self.eps).sqrt() } else { vl[j].sqrt() };
+                    let root = if self.layers.is_some() {
+                        (vl[j] + self.eps).sqrt()
+                    } else {
+                        vl[j].sqrt()
+                    };
                     dir[j] = self.m[i][j] / c1 / root;
                 }
                 match &self.layers {
@@ -386,7 +465,12 @@ impl AmsReference {
                     Some((ranges, lambda, clamp)) => {
                         for r in ranges {
                             let u: Vec<f64> = r.clone().map(|j| dir[j] + lambda * th[j]).collect();
-                            let wn = r.clone().map(|j| th[j] * th[j]).sum::<f64>().sqrt().min(*clamp);
+                            let wn = r
+                                .clone()
+                                .map(|j| th[j] * th[j])
+                                .sum::<f64>()
+                                .sqrt()
+                                .min(*clamp);
                             let un = u.iter().map(|x| x * x).sum::<f64>().sqrt();
                             let ratio = if wn == 0.0 || un == 0.0 { 1.0 } else { wn / un };
                             for (x, j) in u.iter().zip(r.clone()) {
@@ -403,8 +487,8 @@ impl AmsReference {
             }
         }
         self.theta = sum;
-        for j in 0..p {
-            self.vhat[j] = self.vhat[j].max(sum_v[j]);
+        for (vhat, v) in self.vhat.iter_mut().zip(sum_v) {
+            *vhat = vhat.max(v);
         }
     }
 }
@@ -416,9 +500,24 @@ fn check_ams(name: &str, keys: &str, layout: &Layout, mut reference: AmsReferenc
     for r in 0..4 {
         round(opt.as_mut(), &targets);
         reference.round(&targets, 3);
-        assert_close(&values(opt.params()), &reference.theta, 1e-12, &format!("{name} θ round {r}"));
-        assert_close(&state(opt.as_ref(), "max_exp_avg_sq"), &reference.vhat, 1e-12, "v̂");
-        assert_close(&state(opt.as_ref(), "exp_avg"), &reference.m.concat(), 1e-12, "m");
+        assert_close(
+            &values(opt.params()),
+            &reference.theta,
+            1e-12,
+            &format!("{name} θ round {r}"),
+        );
+        assert_close(
+            &state(opt.as_ref(), "max_exp_avg_sq"),
+            &reference.vhat,
+            1e-12,
+            "v̂",
+        );
+        assert_close(
+            &state(opt.as_ref(), "exp_avg"),
+            &reference.m.concat(),
+            1e-12,
+            "m",
+        );
     }
     assert_eq!(opt.communication(), (4 * 2 * 6, 4 * 2 * 6));
 }
@@ -435,7 +534,12 @@ fn fedams_follows_local_amsgrad() {
     let layout = Layout::vector(3);
     for bias in ["none", "client"] {
         let keys = format!("lr = 0.05\nlocal_steps = 3\nbias_correction = \"{bias}\"");
-        check_ams("fedams", &keys, &layout, AmsReference::new(&[0.2, 0.1, -0.3], 2, 0.05, 1e-8, bias));
+        check_ams(
+            "fedams",
+            &keys,
+            &layout,
+            AmsReference::new(&[0.2, 0.1, -0.3], 2, 0.05, 1e-8, bias),
+        );
     }
 }
 
@@ -456,8 +560,17 @@ fn fedlamb_follows_algorithm_2() {
 fn works_in_f32() {
     let w0 = Tensor::from_slice(&[0.2f32, 0.1, -0.3]);
     let layout = Layout::new([("a", vec![2]), ("b", vec![1])]);
-    for name in ["fedavg", "fedprox", "fednova", "scaffold", "fedsgd", "fedams", "fedlamb"] {
-        let mut opt = build_with(name, "local_steps = 2\nparticipation = 0.5", &w0, &layout, &[0.5, 0.5], 0);
+    for name in [
+        "fedavg", "fedprox", "fednova", "scaffold", "fedsgd", "fedams", "fedlamb",
+    ] {
+        let mut opt = build_with(
+            name,
+            "local_steps = 2\nparticipation = 0.5",
+            &w0,
+            &layout,
+            &[0.5, 0.5],
+            0,
+        );
         let targets = vec![vec![1.0, -0.5, 2.0], vec![-1.0, 0.3, 0.5]];
         for _ in 0..3 {
             round(opt.as_mut(), &targets);
@@ -472,10 +585,15 @@ fn works_in_f32() {
 fn resumes_exactly_with_partial_participation() {
     let w0 = Tensor::from_slice(&[0.2, 0.1, -0.3]);
     let layout = Layout::new([("a", vec![2]), ("b", vec![1])]);
-    let targets: Vec<Vec<f64>> = (0..4).map(|i| vec![i as f64, -1.0, 0.5 * i as f64]).collect();
+    let targets: Vec<Vec<f64>> = (0..4)
+        .map(|i| vec![i as f64, -1.0, 0.5 * i as f64])
+        .collect();
     let alphas = [0.1, 0.2, 0.3, 0.4];
     let common = "local_steps = 2\nparticipation = 0.5\nseed = 11";
-    for (name, extra) in [("scaffold", ""), ("fedlamb", "bias_correction = \"client\"")] {
+    for (name, extra) in [
+        ("scaffold", ""),
+        ("fedlamb", "bias_correction = \"client\""),
+    ] {
         let keys = format!("{common}\n{extra}");
         let make = || build_with(name, &keys, &w0, &layout, &alphas, 0);
         let mut whole = make();
@@ -484,8 +602,11 @@ fn resumes_exactly_with_partial_participation() {
             round(whole.as_mut(), &targets);
             round(first.as_mut(), &targets);
         }
-        let saved: std::collections::HashMap<String, Tensor> =
-            first.state().into_iter().map(|(k, t)| (k, t.copy())).collect();
+        let saved: std::collections::HashMap<String, Tensor> = first
+            .state()
+            .into_iter()
+            .map(|(k, t)| (k, t.copy()))
+            .collect();
         let mut resumed = make();
         resumed.load_state(&saved).unwrap();
         assert_eq!(resumed.communication(), first.communication());
