@@ -41,6 +41,24 @@ pub fn orthogonalize(b: &Tensor, steps: usize) -> Tensor {
     }
 }
 
+/// The `ns_dtype` key Muon and NSISA share.
+pub const NS_DTYPE: crate::optim::hyper::Hyper = crate::optim::hyper::Hyper {
+    name: "ns_dtype",
+    kind: crate::optim::hyper::Kind::Choice(&["auto", "bf16", "f32", "param"]),
+    default: crate::optim::hyper::Default::Str("auto"),
+    doc: "dtype of the Newton–Schulz iteration (auto: bf16 on CUDA, else the parameters')",
+};
+
+/// The dtype `ns_dtype` asks for, for parameters like `w`.
+pub fn dtype(choice: &str, w: &Tensor) -> tch::Kind {
+    match choice {
+        "bf16" => tch::Kind::BFloat16,
+        "f32" => tch::Kind::Float,
+        "auto" if w.device().is_cuda() => tch::Kind::BFloat16,
+        _ => w.kind(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

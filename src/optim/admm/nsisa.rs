@@ -18,9 +18,9 @@
 //! Choices the paper leaves open, and what this code does:
 //! - NewtonSchulz sees b_i, not π_i + b_i (Algorithm 3 as printed); π_i enters after it.
 //! - The iteration is `optim::newton_schulz::orthogonalize` (Muon's quintic, `ns_steps`
-//!   = 5 steps, Frobenius normalisation, tall matrices transposed), run in the
-//!   parameters' dtype (f32 or f64). Muon's reference runs it in bf16 on CUDA; the paper
-//!   does not say, and f32/f64 keep runs comparable with the golden trajectories.
+//!   = 5 steps, Frobenius normalisation, tall matrices transposed), in bf16 on CUDA as
+//!   Muon's reference does and in the parameters' dtype elsewhere (`ns_dtype`; the golden
+//!   trajectories are CPU f32/f64).
 //! - No Muon-style rescaling of o_i (neither √max(1, rows/cols) nor 0.2·√max(rows, cols)):
 //!   (4.6) divides by σ + ρ√m, and with m built from o_i the scale largely cancels.
 //! - Plain momentum b ← μb + g as printed, not Muon's Nesterov form; no dampening.
@@ -83,6 +83,7 @@ pub const ENTRY: Entry = Entry {
             5,
             "Newton–Schulz iterations per orthogonalisation",
         ),
+        crate::optim::newton_schulz::NS_DTYPE,
         LAMBDA,
         MU,
     ],
@@ -95,6 +96,7 @@ fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
         momentum: h.f64("momentum"),
         eps: h.f64("eps"),
         ns_steps: h.usize("ns_steps"),
+        ns_kind: crate::optim::newton_schulz::dtype(h.str("ns_dtype"), c.w0),
         layout: c.layout.clone(),
         buffer: Tensor::zeros(
             [c.alphas.len() as i64, c.w0.numel() as i64],
@@ -111,6 +113,8 @@ pub struct Orthogonalized {
     momentum: f64,
     eps: f64,
     ns_steps: usize,
+    /// The dtype of the iteration: bf16 on CUDA by default, as Muon's reference.
+    ns_kind: tch::Kind,
     layout: Layout,
     /// Row i is the momentum b_i.
     buffer: Tensor,
@@ -129,7 +133,8 @@ impl Precondition for Orthogonalized {
         for segment in &self.layout.segments {
             if let (Some(bm), Some(mut dm)) = (segment.matrix(&b), segment.matrix(&d)) {
                 // o_i^{ℓ+1} = NewtonSchulz(b_i^{ℓ+1})
-                dm.copy_(&orthogonalize(&bm, self.ns_steps));
+                let o = orthogonalize(&bm.to_kind(self.ns_kind), self.ns_steps);
+                dm.copy_(&o.to_kind(dm.kind()));
             }
         }
         d

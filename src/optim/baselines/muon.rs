@@ -43,12 +43,7 @@ pub const ENTRY: Entry = Entry {
             0.0,
             "decoupled weight decay of the matrices: w ← (1 − lr·λ)w",
         ),
-        Hyper {
-            name: "ns_dtype",
-            kind: Kind::Choice(&["auto", "bf16", "f32", "param"]),
-            default: Default::Str("auto"),
-            doc: "dtype of the Newton–Schulz iteration (auto: bf16 on CUDA, else the parameters')",
-        },
+        crate::optim::newton_schulz::NS_DTYPE,
         positive(
             "adamw_lr",
             3e-4,
@@ -80,12 +75,7 @@ fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
     let split = Split::new(c.layout, w0.device(), |s| {
         !adamw_params.contains(&s.name.as_str())
     });
-    let ns_kind = match h.str("ns_dtype") {
-        "bf16" => Dtype::BFloat16,
-        "f32" => Dtype::Float,
-        "auto" if w0.device().is_cuda() => Dtype::BFloat16,
-        _ => w0.kind(),
-    };
+    let ns_kind = crate::optim::newton_schulz::dtype(h.str("ns_dtype"), w0);
     // The auxiliary AdamW is `Adam` under its own keys, on the rest gathered compactly.
     let adamw = Hypers::from_pairs([
         ("beta1", Value::Float(h.f64("adamw_beta1"))),
