@@ -14,9 +14,10 @@
 //!
 //! One iteration is what the training loop does (ARCHITECTURE.md "The one loop"):
 //! `begin_iteration`, `local_update` for each of the m workers with a precomputed
-//! gradient, `end_iteration`. Every optimizer runs with m = 1; the ADMM family also with
-//! m = 4, whose per-worker figure is the iteration time / 4 (the aggregation (2.9) in
-//! `begin_iteration` included). Times are medians over the timed iterations.
+//! gradient, `end_iteration`. Every optimizer runs with m = 1; the ADMM family (and the
+//! federated one, with local_steps = 1) also with m = 4, whose per-worker figure is the
+//! iteration time / 4 (the aggregation (2.9) in `begin_iteration` included). Times are
+//! medians over the timed iterations.
 //!
 //! Bytes moved (the GB/s column) is a lower bound, the same model for every optimizer:
 //! each worker's gradient read once, every state value (`state_numel`) read and written
@@ -231,7 +232,8 @@ fn temporaries(args: &Args, p: i64) {
 }
 
 /// The spec for an entry with its defaults, filling the keys the registry requires:
-/// σ⁰ = 1, scheme = 3 (SISA's Adam-like), inner = Adam for wrappers (Lookahead).
+/// σ⁰ = 1, scheme = 3 (SISA's Adam-like), inner = Adam for wrappers (Lookahead), and
+/// local_steps = 1 for the federated family.
 fn default_spec(entry: &registry::Entry) -> Result<OptimizerSpec, String> {
     use pisa::optim::hyper::{Default as D, Kind as K};
     let mut hypers = toml::Table::new();
@@ -243,6 +245,9 @@ fn default_spec(entry: &registry::Entry) -> Result<OptimizerSpec, String> {
                 Some(toml::Value::Table(inner))
             }
             ("sigma0", _, D::Required) => Some(1.0.into()),
+            // federated optimizers: one local step per round, so that the loop's
+            // local_update drives them
+            ("local_steps", _, _) => Some(1.into()),
             ("scheme", _, D::Required) => Some(3.into()),
             (name, _, D::Required) => return Err(format!("no benchmark value for required key {name}")),
             _ => None,
@@ -407,7 +412,10 @@ fn main() {
             };
             registry::build(&spec, &context)
         };
-        let ms: &[usize] = if admm.contains(&entry.name) { &[1, 4] } else { &[1] };
+        // m = 4 too for the optimizers with per-worker state: the ADMM family and the
+        // federated ones (which declare local_steps)
+        let workers = admm.contains(&entry.name) || entry.hypers.iter().any(|h| h.name == "local_steps");
+        let ms: &[usize] = if workers { &[1, 4] } else { &[1] };
         for &m in ms {
             record(&mut rows, entry.name, m, bench_one(&args, entry.name, m, &make, &w0, &locals));
         }
