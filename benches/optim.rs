@@ -24,8 +24,9 @@
 //! once, and w read and written once: 4·(m·P + 2·state_numel + 2P) bytes per iteration
 //! in f32. For torch's Adam this is 7P·4 bytes, as in the Python script.
 //!
-//! `sisa-proto` (not registered; `--no-proto` leaves it out) is SISA scheme III written
-//! with the op sequence this benchmark recommends for `src/optim/admm`: see [`SisaProto`].
+//! `sisa-proto` and `sisa-proto-next` (not registered; `--no-proto` leaves them out) are
+//! SISA scheme III written with the op sequences this benchmark recommends for
+//! `src/optim/admm`, checked against the registered `sisa` in f64: see [`SisaProto`].
 use pisa::optim::layout::Layout;
 use pisa::optim::registry::{self, Context};
 use pisa::optim::Optimizer;
@@ -196,7 +197,7 @@ fn copy_bandwidth(args: &Args, p: i64) -> (f64, f64) {
     let src = Tensor::randn([p], (Kind::Float, args.device));
     let mut dst = Tensor::empty([p], (Kind::Float, args.device));
     let (t, _) = time(args.device, 3, 30, args.budget, || {
-        let _ = dst.copy_(&src);
+        dst.copy_(&src);
     });
     (t, 8.0 * p as f64 / t)
 }
@@ -290,11 +291,14 @@ fn print_table(rows: &[Row], copy_bw: f64) {
     }
 }
 
+/// Builds an optimizer from w⁰ and the workers' α.
+type Make<'a> = dyn Fn(&Tensor, &[f64]) -> anyhow::Result<Box<dyn Optimizer>> + 'a;
+
 fn bench_one(
     args: &Args,
     name: &str,
     m: usize,
-    make: &dyn Fn(&Tensor, &[f64]) -> anyhow::Result<Box<dyn Optimizer>>,
+    make: &Make,
     w0: &Tensor,
     locals: &[Local],
 ) -> Result<Row, String> {
@@ -460,7 +464,7 @@ fn main() {
 /// s = −1 + k·s              addcmul_out, k = −ρ/(σ√(1 − βᵗ)): s = −(σ + ρ√m)/σ  2P
 /// π.addcdiv_(u, s)          π⁺ = π − σu/(σ + ρ√m)        (2.13), (2.14)   4P
 /// ```
-/// 18P floats moved per worker (the registered SISA moves about 37P and allocates nine
+/// 18P floats moved per worker (the registered SISA moves about 37P and allocates ten
 /// [P] temporaries); begin_iteration: S⁺ = dualsᵀα (mv_out, (m + 1)P), then
 /// w ← (σΣα·w + 2S⁺ − S)/(σΣα + λ) as mul_, addcmul_, addcmul_ (8P).
 ///

@@ -98,6 +98,8 @@ def main():
     ap.add_argument("--budget", type=float, default=float(os.environ.get("PISA_BENCH_BUDGET", 20)))
     args = ap.parse_args()
     device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("CUDA is not available to torch here")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
