@@ -95,7 +95,8 @@ fn parse_args() -> Args {
         },
     };
     let number = |s: &str, what: &str| -> f64 {
-        s.parse().unwrap_or_else(|_| panic!("{what} must be a number, not {s:?}"))
+        s.parse()
+            .unwrap_or_else(|_| panic!("{what} must be a number, not {s:?}"))
     };
     let list = |s: &str| -> Vec<String> {
         s.split(',')
@@ -128,7 +129,10 @@ fn resnet34_cifar() -> Layout {
     };
     bn(&mut shapes, "bn1", 64);
     let mut inp = 64;
-    for (layer, (blocks, planes)) in [(3, 64i64), (4, 128), (6, 256), (3, 512)].into_iter().enumerate() {
+    for (layer, (blocks, planes)) in [(3, 64i64), (4, 128), (6, 256), (3, 512)]
+        .into_iter()
+        .enumerate()
+    {
         for b in 0..blocks {
             let p = format!("layer{}.{b}", layer + 1);
             shapes.push((format!("{p}.conv1.weight"), vec![planes, inp, 3, 3]));
@@ -168,7 +172,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// number timed. Slow optimizers stop early: timing once `budget` is spent (at least one
 /// call), warm-up after `budget`/2; a first call longer than `budget` is the only
 /// sample (reported as 0 timed: cold, first-step costs included).
-fn time(device: Device, warmup: usize, iters: usize, budget: Duration, mut f: impl FnMut()) -> (f64, usize) {
+fn time(
+    device: Device,
+    warmup: usize,
+    iters: usize,
+    budget: Duration,
+    mut f: impl FnMut(),
+) -> (f64, usize) {
     let start = Instant::now();
     for i in 0..warmup {
         if i > 0 && start.elapsed() > budget / 2 {
@@ -250,7 +260,9 @@ fn default_spec(entry: &registry::Entry) -> Result<OptimizerSpec, String> {
             // local_update drives them
             ("local_steps", _, _) => Some(1.into()),
             ("scheme", _, D::Required) => Some(3.into()),
-            (name, _, D::Required) => return Err(format!("no benchmark value for required key {name}")),
+            (name, _, D::Required) => {
+                return Err(format!("no benchmark value for required key {name}"))
+            }
             _ => None,
         };
         if let Some(v) = value {
@@ -418,10 +430,16 @@ fn main() {
         };
         // m = 4 too for the optimizers with per-worker state: the ADMM family and the
         // federated ones (which declare local_steps)
-        let workers = admm.contains(&entry.name) || entry.hypers.iter().any(|h| h.name == "local_steps");
+        let workers =
+            admm.contains(&entry.name) || entry.hypers.iter().any(|h| h.name == "local_steps");
         let ms: &[usize] = if workers { &[1, 4] } else { &[1] };
         for &m in ms {
-            record(&mut rows, entry.name, m, bench_one(&args, entry.name, m, &make, &w0, &locals));
+            record(
+                &mut rows,
+                entry.name,
+                m,
+                bench_one(&args, entry.name, m, &make, &w0, &locals),
+            );
         }
     }
     for (name, at_begin) in [("sisa-proto", true), ("sisa-proto-next", false)] {
@@ -429,10 +447,20 @@ fn main() {
             continue;
         }
         let make = |w0: &Tensor, alphas: &[f64]| -> anyhow::Result<Box<dyn Optimizer>> {
-            Ok(Box::new(SisaProto::new(w0, alphas, SisaProto::DEFAULTS, at_begin)))
+            Ok(Box::new(SisaProto::new(
+                w0,
+                alphas,
+                SisaProto::DEFAULTS,
+                at_begin,
+            )))
         };
         for m in [1, 4] {
-            record(&mut rows, name, m, bench_one(&args, name, m, &make, &w0, &locals));
+            record(
+                &mut rows,
+                name,
+                m,
+                bench_one(&args, name, m, &make, &w0, &locals),
+            );
         }
         check_proto_against_sisa(name, at_begin);
     }
@@ -532,7 +560,9 @@ impl SisaProto {
             at_begin,
             alpha_sum,
             alphas: alpha.to_vec(),
-            alpha: Tensor::from_slice(alpha).to_kind(w0.kind()).to_device(w0.device()),
+            alpha: Tensor::from_slice(alpha)
+                .to_kind(w0.kind())
+                .to_device(w0.device()),
             sigma: h.sigma0,
             iteration: 0,
             w: w0.copy(),
@@ -566,13 +596,19 @@ impl Optimizer for SisaProto {
             // (2.9), then the σΣα·w part of the next numerator
             let _ = self.sum.div_scalar_out(&self.w, denominator);
             self.sigma /= self.h.gamma;
-            let _ = self.w.mul_scalar_out(&self.sum, self.alpha_sum * self.sigma);
+            let _ = self
+                .w
+                .mul_scalar_out(&self.sum, self.alpha_sum * self.sigma);
             return;
         }
         // (2.9) with numerator σΣα·w + 2S⁺ − S
         let _ = self.dual.tr().mv_out(&self.sum_next, &self.alpha);
-        let _ = self.w.g_mul_scalar_(self.alpha_sum * self.sigma / denominator);
-        let _ = self.w.addcmul_(&self.sum_next, &self.scalar(2.0 / denominator));
+        let _ = self
+            .w
+            .g_mul_scalar_(self.alpha_sum * self.sigma / denominator);
+        let _ = self
+            .w
+            .addcmul_(&self.sum_next, &self.scalar(2.0 / denominator));
         let _ = self.w.addcmul_(&self.sum, &self.scalar(-1.0 / denominator));
         std::mem::swap(&mut self.sum, &mut self.sum_next);
         // (2.12) with k0 = 1
@@ -601,7 +637,7 @@ impl Optimizer for SisaProto {
             let _ = sigma_t.addcmul_out(s, s, &c); // σ + ρ√m
             let _ = u.div_out(s, s); // x (2.13)
             let _ = dual.addcmul_(s, &self.scalar(-sigma)); // (2.14)
-            // numerator of (2.9): += α_i(π_i⁺ − σx)
+                                                            // numerator of (2.9): += α_i(π_i⁺ − σx)
             let alpha = self.alphas[worker];
             let (a, b) = (self.scalar(alpha), self.scalar(-alpha * sigma));
             let _ = self.sum.addcmul_(&dual, &a);
@@ -660,14 +696,23 @@ fn check_proto_against_sisa(name: &str, at_begin: bool) {
             for (i, g) in grads.iter().enumerate() {
                 // gradient of a quadratic so that w matters
                 let grad = g + opt.params() * (0.1 * (i + 1) as f64) + (l as f64).sin();
-                let local = Local { grad, samples: SAMPLES, hessian: None };
+                let local = Local {
+                    grad,
+                    samples: SAMPLES,
+                    hessian: None,
+                };
                 opt.local_update(i, &local).expect("update");
             }
             opt.end_iteration();
         }
-        let diff = (sisa.params() - proto.params()).abs().max().double_value(&[]);
+        let diff = (sisa.params() - proto.params())
+            .abs()
+            .max()
+            .double_value(&[]);
         let scale = sisa.params().abs().max().double_value(&[]);
         worst = worst.max(diff / scale);
     }
-    println!("{name} vs sisa (f64, P = {p}, m = 3, 30 iterations): worst max|Δw|/max|w| = {worst:.2e}");
+    println!(
+        "{name} vs sisa (f64, P = {p}, m = 3, 30 iterations): worst max|Δw|/max|w| = {worst:.2e}"
+    );
 }

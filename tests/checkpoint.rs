@@ -36,7 +36,12 @@ fn resumed_equals_uninterrupted(optimizer: &str) {
 
     let out = s.out();
     let mut child = command()
-        .args(["run".as_ref(), spec.as_os_str(), "--out".as_ref(), out.as_os_str()])
+        .args([
+            "run".as_ref(),
+            spec.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -53,7 +58,10 @@ fn resumed_equals_uninterrupted(optimizer: &str) {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the run ended ({status}) before its first checkpoint was seen");
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "no checkpoint within a minute");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no checkpoint within a minute"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().expect("SIGKILL the run");
@@ -76,7 +84,9 @@ fn a_killed_classic_run_resumes_to_the_same_metrics() {
 
 #[test]
 fn a_killed_sisa_run_resumes_to_the_same_metrics() {
-    resumed_equals_uninterrupted("name = \"sisa\"\nscheme = 3\nsigma0 = 8.0\nrho = 2.0\ngamma = 0.999\nk0 = 3");
+    resumed_equals_uninterrupted(
+        "name = \"sisa\"\nscheme = 3\nsigma0 = 8.0\nrho = 2.0\ngamma = 0.999\nk0 = 3",
+    );
 }
 
 #[test]
@@ -102,7 +112,12 @@ fn four_workers_of_32_equal_one_worker_of_128_for_classic_optimizers() {
     for (a, b) in four.iter().zip(&one) {
         assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{a} vs {b}");
     }
-    assert!(four[40] < 0.5 * four[0], "Adam made progress: {} → {}", four[0], four[40]);
+    assert!(
+        four[40] < 0.5 * four[0],
+        "Adam made progress: {} → {}",
+        four[0],
+        four[40]
+    );
 }
 
 #[test]
@@ -121,6 +136,9 @@ fn a_run_whose_parameters_blow_up_stops_at_once_as_diverged() {
     let summary = read_summary(&dir);
     assert_eq!(summary["status"], "diverged");
     let stopped = summary["iterations"].as_u64().unwrap();
-    assert!(stopped < 1000, "stopped at once, not at the next evaluation: {stopped}");
+    assert!(
+        stopped < 1000,
+        "stopped at once, not at the next evaluation: {stopped}"
+    );
     assert!(!dir.join("checkpoint.safetensors").exists());
 }

@@ -108,11 +108,14 @@ fn check_file(file: &Path, problems: &Problems) -> Vec<String> {
             continue;
         }
         for problem in &case.problems {
-            for (kind, tag, tolerance) in [(Kind::Double, "f64", 1e-10), (Kind::Float, "f32", 1e-5)] {
+            for (kind, tag, tolerance) in [(Kind::Double, "f64", 1e-10), (Kind::Float, "f32", 1e-5)]
+            {
                 let id = format!("{stem}/{}/{problem}/{tag}", case.name);
                 let path = golden(&stem, &case.name, problem, tag);
                 let Ok(read) = Tensor::read_safetensors(&path) else {
-                    failures.push(format!("{id}: no {path:?}: run scripts/golden_optim.py {stem}"));
+                    failures.push(format!(
+                        "{id}: no {path:?}: run scripts/golden_optim.py {stem}"
+                    ));
                     continue;
                 };
                 let trajectory = read.into_iter().next().unwrap().1.to_kind(Kind::Double);
@@ -139,11 +142,16 @@ fn check_file(file: &Path, problems: &Problems) -> Vec<String> {
                     optimizer.begin_iteration();
                     let w = optimizer.params().shallow_clone();
                     let want = trajectory.get(t);
-                    let err = (&w.to_kind(Kind::Double) - &want).abs().max().double_value(&[])
+                    let err = (&w.to_kind(Kind::Double) - &want)
+                        .abs()
+                        .max()
+                        .double_value(&[])
                         / want.abs().max().double_value(&[]).max(1e-12);
                     worst = worst.max(err);
                     if !(err <= tolerance) {
-                        failures.push(format!("{id}: row {t}: relative error {err:.3e} > {tolerance:e}"));
+                        failures.push(format!(
+                            "{id}: row {t}: relative error {err:.3e} > {tolerance:e}"
+                        ));
                         break;
                     }
                     if t == steps {
@@ -151,7 +159,14 @@ fn check_file(file: &Path, problems: &Problems) -> Vec<String> {
                     }
                     let grad = problems.grad(problem, &layout, &w);
                     optimizer
-                        .local_update(0, &Local { grad, samples: 32, hessian: None })
+                        .local_update(
+                            0,
+                            &Local {
+                                grad,
+                                samples: 32,
+                                hessian: None,
+                            },
+                        )
                         .unwrap();
                     optimizer.end_iteration();
                 }
@@ -182,11 +197,19 @@ fn every_optimizer_follows_its_reference_trajectory() {
         failures.extend(check_file(file, &problems));
         covered.push(stem);
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     if only.is_none() {
         // Federated algorithms run several local steps per round over many clients: their
         // tests are hand-computed two-client rounds (src/optim/federated/tests.rs).
-        let federated: Vec<&str> = pisa::optim::federated::ENTRIES.iter().map(|e| e.name).collect();
+        let federated: Vec<&str> = pisa::optim::federated::ENTRIES
+            .iter()
+            .map(|e| e.name)
+            .collect();
         let missing: Vec<&str> = registry::names()
             .into_iter()
             .filter(|n| !covered.iter().any(|c| c == n) && !federated.contains(n))

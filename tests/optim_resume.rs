@@ -22,7 +22,11 @@ fn spec(name: &str) -> OptimizerSpec {
 }
 
 fn layout() -> Layout {
-    Layout::new([("fc1.weight", vec![5, 3]), ("fc1.bias", vec![5]), ("fc2.weight", vec![2, 5])])
+    Layout::new([
+        ("fc1.weight", vec![5, 3]),
+        ("fc1.bias", vec![5]),
+        ("fc2.weight", vec![2, 5]),
+    ])
 }
 
 fn build(name: &str, w0: &Tensor, layout: &Layout) -> Box<dyn Optimizer> {
@@ -51,7 +55,11 @@ fn steps(opt: &mut dyn Optimizer, n: usize) {
         opt.begin_iteration();
         for worker in 0..2 {
             opt.local_round(worker, &mut |w| {
-                Ok(Local { grad: gradient(w, worker), samples: 8, hessian: None })
+                Ok(Local {
+                    grad: gradient(w, worker),
+                    samples: 8,
+                    hessian: None,
+                })
             })
             .unwrap();
         }
@@ -70,8 +78,11 @@ fn every_optimizer_resumes_exactly_from_its_state() {
         steps(whole.as_mut(), 10);
         let mut first = build(name, &w0, &layout);
         steps(first.as_mut(), 5);
-        let saved: HashMap<String, Tensor> =
-            first.state().into_iter().map(|(k, t)| (k, t.copy())).collect();
+        let saved: HashMap<String, Tensor> = first
+            .state()
+            .into_iter()
+            .map(|(k, t)| (k, t.copy()))
+            .collect();
         drop(first);
         let mut resumed = build(name, &w0, &layout);
         if let Err(e) = resumed.load_state(&saved) {
@@ -83,7 +94,9 @@ fn every_optimizer_resumes_exactly_from_its_state() {
         let moved = (a - &w0).abs().max().double_value(&[]);
         let diff = (a - b).abs().max().double_value(&[]);
         if !(diff <= 1e-12 * moved.max(1e-12)) || moved == 0.0 {
-            failures.push(format!("{name}: resumed differs by {diff:e} (moved {moved:e})"));
+            failures.push(format!(
+                "{name}: resumed differs by {diff:e} (moved {moved:e})"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

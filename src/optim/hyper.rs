@@ -8,9 +8,14 @@ use toml::Value;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     /// A finite float in `[min, max]`, or `(min, max]` etc. as the bounds say.
-    Float { min: Bound, max: Bound },
+    Float {
+        min: Bound,
+        max: Bound,
+    },
     /// An integer ≥ `min`.
-    Int { min: i64 },
+    Int {
+        min: i64,
+    },
     /// An integer ≥ 1 or the string "auto" (k0 of (A.1)).
     IntOrAuto,
     Bool,
@@ -161,7 +166,11 @@ impl Hyper {
                 Some(v) if options.contains(&v) => Ok(()),
                 _ => wrong(&format!(
                     "one of {}",
-                    options.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+                    options
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             },
             Kind::Optimizer => match value {
@@ -190,7 +199,10 @@ impl Hyper {
         match self.default {
             Default::Required => "required".into(),
             Default::Unset => "unset".into(),
-            _ => self.default_value().map(|v| v.to_string()).unwrap_or_default(),
+            _ => self
+                .default_value()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -283,10 +295,7 @@ impl Hypers {
     /// Builds directly from key/value pairs (tests and programmatic use), unchecked.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, Value)>) -> Self {
         Self {
-            values: pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
+            values: pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         }
     }
 

@@ -19,7 +19,8 @@ impl Segment {
 
     /// The segment of `flat` (a [P] tensor, or a row [P] of a stack) viewed with its shape.
     pub fn view(&self, flat: &Tensor) -> Tensor {
-        flat.narrow(0, self.offset, self.numel()).view(self.shape.as_slice())
+        flat.narrow(0, self.offset, self.numel())
+            .view(self.shape.as_slice())
     }
 
     /// The segment viewed as a matrix: 2-D as is, conv kernels [out, in, kh, kw] as
@@ -79,8 +80,11 @@ impl Layout {
 
     /// Per-segment sums of `values` ([P] → [segments]).
     pub fn segment_sums(&self, values: &Tensor, ids: &Tensor) -> Tensor {
-        Tensor::zeros([self.segments.len() as i64], (values.kind(), values.device()))
-            .index_add(0, ids, values)
+        Tensor::zeros(
+            [self.segments.len() as i64],
+            (values.kind(), values.device()),
+        )
+        .index_add(0, ids, values)
     }
 }
 
@@ -93,10 +97,16 @@ mod tests {
         let layout = Layout::new([("a", vec![2, 3]), ("b", vec![3]), ("c", vec![2, 1, 2, 2])]);
         assert_eq!(layout.numel(), 17);
         let ids = layout.segment_ids(Device::Cpu);
-        assert_eq!(Vec::<i64>::try_from(&ids).unwrap()[..7], [0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            Vec::<i64>::try_from(&ids).unwrap()[..7],
+            [0, 0, 0, 0, 0, 0, 1]
+        );
         let flat = Tensor::arange(17, (Kind::Double, Device::Cpu));
         let sums = Vec::<f64>::try_from(&layout.segment_sums(&flat, &ids)).unwrap();
-        assert_eq!(sums, vec![15.0, 6.0 + 7.0 + 8.0, (9..17).sum::<i64>() as f64]);
+        assert_eq!(
+            sums,
+            vec![15.0, 6.0 + 7.0 + 8.0, (9..17).sum::<i64>() as f64]
+        );
         let c = layout.segments[2].matrix(&flat).unwrap();
         assert_eq!(c.size(), vec![2, 4]);
         assert_eq!(c.double_value(&[1, 0]), 13.0);

@@ -86,4 +86,3 @@ pub fn read_counter(saved: &HashMap<String, Tensor>, name: &str) -> Result<usize
         .with_context(|| format!("the checkpoint has no {name}"))?;
     Ok(t.int64_value(&[]) as usize)
 }
-

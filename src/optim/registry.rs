@@ -63,7 +63,10 @@ pub fn build(spec: &crate::spec::OptimizerSpec, context: &Context) -> Result<Box
 pub fn describe() -> String {
     let mut out = String::new();
     for e in all() {
-        out += &format!("{}\n  {}\n  reference: {}\n", e.name, e.summary, e.reference);
+        out += &format!(
+            "{}\n  {}\n  reference: {}\n",
+            e.name, e.summary, e.reference
+        );
         let width = e.hypers.iter().map(|h| h.name.len()).max().unwrap_or(0);
         for h in e.hypers {
             out += &format!(

@@ -35,7 +35,12 @@ pub fn save(
     let prefixed = |prefix: &str, state: Vec<(String, Tensor)>| {
         state
             .into_iter()
-            .map(|(name, t)| (format!("{prefix}.{name}"), t.to_device(Device::Cpu).contiguous()))
+            .map(|(name, t)| {
+                (
+                    format!("{prefix}.{name}"),
+                    t.to_device(Device::Cpu).contiguous(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     named.extend(prefixed("optimizer", optimizer.state()));

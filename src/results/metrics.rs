@@ -44,7 +44,9 @@ impl MetricsWriter {
             .open(path)
             .with_context(|| format!("cannot append to {}", path.display()))?;
         Ok(Self {
-            csv: csv::WriterBuilder::new().has_headers(false).from_writer(file),
+            csv: csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(file),
         })
     }
 

@@ -91,7 +91,10 @@ impl RunDir {
         let parent = final_path.parent().context("run folder has no parent")?;
         let prefix = format!(
             ".{}.partial-",
-            final_path.file_name().context("run folder has no name")?.to_string_lossy()
+            final_path
+                .file_name()
+                .context("run folder has no name")?
+                .to_string_lossy()
         );
         let interrupted = fs::read_dir(parent)?.flatten().map(|e| e.path()).find(|p| {
             p != &dir.staging

@@ -241,13 +241,22 @@ impl Spec {
             return self.validate_images();
         }
         if self.model.is_some() {
-            return bad("model", "least_squares data takes no [model] (w is the model)");
+            return bad(
+                "model",
+                "least_squares data takes no [model] (w is the model)",
+            );
         }
         if d.test_fraction.is_some() {
-            return bad("data.test_fraction", "test_fraction applies to image datasets only");
+            return bad(
+                "data.test_fraction",
+                "test_fraction applies to image datasets only",
+            );
         }
         if d.partition.is_some() {
-            return bad("data.partition", "partition applies to classification data only");
+            return bad(
+                "data.partition",
+                "partition applies to classification data only",
+            );
         }
         match (&d.path, d.samples, d.dim) {
             (Some(_), None, None) => {
@@ -334,7 +343,8 @@ impl Spec {
     /// The spec with every default written out, as saved to `spec.toml`.
     pub fn resolved(&self) -> Spec {
         let mut s = self.clone();
-        if s.data.kind == DataKind::LeastSquares && s.data.path.is_none() && s.data.noise.is_none() {
+        if s.data.kind == DataKind::LeastSquares && s.data.path.is_none() && s.data.noise.is_none()
+        {
             s.data.noise = Some(crate::data::least_squares::DEFAULT_NOISE);
         }
         s.optimizer = s.optimizer.resolved();

@@ -45,10 +45,17 @@ impl ModelSpec {
                 format!("hidden widths must be positive, not {w}"),
             ));
         }
-        if self.activation.parse::<crate::models::Activation>().is_err() {
+        if self
+            .activation
+            .parse::<crate::models::Activation>()
+            .is_err()
+        {
             return Err((
                 "model.activation".into(),
-                format!("activation must be \"relu\" or \"tanh\", not {:?}", self.activation),
+                format!(
+                    "activation must be \"relu\" or \"tanh\", not {:?}",
+                    self.activation
+                ),
             ));
         }
         if !(0.0..1.0).contains(&self.dropout) {

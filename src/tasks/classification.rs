@@ -270,7 +270,9 @@ impl Classification {
                 let mut order: Vec<i64> = (0..n).collect();
                 order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_da7a));
                 let (per, extra) = (n / workers as i64, n % workers as i64);
-                let lengths = (0..workers as i64).map(|i| per + i64::from(i < extra)).collect();
+                let lengths = (0..workers as i64)
+                    .map(|i| per + i64::from(i < extra))
+                    .collect();
                 (order, lengths)
             }
             Some(clients) => {

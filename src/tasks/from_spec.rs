@@ -42,7 +42,9 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
                     n,
                     d,
                     t.workers,
-                    spec.data.noise.unwrap_or(data::least_squares::DEFAULT_NOISE),
+                    spec.data
+                        .noise
+                        .unwrap_or(data::least_squares::DEFAULT_NOISE),
                     spec.seed,
                 ),
                 _ => unreachable!("validated: path or samples and dim"),
@@ -61,18 +63,26 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
         }
         _ => {
             let (train, test) = classification_data(spec, data_dir)?;
-            let classes = 1 + train.y.max().int64_value(&[]).max(test.y.max().int64_value(&[]));
+            let classes = 1 + train
+                .y
+                .max()
+                .int64_value(&[])
+                .max(test.y.max().int64_value(&[]));
             let clients = match &spec.data.partition {
                 Some(scheme) => {
                     let labels = partition::labels_of(&train.y)?;
-                    let p = Partition::new(&labels, classes as usize, t.workers, scheme, spec.seed)?;
+                    let p =
+                        Partition::new(&labels, classes as usize, t.workers, scheme, spec.seed)?;
                     let record = p.record(&labels, classes as usize, scheme, spec.seed);
                     artifacts.push((PARTITION_FILE, serde_json::to_vec_pretty(&record)?));
                     Some(p.clients)
                 }
                 None => None,
             };
-            let model = spec.model.as_ref().expect("validated: classification has a model");
+            let model = spec
+                .model
+                .as_ref()
+                .expect("validated: classification has a model");
             let shape = train.x.size();
             let input: i64 = shape[1..].iter().product();
             let network: Box<dyn Fn(&nn::Path) -> nn::SequentialT> = match model.kind {
@@ -115,14 +125,21 @@ fn image_shape(shape: &[i64]) -> Result<(i64, i64, i64)> {
     match shape {
         [_, h, w] => Ok((1, *h, *w)),
         [_, c, h, w] => Ok((*c, *h, *w)),
-        _ => bail!("a CNN needs image data, not samples of shape {:?}", &shape[1..]),
+        _ => bail!(
+            "a CNN needs image data, not samples of shape {:?}",
+            &shape[1..]
+        ),
     }
 }
 
 /// The (train, test) examples of a classification spec, standardised.
 fn classification_data(spec: &Spec, data_dir: &Path) -> Result<(Examples, Examples)> {
     let kind = spec.train.dtype.kind();
-    let path = spec.data.path.as_ref().expect("validated: classification data has a path");
+    let path = spec
+        .data
+        .path
+        .as_ref()
+        .expect("validated: classification data has a path");
     let (train, test) = match spec.data.kind {
         DataKind::Adult => {
             let dir = data::locate_dir(path, data_dir, "the LIBSVM files a9a and a9a.t")?;
@@ -181,7 +198,9 @@ fn holdout(examples: Examples, fraction: f64, seed: u64) -> (Examples, Examples)
         let ids = Tensor::from_slice(ids).to_device(examples.x.device());
         Examples {
             x: examples.x.index_select(0, &ids),
-            y: examples.y.index_select(0, &ids.to_device(examples.y.device())),
+            y: examples
+                .y
+                .index_select(0, &ids.to_device(examples.y.device())),
         }
     };
     (pick(&order[test as usize..]), pick(&order[..test as usize]))

@@ -2,9 +2,9 @@
 use super::{Local, Task};
 use crate::data::least_squares::Problem;
 use anyhow::{ensure, Context, Result};
-use std::collections::HashMap;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
 use tch::{Device, Kind, Tensor};
 
 pub struct LeastSquares {

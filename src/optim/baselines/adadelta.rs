@@ -60,6 +60,9 @@ impl Step for Adadelta {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        named([("square_avg", &self.square_avg), ("acc_delta", &self.acc_delta)])
+        named([
+            ("square_avg", &self.square_avg),
+            ("acc_delta", &self.acc_delta),
+        ])
     }
 }

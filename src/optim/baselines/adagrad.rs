@@ -16,9 +16,17 @@ pub const ENTRY: Entry = Entry {
     reference: "Duchi, Hazan & Singer, JMLR 2011; golden: torch.optim.Adagrad",
     hypers: &[
         positive("lr", 1e-2, "learning rate"),
-        float("lr_decay", 0.0, "the step-t learning rate is lr/(1 + (t − 1)·lr_decay)"),
+        float(
+            "lr_decay",
+            0.0,
+            "the step-t learning rate is lr/(1 + (t − 1)·lr_decay)",
+        ),
         float("weight_decay", 0.0, "L2 penalty added to the gradient"),
-        float("initial_accumulator_value", 0.0, "initial value of the sum of squares"),
+        float(
+            "initial_accumulator_value",
+            0.0,
+            "initial value of the sum of squares",
+        ),
         positive("eps", 1e-10, "added to the denominator"),
     ],
     build,

@@ -19,7 +19,11 @@ pub const ENTRY: Entry = Entry {
         BETA2,
         EPS,
         float("weight_decay", 0.0, "L2 penalty added to the gradient"),
-        boolean("amsgrad", false, "use the running maximum of the second moment (AMSGrad)"),
+        boolean(
+            "amsgrad",
+            false,
+            "use the running maximum of the second moment (AMSGrad)",
+        ),
     ],
     build,
 };
@@ -40,7 +44,13 @@ fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
 
 /// Weight decay λ = `weight_decay` as torch.optim applies it before the update: decoupled
 /// (Loshchilov & Hutter 2019) w ← (1 − lr·λ)w, else the L2 term g ← g + λw.
-pub fn weight_decay(w: &mut Tensor, grad: &mut Tensor, lr: f64, weight_decay: f64, decoupled: bool) {
+pub fn weight_decay(
+    w: &mut Tensor,
+    grad: &mut Tensor,
+    lr: f64,
+    weight_decay: f64,
+    decoupled: bool,
+) {
     if weight_decay != 0.0 {
         if decoupled {
             let _ = w.g_mul_scalar_(1.0 - lr * weight_decay);
@@ -57,7 +67,9 @@ pub fn ema_square(avg: &mut Tensor, x: &Tensor, beta: f64) {
 }
 
 /// Named state tensors sharing storage, for [`Step::state`].
-pub fn named<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Vec<(String, Tensor)> {
+pub fn named<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a Tensor)>,
+) -> Vec<(String, Tensor)> {
     tensors
         .into_iter()
         .map(|(name, t)| (name.to_string(), t.shallow_clone()))
@@ -120,7 +132,12 @@ impl Step for Adam {
     fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64) {
         weight_decay(w, grad, lr, self.weight_decay, self.decoupled);
         self.moments.update(grad);
-        let Moments { beta1, beta2, exp_avg, exp_avg_sq } = &self.moments;
+        let Moments {
+            beta1,
+            beta2,
+            exp_avg,
+            exp_avg_sq,
+        } = &self.moments;
         // AMSGrad: v̂ ← max(v̂, v), and v̂ in place of v below
         let second = match &self.max_exp_avg_sq {
             Some(max) => max.maximum_out(max, exp_avg_sq),
@@ -135,7 +152,9 @@ impl Step for Adam {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut state = self.moments.state();
-        state.extend(named(self.max_exp_avg_sq.iter().map(|m| ("max_exp_avg_sq", m))));
+        state.extend(named(
+            self.max_exp_avg_sq.iter().map(|m| ("max_exp_avg_sq", m)),
+        ));
         state
     }
 }

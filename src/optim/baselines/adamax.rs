@@ -56,7 +56,9 @@ impl Step for Adamax {
         // m ← β₁m + (1 − β₁)g, u ← max(β₂u, |g| + ε)
         let _ = self.exp_avg.lerp_(grad, 1.0 - self.beta1);
         let _ = self.exp_inf.g_mul_scalar_(self.beta2);
-        let _ = self.exp_inf.maximum_out(&self.exp_inf, &(grad.abs() + self.eps));
+        let _ = self
+            .exp_inf
+            .maximum_out(&self.exp_inf, &(grad.abs() + self.eps));
         // w ← w − lr/(1 − β₁ᵗ) · m/u
         let bias1 = 1.0 - self.beta1.powf(t as f64);
         let _ = w.addcdiv_(&(&self.exp_avg * (-lr / bias1)), &self.exp_inf);

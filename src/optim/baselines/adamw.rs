@@ -19,8 +19,16 @@ pub const ENTRY: Entry = Entry {
         BETA1,
         BETA2,
         EPS,
-        float("weight_decay", 1e-2, "decoupled weight decay λ: w ← (1 − lr·λ)w each step"),
-        boolean("amsgrad", false, "use the running maximum of the second moment (AMSGrad)"),
+        float(
+            "weight_decay",
+            1e-2,
+            "decoupled weight decay λ: w ← (1 − lr·λ)w each step",
+        ),
+        boolean(
+            "amsgrad",
+            false,
+            "use the running maximum of the second moment (AMSGrad)",
+        ),
     ],
     build,
 };

@@ -20,7 +20,11 @@ pub const ENTRY: Entry = Entry {
         BETA1,
         BETA2,
         EPS,
-        float("weight_decay", 0.0, "weight decay λ (an L2 term unless decoupled_weight_decay)"),
+        float(
+            "weight_decay",
+            0.0,
+            "weight decay λ (an L2 term unless decoupled_weight_decay)",
+        ),
         DECOUPLED,
     ],
     build,

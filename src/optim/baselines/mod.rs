@@ -2,32 +2,32 @@
 //! iteration from the size-weighted mean of the workers' gradients, so m workers with
 //! sub-batches of b equal one worker with a batch of m·b. Each lives in its own file as a
 //! [`Step`] on the flat parameter buffer; [`Classic`] adapts it to [`Optimizer`].
+pub mod adabelief;
+pub mod adabound;
 pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
+pub mod adam_mini;
 pub mod adamax;
 pub mod adamw;
+pub mod adan;
 pub mod amsgrad;
+pub mod fromage;
+pub mod lamb;
+pub mod lars;
+pub mod layerwise;
+pub mod lookahead;
+pub mod msvag;
+pub mod muon;
 pub mod nadam;
+pub mod padam;
+pub mod per_matrix;
 pub mod radam;
 pub mod rmsprop;
-pub mod muon;
-pub mod per_matrix;
 pub mod sgd;
 pub mod shampoo;
 pub mod soap;
-pub mod adam_mini;
-pub mod adabound;
-pub mod adabelief;
 pub mod yogi;
-pub mod msvag;
-pub mod padam;
-pub mod layerwise;
-pub mod lamb;
-pub mod lars;
-pub mod adan;
-pub mod fromage;
-pub mod lookahead;
 
 use super::registry::{Context, Entry};
 use super::Optimizer;
@@ -100,7 +100,11 @@ impl Classic {
         }
     }
 
-    pub fn boxed(context: &Context, lr: f64, step: impl Step + 'static) -> Result<Box<dyn Optimizer>> {
+    pub fn boxed(
+        context: &Context,
+        lr: f64,
+        step: impl Step + 'static,
+    ) -> Result<Box<dyn Optimizer>> {
         Ok(Box::new(Self::new(context, lr, step)))
     }
 }
@@ -120,10 +124,11 @@ impl Optimizer for Classic {
     }
 
     fn local_update(&mut self, _worker: usize, local: &Local) -> Result<()> {
-        ensure!(local.samples > 0, "a worker reported a gradient of 0 samples");
-        let _ = self
-            .grad
-            .g_add_(&(&local.grad * local.samples as f64));
+        ensure!(
+            local.samples > 0,
+            "a worker reported a gradient of 0 samples"
+        );
+        let _ = self.grad.g_add_(&(&local.grad * local.samples as f64));
         self.samples += local.samples;
         Ok(())
     }
@@ -137,7 +142,11 @@ impl Optimizer for Classic {
     }
 
     fn state_numel(&self) -> i64 {
-        self.step.state().iter().map(|(_, t)| t.numel() as i64).sum()
+        self.step
+            .state()
+            .iter()
+            .map(|(_, t)| t.numel() as i64)
+            .sum()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

@@ -21,8 +21,16 @@ pub const ENTRY: Entry = Entry {
         BETA1,
         BETA2,
         EPS,
-        float("weight_decay", 0.0, "weight decay λ (an L2 term unless decoupled_weight_decay)"),
-        float("momentum_decay", 4e-3, "ψ of the momentum schedule μₜ = β₁(1 − ½·0.96^{tψ})"),
+        float(
+            "weight_decay",
+            0.0,
+            "weight decay λ (an L2 term unless decoupled_weight_decay)",
+        ),
+        float(
+            "momentum_decay",
+            4e-3,
+            "ψ of the momentum schedule μₜ = β₁(1 − ½·0.96^{tψ})",
+        ),
         DECOUPLED,
     ],
     build,
@@ -73,7 +81,10 @@ impl Step for NAdam {
         // w ← w − lr·(1 − μₜ)/(1 − Πₛ≤ₜ μₛ) · g/d − lr·μₜ₊₁/(1 − Πₛ≤ₜ₊₁ μₛ) · m/d,
         // d = √(v/(1 − β₂ᵗ)) + ε
         let denominator = (&self.moments.exp_avg_sq / bias2).sqrt() + self.eps;
-        let _ = w.addcdiv_(&(&*grad * (-lr * (1.0 - mu) / (1.0 - mu_product))), &denominator);
+        let _ = w.addcdiv_(
+            &(&*grad * (-lr * (1.0 - mu) / (1.0 - mu_product))),
+            &denominator,
+        );
         let _ = w.addcdiv_(
             &(&self.moments.exp_avg * ((-lr * mu_next) / (1.0 - mu_product_next))),
             &denominator,

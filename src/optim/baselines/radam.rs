@@ -21,7 +21,11 @@ pub const ENTRY: Entry = Entry {
         BETA1,
         BETA2,
         EPS,
-        float("weight_decay", 0.0, "weight decay λ (an L2 term unless decoupled_weight_decay)"),
+        float(
+            "weight_decay",
+            0.0,
+            "weight decay λ (an L2 term unless decoupled_weight_decay)",
+        ),
         DECOUPLED,
     ],
     build,
@@ -51,7 +55,12 @@ impl Step for RAdam {
     fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64) {
         weight_decay(w, grad, lr, self.weight_decay, self.decoupled);
         self.moments.update(grad);
-        let Moments { beta1, beta2, exp_avg, exp_avg_sq } = &self.moments;
+        let Moments {
+            beta1,
+            beta2,
+            exp_avg,
+            exp_avg_sq,
+        } = &self.moments;
         let step = t as f64;
         let bias1 = 1.0 - beta1.powf(step);
         let bias2 = 1.0 - beta2.powf(step);

@@ -21,7 +21,11 @@ pub const ENTRY: Entry = Entry {
         positive("eps", 1e-8, "added to the denominator"),
         float("weight_decay", 0.0, "L2 penalty added to the gradient"),
         unit("momentum", 0.0, "momentum factor"),
-        boolean("centered", false, "divide by the root of the running variance instead"),
+        boolean(
+            "centered",
+            false,
+            "divide by the root of the running variance instead",
+        ),
     ],
     build,
 };
@@ -87,7 +91,9 @@ impl Step for RmsProp {
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut state = named([("square_avg", &self.square_avg)]);
         state.extend(named(self.grad_avg.iter().map(|t| ("grad_avg", t))));
-        state.extend(named(self.momentum_buffer.iter().map(|t| ("momentum_buffer", t))));
+        state.extend(named(
+            self.momentum_buffer.iter().map(|t| ("momentum_buffer", t)),
+        ));
         state
     }
 }

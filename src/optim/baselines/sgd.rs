@@ -14,7 +14,11 @@ pub const ENTRY: Entry = Entry {
     hypers: &[
         positive("lr", 0.1, "learning rate"),
         unit("momentum", 0.0, "momentum factor"),
-        unit("dampening", 0.0, "dampening of the gradient entering the momentum buffer"),
+        unit(
+            "dampening",
+            0.0,
+            "dampening of the gradient entering the momentum buffer",
+        ),
         boolean("nesterov", false, "Nesterov momentum"),
         float("weight_decay", 0.0, "L2 penalty added to the gradient"),
     ],
