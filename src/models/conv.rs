@@ -94,12 +94,7 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let conv = crate::models::seeded(0, || conv2d(&(vs.root() / "c"), 16, 32, 3));
         let flat = FlatParams::new(&vs).unwrap();
-        let names: Vec<_> = flat
-            .layout()
-            .segments
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
+        let names = flat.layout().names();
         assert_eq!(names, ["c.weight", "c.bias"]);
         assert_eq!(flat.numel(), conv2d_parameters(16, 32, 3));
         let bound = 1.0 / 12.0; // 1/√(16·3·3)

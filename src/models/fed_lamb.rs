@@ -109,12 +109,7 @@ mod tests {
         });
         let flat = FlatParams::new(&vs).unwrap();
         assert_eq!(flat.numel(), 21_840);
-        let names: Vec<_> = flat
-            .layout()
-            .segments
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
+        let names = flat.layout().names();
         assert_eq!(
             names,
             [

@@ -120,12 +120,7 @@ mod tests {
         let net = crate::models::seeded(0, || mlp.build(&vs.root()));
         let flat = FlatParams::new(&vs).unwrap();
         assert_eq!(flat.numel(), 159_010);
-        let names: Vec<_> = flat
-            .layout()
-            .segments
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
+        let names = flat.layout().names();
         assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
         assert_eq!(flat.layout().segments[0].shape, vec![200, 784]);
         // Images are flattened on the way in.

@@ -108,14 +108,6 @@ mod tests {
     use tch::nn::ModuleT;
     use tch::{Device, Kind, Tensor};
 
-    fn names(flat: &FlatParams) -> Vec<String> {
-        flat.layout()
-            .segments
-            .iter()
-            .map(|s| s.name.clone())
-            .collect()
-    }
-
     #[test]
     fn mnist_simple_cnn_has_44426_parameters() {
         let cnn = SimpleCnn::mnist();
@@ -126,7 +118,7 @@ mod tests {
         let flat = FlatParams::new(&vs).unwrap();
         assert_eq!(flat.numel(), 44_426);
         assert_eq!(
-            names(&flat),
+            flat.layout().names(),
             [
                 "conv1.weight",
                 "conv1.bias",

@@ -64,6 +64,11 @@ impl Layout {
         Self::new([("w", vec![numel])])
     }
 
+    /// The parameter tensors' names in buffer order.
+    pub fn names(&self) -> Vec<&str> {
+        self.segments.iter().map(|s| s.name.as_str()).collect()
+    }
+
     /// P, the parameter count.
     pub fn numel(&self) -> i64 {
         self.segments.last().map_or(0, |s| s.offset + s.numel())

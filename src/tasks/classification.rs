@@ -598,8 +598,10 @@ mod tests {
     #[test]
     fn full_batch_gradient_matches_autograd() {
         let mut t = task(64, 1, 0, Kind::Double);
-        let names: Vec<_> = t.layout().segments.iter().map(|s| s.name.clone()).collect();
-        assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
+        assert_eq!(
+            t.layout().names(),
+            ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+        );
         let data = blobs(64, 1);
         for w in [t.initial_point(), t.initial_point() * 0.5 + 0.1] {
             let local = t.local(0, &w, false).unwrap();

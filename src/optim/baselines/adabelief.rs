@@ -15,7 +15,7 @@
 //! divides the rectified step by √sₜ, not by its running maximum; this follows
 //! pytorch_optimizer (the maximum in both branches).
 use super::adabound::normaliser;
-use super::adam::{ema_square, named, weight_decay, BETA1, BETA2};
+use super::adam::{ema_square, named, weight_decay, BETA1, BETA2, LR};
 use super::{Classic, Step};
 use crate::optim::hyper::{boolean, float, positive, Hypers};
 use crate::optim::registry::{Context, Entry};
@@ -28,7 +28,7 @@ pub const ENTRY: Entry = Entry {
     summary: "Adam with the belief sₜ = EMA of (g − m)² in place of the second moment",
     reference: "Zhuang et al., NeurIPS 2020; defaults of adabelief-pytorch 0.2.0; golden: pytorch_optimizer.AdaBelief",
     hypers: &[
-        positive("lr", 1e-3, "learning rate"),
+        LR,
         BETA1,
         BETA2,
         positive("eps", 1e-16, "added to sₜ (inside the square root) and to √sₜ"),

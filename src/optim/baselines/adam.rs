@@ -14,7 +14,7 @@ pub const ENTRY: Entry = Entry {
     summary: "adaptive moment estimation; weight decay as an L2 term in the gradient",
     reference: "Kingma & Ba, ICLR 2015; golden: torch.optim.Adam",
     hypers: &[
-        positive("lr", 1e-3, "learning rate"),
+        LR,
         BETA1,
         BETA2,
         EPS,
@@ -29,6 +29,7 @@ pub const ENTRY: Entry = Entry {
 };
 
 /// The hyperparameters the Adam family shares, with torch.optim's defaults.
+pub const LR: Hyper = positive("lr", 1e-3, "learning rate");
 pub const BETA1: Hyper = unit("beta1", 0.9, "first-moment decay β₁");
 pub const BETA2: Hyper = unit("beta2", 0.999, "second-moment decay β₂");
 pub const EPS: Hyper = positive("eps", 1e-8, "added to the denominator");
@@ -36,6 +37,12 @@ pub const DECOUPLED: Hyper = boolean(
     "decoupled_weight_decay",
     false,
     "decoupled weight decay w ← (1 − lr·λ)w (AdamW) instead of an L2 term",
+);
+/// Weight decay for the members that take `decoupled_weight_decay` too.
+pub const WEIGHT_DECAY: Hyper = float(
+    "weight_decay",
+    0.0,
+    "weight decay λ (an L2 term unless decoupled_weight_decay)",
 );
 
 fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {

@@ -13,9 +13,9 @@
 //! Algorithm 1 (the authors' code needs transformer parameter names and keeps its state in
 //! f32; pytorch_optimizer 4.1.0's AdamMini wraps a model, casts gradients to f32 and gives
 //! a linear weight one block).
-use super::adam::{BETA1, BETA2, EPS};
+use super::adam::{BETA1, BETA2, EPS, LR};
 use super::{Classic, Step};
-use crate::optim::hyper::{float, positive, Hypers};
+use crate::optim::hyper::{float, Hypers};
 use crate::optim::layout::Layout;
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
@@ -28,7 +28,7 @@ pub const ENTRY: Entry = Entry {
     reference: "Zhang et al. 2024, Algorithm 1 (zyushun/Adam-mini v1.1 partition); golden: \
                 equations.AdamMini",
     hypers: &[
-        positive("lr", 1e-3, "learning rate"),
+        LR,
         BETA1,
         BETA2,
         EPS,

@@ -3,9 +3,9 @@
 //! step, as `torch.optim.AdamW` defines it (λ multiplied by the scheduled lr, default
 //! λ = 0.01; the paper's Algorithm 2 scales λ by the schedule multiplier η_t alone).
 //! The step is [`Adam`] with `decoupled` set.
-use super::adam::{Adam, BETA1, BETA2, EPS};
+use super::adam::{Adam, BETA1, BETA2, EPS, LR};
 use super::Classic;
-use crate::optim::hyper::{boolean, float, positive, Hypers};
+use crate::optim::hyper::{boolean, float, Hypers};
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
 use anyhow::Result;
@@ -15,7 +15,7 @@ pub const ENTRY: Entry = Entry {
     summary: "Adam with decoupled weight decay w ← (1 − lr·λ)w",
     reference: "Loshchilov & Hutter, ICLR 2019; golden: torch.optim.AdamW",
     hypers: &[
-        positive("lr", 1e-3, "learning rate"),
+        LR,
         BETA1,
         BETA2,
         EPS,

@@ -4,9 +4,9 @@
 //! Algorithm 2 has none; torch divides √v̂ by √(1 − β₂ᵗ) and m by 1 − β₁ᵗ), L2 weight
 //! decay by default or decoupled (AdamW) with `decoupled_weight_decay`, torch's defaults.
 //! The step is [`Adam`] with the maximum kept.
-use super::adam::{Adam, BETA1, BETA2, DECOUPLED, EPS};
+use super::adam::{Adam, BETA1, BETA2, DECOUPLED, EPS, LR, WEIGHT_DECAY};
 use super::Classic;
-use crate::optim::hyper::{float, positive, Hypers};
+use crate::optim::hyper::Hypers;
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
 use anyhow::Result;
@@ -15,18 +15,7 @@ pub const ENTRY: Entry = Entry {
     name: "amsgrad",
     summary: "Adam with the running maximum of the second moment",
     reference: "Reddi, Kale & Kumar, ICLR 2018; golden: torch.optim.Adam(amsgrad=True)",
-    hypers: &[
-        positive("lr", 1e-3, "learning rate"),
-        BETA1,
-        BETA2,
-        EPS,
-        float(
-            "weight_decay",
-            0.0,
-            "weight decay λ (an L2 term unless decoupled_weight_decay)",
-        ),
-        DECOUPLED,
-    ],
+    hypers: &[LR, BETA1, BETA2, EPS, WEIGHT_DECAY, DECOUPLED],
     build,
 };
 

@@ -10,7 +10,7 @@
 //! `debias` the step scaled by √(1 − β₂ᵗ)/(1 − β₁ᵗ); `adam` = true sets the ratio to 1.
 //! Defaults ε = 1e-6 and λ = 0 as torch_optimizer. The per-tensor norms come from one
 //! segment reduction over the flat buffer ([`Layerwise`]).
-use super::adam::{Moments, BETA1, BETA2};
+use super::adam::{Moments, BETA1, BETA2, LR};
 use super::layerwise::Layerwise;
 use super::{Classic, Step};
 use crate::optim::hyper::{boolean, float, positive, Hypers};
@@ -24,7 +24,7 @@ pub const ENTRY: Entry = Entry {
     summary: "Adam with a layerwise trust ratio ‖w‖/‖update‖ per parameter tensor",
     reference: "You et al., ICLR 2020; golden: torch_optimizer.Lamb",
     hypers: &[
-        positive("lr", 1e-3, "learning rate"),
+        LR,
         BETA1,
         BETA2,
         positive("eps", 1e-6, "added to √v"),

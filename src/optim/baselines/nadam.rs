@@ -4,7 +4,7 @@
 //! torch's defaults lr = 2e-3, ψ = 4e-3; L2 weight decay, or decoupled as in AdamW with
 //! `decoupled_weight_decay`). The product Πμ is a host f64 (torch keeps it as a 0-d
 //! tensor of the default dtype).
-use super::adam::{weight_decay, Moments, BETA1, BETA2, DECOUPLED, EPS};
+use super::adam::{weight_decay, Moments, BETA1, BETA2, DECOUPLED, EPS, WEIGHT_DECAY};
 use super::{Classic, Step};
 use crate::optim::hyper::{float, positive, Hypers};
 use crate::optim::registry::{Context, Entry};
@@ -21,11 +21,7 @@ pub const ENTRY: Entry = Entry {
         BETA1,
         BETA2,
         EPS,
-        float(
-            "weight_decay",
-            0.0,
-            "weight decay λ (an L2 term unless decoupled_weight_decay)",
-        ),
+        WEIGHT_DECAY,
         float(
             "momentum_decay",
             4e-3,

@@ -4,9 +4,9 @@
 //! defines it: threshold ρₜ > 5 (the authors' code; the paper's Algorithm 2 says ρₜ > 4),
 //! ε added to √v before the bias correction, L2 weight decay or, with
 //! `decoupled_weight_decay`, decoupled as in AdamW; torch's defaults.
-use super::adam::{weight_decay, Moments, BETA1, BETA2, DECOUPLED, EPS};
+use super::adam::{weight_decay, Moments, BETA1, BETA2, DECOUPLED, EPS, LR, WEIGHT_DECAY};
 use super::{Classic, Step};
-use crate::optim::hyper::{float, positive, Hypers};
+use crate::optim::hyper::Hypers;
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
 use anyhow::Result;
@@ -16,18 +16,7 @@ pub const ENTRY: Entry = Entry {
     name: "radam",
     summary: "rectified Adam: momentum until the second moment's variance is tractable",
     reference: "Liu et al., ICLR 2020; golden: torch.optim.RAdam",
-    hypers: &[
-        positive("lr", 1e-3, "learning rate"),
-        BETA1,
-        BETA2,
-        EPS,
-        float(
-            "weight_decay",
-            0.0,
-            "weight decay λ (an L2 term unless decoupled_weight_decay)",
-        ),
-        DECOUPLED,
-    ],
+    hypers: &[LR, BETA1, BETA2, EPS, WEIGHT_DECAY, DECOUPLED],
     build,
 };
 
