@@ -48,7 +48,13 @@ def problems():
             "mlp.w0": 0.5 * torch.randn(sum(torch.Size(s).numel() for _, s in MLP_SHAPES), generator=g, dtype=torch.float64),
         }
         save_file(t, str(path))
-    return load_file(str(path))
+    t = load_file(str(path))
+    if "mlp.t" not in t:
+        # regression targets for "mlp-mse", drawn after the rest (which stay as they were)
+        g = torch.Generator().manual_seed(20261123)
+        t["mlp.t"] = torch.randn(32, 3, generator=g, dtype=torch.float64)
+        save_file(t, str(path))
+    return t
 
 
 def split(flat, shapes):
@@ -61,13 +67,18 @@ def split(flat, shapes):
 
 
 def loss_fn(problem, p, data, dtype):
-    """Least squares ‖Aw − b‖²/(2N); the MLP's mean cross-entropy of fc2(tanh(fc1(x)))."""
+    """Least squares ‖Aw − b‖²/(2N); the MLP's mean cross-entropy of fc2(tanh(fc1(x)))
+    ("mlp"), or half its mean squared error against targets t ("mlp-mse": no softmax, so
+    fc2's gradient has no rows summing to zero, which Newton–Schulz-based optimizers need
+    for a well-conditioned comparison; see equations.NSISA)."""
     if problem == "ls":
         a, b = data["ls.A"].to(dtype), data["ls.b"].to(dtype)
         return 0.5 * ((a @ p[0] - b) ** 2).mean()
     x, y = data["mlp.x"].to(dtype), data["mlp.y"]
-    h = torch.tanh(F.linear(x, p[0], p[1]))
-    return F.cross_entropy(F.linear(h, p[2], p[3]), y)
+    out = F.linear(torch.tanh(F.linear(x, p[0], p[1])), p[2], p[3])
+    if problem == "mlp-mse":
+        return 0.5 * ((out - data["mlp.t"].to(dtype)) ** 2).mean()
+    return F.cross_entropy(out, y)
 
 
 def trajectory(reference, problem, dtype, data):
@@ -76,7 +87,7 @@ def trajectory(reference, problem, dtype, data):
     import equations  # noqa: F401
 
     shapes = [("w", (10,))] if problem == "ls" else MLP_SHAPES
-    params = split(data[f"{problem}.w0"].to(dtype), shapes)
+    params = split(data[f"{problem.split('-')[0]}.w0"].to(dtype), shapes)
     optimizer = eval(reference, {"torch": torch, "pytorch_optimizer": pytorch_optimizer,
                                  "torch_optimizer": torch_optimizer, "equations": equations,
                                  "params": params})

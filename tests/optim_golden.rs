@@ -79,10 +79,14 @@ impl Problems {
             }
             _ => {
                 let h = self.get("mlp.x", kind).linear(&p[0], Some(&p[1])).tanh();
-                // Not cross_entropy_for_logits: it computes log-softmax in f32.
-                h.linear(&p[2], Some(&p[3]))
-                    .log_softmax(-1, kind)
-                    .nll_loss(&self.get("mlp.y", kind))
+                let out = h.linear(&p[2], Some(&p[3]));
+                if problem == "mlp-mse" {
+                    (out - self.get("mlp.t", kind)).square().mean(kind) * 0.5
+                } else {
+                    // Not cross_entropy_for_logits: it computes log-softmax in f32.
+                    out.log_softmax(-1, kind)
+                        .nll_loss(&self.get("mlp.y", kind))
+                }
             }
         };
         loss.backward();
@@ -120,7 +124,8 @@ fn check_file(file: &Path, problems: &Problems) -> Vec<String> {
                 };
                 let trajectory = read.into_iter().next().unwrap().1.to_kind(Kind::Double);
                 let layout = Problems::layout(problem);
-                let w0 = problems.get(&format!("{problem}.w0"), kind);
+                let base = problem.split('-').next().unwrap_or(problem);
+                let w0 = problems.get(&format!("{base}.w0"), kind);
                 let steps = trajectory.size()[0] - 1;
                 let mut optimizer = registry::build(
                     &case.optimizer,
@@ -161,7 +166,7 @@ fn check_file(file: &Path, problems: &Problems) -> Vec<String> {
                     optimizer
                         .local_update(
                             0,
-                            &Local {
+                            Local {
                                 grad,
                                 samples: 32,
                                 hessian: None,

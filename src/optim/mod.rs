@@ -21,7 +21,8 @@ pub trait Optimizer: Send {
     fn begin_iteration(&mut self);
     /// Whether workers must also report their batch Hessian (4.1).
     fn needs_hessian(&self) -> bool;
-    fn local_update(&mut self, worker: usize, local: &Local) -> Result<()>;
+    /// Consumes the worker's gradient: an optimizer may reuse its buffer.
+    fn local_update(&mut self, worker: usize, local: Local) -> Result<()>;
     /// Worker `worker`'s part of an iteration, given its gradient oracle (its mini-batch
     /// gradient at any point). By default one gradient at the global point, handed to
     /// `local_update`; federated algorithms take several local steps here.
@@ -32,7 +33,7 @@ pub trait Optimizer: Send {
     ) -> Result<()> {
         let w = self.params().shallow_clone();
         let local = oracle(&w)?;
-        self.local_update(worker, &local)
+        self.local_update(worker, local)
     }
     fn end_iteration(&mut self);
     /// Number of values of optimizer state (excluding the parameters themselves).

@@ -3,8 +3,15 @@
 //! (orthogonalised momentum (4.6)), one registry entry per file.
 //!
 //! State is lean: the global point w, the duals π_i stacked in one [m, P] buffer, the
-//! preconditioner's state, and the running sum Σα_i(σ_i w_i + π_i) from which the next
-//! global point follows by (2.9). No local point w_i is stored.
+//! preconditioner's state, and S = Σα_i π_i as the last iteration began. No local point w_i
+//! is stored: since σ x_i = π_i − π_i⁺ by (2.14), the numerator of (2.9),
+//! Σα_i(σ w_i + π_i⁺) with w_i = w − x_i, equals σΣα_i·w + 2S⁺ − S, which
+//! `begin_iteration` forms in place from w, S and the duals (one gemv).
+//!
+//! Every step is in place or writes into a buffer allocated once: a fresh [P] tensor costs
+//! page faults on the CPU (results/BENCHMARKS.md). A worker's gradient is consumed: the
+//! update keeps u = π_i + d_i in its buffer, and one [P] scratch buffer holds the
+//! preconditioner's denominator.
 //!
 //! The shared learning-rate schedule f(ℓ) (`[schedule]`) acts on the family by dividing σ
 //! and ρ together: iteration ℓ runs with σ^{ℓ+1}/f(ℓ) and ρ/f(ℓ) in (2.13), (2.14) and the
@@ -169,9 +176,12 @@ pub struct Admm {
     w: Tensor,
     /// Row i is π_i.
     dual: Tensor,
-    /// Σ_i α_i (σ_i w_i + π_i), the numerator of (2.9): its σ w part from the start of
-    /// the iteration plus the workers updated so far.
-    next: Tensor,
+    /// S = Σ_i α_i π_i as the current iteration began (π_i^ℓ).
+    dual_sum: Tensor,
+    /// α as an [m] tensor of w's dtype and device, for the gemv of (2.9).
+    alpha_t: Tensor,
+    /// Workspace for the preconditioners' denominators, not state.
+    scratch: Tensor,
     precondition: Box<dyn Precondition>,
 }
 
@@ -183,9 +193,8 @@ impl Admm {
         settings: Settings,
         precondition: Box<dyn Precondition>,
     ) -> Self {
-        let m = alpha.len() as i64;
-        let dual = Tensor::zeros([m, w0.numel() as i64], (w0.kind(), w0.device()));
-        let next = w0 * (settings.sigma0 * alpha.iter().sum::<f64>());
+        let (m, p) = (alpha.len() as i64, w0.numel() as i64);
+        let options = (w0.kind(), w0.device());
         Self {
             settings,
             alpha: alpha.to_vec(),
@@ -195,8 +204,10 @@ impl Admm {
             rho: settings.rho,
             iteration: 0,
             w: w0.copy(),
-            dual,
-            next,
+            dual: Tensor::zeros([m, p], options),
+            dual_sum: Tensor::zeros([p], options),
+            alpha_t: Tensor::from_slice(alpha).to_kind(w0.kind()).to_device(w0.device()),
+            scratch: Tensor::empty([p], options),
             precondition,
         }
     }
@@ -215,6 +226,17 @@ impl Admm {
     pub fn dual(&self, worker: usize) -> Tensor {
         self.dual.get(worker as i64)
     }
+
+    /// v as a 0-d tensor of w's dtype and device: the scalar factor of `addcmul_` and
+    /// kin, whose tch bindings take no `value`.
+    fn scalar(&self, v: f64) -> Tensor {
+        scalar(v, &self.w)
+    }
+}
+
+/// v as a 0-d tensor of `like`'s dtype and device.
+pub fn scalar(v: f64, like: &Tensor) -> Tensor {
+    Tensor::full([], v, (like.kind(), like.device()))
 }
 
 impl Optimizer for Admm {
@@ -224,53 +246,55 @@ impl Optimizer for Admm {
 
     fn begin_iteration(&mut self) {
         let alpha_sum: f64 = self.alpha.iter().sum();
-        // (2.9): w^{ℓ+1} = Σα_i(σ_i^ℓ w_i^ℓ + π_i^ℓ) / (Σα_i σ_i^ℓ + λ)
-        self.w = &self.next / (alpha_sum * self.sigma + self.settings.lambda);
+        // (2.9): w^{ℓ+1} = Σα_i(σ_i^ℓ w_i^ℓ + π_i^ℓ) / (Σα_i σ_i^ℓ + λ), the numerator
+        // formed as σΣα_i·w^ℓ + 2S⁺ − S (module doc); S = 0 = S⁺ before the first iteration
+        let d = alpha_sum * self.sigma + self.settings.lambda;
+        let _ = self.w.g_mul_scalar_(alpha_sum * self.sigma / d);
+        let _ = self.w.addcmul_(&self.dual_sum, &self.scalar(-1.0 / d));
+        let _ = self.w.addmv_(&self.dual.tr(), &(&self.alpha_t * (2.0 / d)));
+        let _ = self.dual.tr().mv_out(&self.dual_sum, &self.alpha_t);
         // (2.12)
         self.sigma_base = self.settings.schedule.next(self.sigma_base, self.iteration);
         // f(ℓ) divides σ and ρ together (module doc)
         let f = self.lr.factor(self.iteration);
         self.sigma = self.sigma_base / f;
         self.rho = self.settings.rho / f;
-        // The next numerator Σα_i(σ_i w_i + π_i) with w_i = w − x_i: its Σα_i σ w part
-        // now, once; each worker adds α_i(π_i − σ x_i) in `local_update`.
-        self.next = &self.w * (alpha_sum * self.sigma);
     }
 
     fn needs_hessian(&self) -> bool {
         self.precondition.needs_hessian()
     }
 
-    fn local_update(&mut self, worker: usize, local: &Local) -> Result<()> {
+    fn local_update(&mut self, worker: usize, local: Local) -> Result<()> {
         let Settings { lambda, mu, .. } = self.settings;
-        let (sigma, rho) = (self.sigma, self.rho);
-        let mut dual = self.dual.get(worker as i64);
+        let Local {
+            mut grad, hessian, ..
+        } = local;
         // g_i = ∇F_i(w^{ℓ+1}; B_i) with F_i = H_i + (μ − λ)/2 ‖·‖², (2.4) and (2.10)
-        let grad = if mu != lambda {
-            &local.grad + &self.w * (mu - lambda)
+        let decay = mu - lambda;
+        let hessian = if decay != 0.0 {
+            let _ = grad.addcmul_(&self.w, &self.scalar(decay));
+            hessian.map(|h| {
+                let eye = Tensor::eye(h.size()[0], (h.kind(), h.device()));
+                h + eye * decay
+            })
         } else {
-            local.grad.shallow_clone()
+            hessian
         };
-        let hessian = match (&local.hessian, mu != lambda) {
-            (Some(h), true) => {
-                let n = h.size()[0];
-                Some(h + Tensor::eye(n, (h.kind(), h.device())) * (mu - lambda))
-            }
-            (h, _) => h.as_ref().map(Tensor::shallow_clone),
-        };
-        // u = π_i + g_i (NSISA: π_i + o_i on matrices, (4.6))
-        let u = &dual + self.precondition.direction(worker, &grad);
-        // (2.13): w_i = w^{ℓ+1} − x with x = (σ_i I + ρ_i Q_i)^{-1}(π_i + g_i)
-        let mut x = self
-            .precondition
-            .solve(worker, &u, sigma, rho, hessian.as_ref())?;
-        // (2.14): π_i ← π_i + σ_i(w_i − w^{ℓ+1}) = π_i − σ_i x
-        let _ = x.g_mul_scalar_(sigma);
-        let _ = dual.g_sub_(&x);
-        // numerator of (2.9): += α_i(π_i − σ_i x_i), the α_i σ_i w part added at begin
-        let contribution = (&dual - &x) * self.alpha[worker];
-        let _ = self.next.g_add_(&contribution);
-        Ok(())
+        // u = π_i + g_i (NSISA: π_i + o_i on matrices, (4.6)), in the gradient's buffer
+        let mut dual = self.dual.get(worker as i64);
+        let mut u = self.precondition.direction(worker, grad);
+        let _ = u.g_add_(&dual);
+        // (2.13), (2.14): π_i ← π_i − σ_i x with x = (σ_i I + ρ_i Q_i)^{-1} u
+        self.precondition.update_dual(
+            worker,
+            &mut u,
+            &mut dual,
+            &self.scratch,
+            self.sigma,
+            self.rho,
+            hessian.as_ref(),
+        )
     }
 
     fn end_iteration(&mut self) {
@@ -278,7 +302,7 @@ impl Optimizer for Admm {
     }
 
     fn state_numel(&self) -> i64 {
-        self.dual.numel() as i64 + self.next.numel() as i64 + self.precondition.state_numel()
+        self.dual.numel() as i64 + self.dual_sum.numel() as i64 + self.precondition.state_numel()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
@@ -286,7 +310,7 @@ impl Optimizer for Admm {
         let mut state = vec![
             ("w".to_string(), self.w.shallow_clone()),
             ("dual".to_string(), self.dual.shallow_clone()),
-            ("next".to_string(), self.next.shallow_clone()),
+            ("dual_sum".to_string(), self.dual_sum.shallow_clone()),
             ("sigma_base".to_string(), scalar(self.sigma_base)),
             ("sigma".to_string(), scalar(self.sigma)),
             ("rho".to_string(), scalar(self.rho)),
@@ -302,7 +326,11 @@ impl Optimizer for Admm {
     }
 
     fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
-        let live = [("w", &self.w), ("dual", &self.dual), ("next", &self.next)]
+        let live = [
+            ("w", &self.w),
+            ("dual", &self.dual),
+            ("dual_sum", &self.dual_sum),
+        ]
             .map(|(name, t)| (name.to_string(), t.shallow_clone()));
         copy_state(&live, saved)?;
         let scalar = |name: &str| -> Result<f64> {

@@ -36,7 +36,7 @@
 //!
 //! State: π_i (in `Admm`), b_i and the second moment, each stacked [m, P], plus the [P]
 //! numerator of (2.9): (3m + 1)·P values in `state_numel`.
-use super::precondition::{Precondition, SecondMoment};
+use super::precondition::{divide_into_dual, Precondition, SecondMoment};
 use super::sisa::{second_moment, BETA, ETA, SCHEME};
 use super::{GAMMA, GAMMA_RULE, K0, K0_EPOCHS, LAMBDA, MU, RHO, SIGMA0};
 use crate::optim::hyper::{int, unit, Bound, Default, Hyper, Hypers, Kind};
@@ -123,46 +123,48 @@ pub struct Orthogonalized {
 }
 
 impl Precondition for Orthogonalized {
-    /// o_i on the matrices, g_i elsewhere.
-    fn direction(&mut self, worker: usize, grad: &Tensor) -> Tensor {
+    /// o_i on the matrices, g_i elsewhere, in the gradient's buffer.
+    fn direction(&mut self, worker: usize, grad: Tensor) -> Tensor {
         // b_i^{ℓ+1} = μ_i b_i^ℓ + g_i^{ℓ+1}
         let mut b = self.buffer.get(worker as i64);
         let _ = b.g_mul_scalar_(self.momentum);
-        let _ = b.g_add_(grad);
-        let d = grad.copy();
+        let _ = b.g_add_(&grad);
         for segment in &self.layout.segments {
-            if let (Some(bm), Some(mut dm)) = (segment.matrix(&b), segment.matrix(&d)) {
+            if let (Some(bm), Some(mut dm)) = (segment.matrix(&b), segment.matrix(&grad)) {
                 // o_i^{ℓ+1} = NewtonSchulz(b_i^{ℓ+1})
                 let o = orthogonalize(&bm.to_kind(self.ns_kind), self.ns_steps);
                 dm.copy_(&o.to_kind(dm.kind()));
             }
         }
-        d
+        grad
     }
 
     /// x = (u + ε^{ℓ+1} v)/(σ + ρ√m) with u = π_i + o_i on the matrices (4.6), and
     /// u/(σ + ρ√m) with u = π_i + g_i elsewhere (4.5).
-    fn solve(
+    fn update_dual(
         &mut self,
         worker: usize,
-        u: &Tensor,
+        u: &mut Tensor,
+        dual: &mut Tensor,
+        scratch: &Tensor,
         sigma: f64,
         rho: f64,
         _: Option<&Tensor>,
-    ) -> Result<Tensor> {
+    ) -> Result<()> {
+        // m_i from (4.3)/(4.4) with g_i replaced by o_i
+        let c = self.moment.root_into(worker, u, scratch);
         self.updates[worker] += 1;
         // ε_i^{ℓ+1} (powf: libm pow, as the reference's **)
         let scale = self.eps.powf(self.updates[worker] as f64);
-        let numerator = u.copy();
         for segment in &self.layout.segments {
-            if let (Some(um), Some(mut nm)) = (segment.matrix(u), segment.matrix(&numerator)) {
+            if let Some(mut um) = segment.matrix(u) {
                 // v_i = [π_i + o_i = 0]
-                let v = um.eq(0.0).to_kind(u.kind());
-                let _ = nm.g_add_(&(v * scale));
+                let v = um.eq(0.0).to_kind(um.kind());
+                let _ = um.g_add_(&(v * scale));
             }
         }
-        // m_i from (4.3)/(4.4) with g_i replaced by o_i
-        Ok(numerator / (self.moment.root(worker, u) * rho + sigma))
+        divide_into_dual(dual, u, scratch, c, sigma, rho);
+        Ok(())
     }
 
     fn state_numel(&self) -> i64 {

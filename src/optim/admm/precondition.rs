@@ -1,4 +1,5 @@
 //! Preconditioners Q_i of the proximal term (2.7b). Each solves (σ I + ρ Q_i) x = u.
+use super::scalar;
 use crate::optim::copy_state;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
@@ -26,21 +27,26 @@ impl Scheme {
 
 pub trait Precondition: Send {
     /// d_i, what stands for g_i in u = π_i^ℓ + d_i: g_i itself (Algorithms 1, 2), or
-    /// NSISA's orthogonalised momentum o_i (Algorithm 3), which keeps its own state.
-    fn direction(&mut self, _worker: usize, grad: &Tensor) -> Tensor {
-        grad.shallow_clone()
+    /// NSISA's orthogonalised momentum o_i (Algorithm 3), which keeps its own state. May
+    /// reuse the gradient's buffer.
+    fn direction(&mut self, _worker: usize, grad: Tensor) -> Tensor {
+        grad
     }
 
-    /// x = (σ I + ρ Q_i)^{-1} u for worker `worker`, with u = π_i^ℓ + g_i^{ℓ+1};
-    /// updates the preconditioner's own state from u first where its rule says so.
-    fn solve(
+    /// (2.13)-(2.14) for worker `worker`: π_i ← π_i − σ x with x = (σ I + ρ Q_i)^{-1} u,
+    /// u = π_i^ℓ + d_i^{ℓ+1}; updates the preconditioner's own state from u first where its
+    /// rule says so. `u` and `scratch` (a [P] buffer) are the preconditioner's to overwrite.
+    #[allow(clippy::too_many_arguments)]
+    fn update_dual(
         &mut self,
         worker: usize,
-        u: &Tensor,
+        u: &mut Tensor,
+        dual: &mut Tensor,
+        scratch: &Tensor,
         sigma: f64,
         rho: f64,
         hessian: Option<&Tensor>,
-    ) -> Result<Tensor>;
+    ) -> Result<()>;
 
     fn needs_hessian(&self) -> bool {
         false
@@ -61,19 +67,22 @@ pub trait Precondition: Send {
     }
 }
 
-/// Q = I: x = u / (σ + ρ).
+/// Q = I: x = u / (σ + ρ), so π_i ← π_i − σ/(σ + ρ)·u.
 pub struct Identity;
 
 impl Precondition for Identity {
-    fn solve(
+    fn update_dual(
         &mut self,
         _: usize,
-        u: &Tensor,
+        u: &mut Tensor,
+        dual: &mut Tensor,
+        _: &Tensor,
         sigma: f64,
         rho: f64,
         _: Option<&Tensor>,
-    ) -> Result<Tensor> {
-        Ok(u / (sigma + rho))
+    ) -> Result<()> {
+        let _ = dual.addcmul_(u, &scalar(-sigma / (sigma + rho), u));
+        Ok(())
     }
 }
 
@@ -81,21 +90,24 @@ impl Precondition for Identity {
 pub struct Hessian;
 
 impl Precondition for Hessian {
-    fn solve(
+    fn update_dual(
         &mut self,
         worker: usize,
-        u: &Tensor,
+        u: &mut Tensor,
+        dual: &mut Tensor,
+        _: &Tensor,
         sigma: f64,
         rho: f64,
         hessian: Option<&Tensor>,
-    ) -> Result<Tensor> {
+    ) -> Result<()> {
         let h =
             hessian.context("the Hessian preconditioner (4.1) needs the task's batch Hessian")?;
         let n = u.numel() as i64;
         let lhs = h * rho + Tensor::eye(n, (u.kind(), u.device())) * sigma;
         let x = Tensor::f_linalg_solve(&lhs, &u.unsqueeze(1), true)
             .with_context(|| format!("worker {worker}: σI + ρ∇²F_i is singular"))?;
-        Ok(x.squeeze_dim(1))
+        let _ = dual.g_sub_(&(x.squeeze_dim(1) * sigma));
+        Ok(())
     }
 
     fn needs_hessian(&self) -> bool {
@@ -129,41 +141,59 @@ impl SecondMoment {
         }
     }
 
-    /// √m_i^{ℓ+1} of worker `worker` after updating its moment from u = π_i^ℓ + g_i^{ℓ+1}
-    /// by (4.4), clipped by (4.3).
-    pub fn root(&mut self, worker: usize, u: &Tensor) -> Tensor {
+    /// Updates worker `worker`'s moment from u = π_i^ℓ + g_i^{ℓ+1} by (4.4) and writes
+    /// r into `out` with √m_i^{ℓ+1} = c·r, returning c (scheme III's bias correction
+    /// 1/√(1 − β^{ℓ+1}) is kept out of the [P] passes; the clip (4.3) is applied to the
+    /// uncorrected n_i at η²(1 − β^{ℓ+1})).
+    pub fn root_into(&mut self, worker: usize, u: &Tensor, out: &Tensor) -> f64 {
         let mut moment = self.moment.get(worker as i64);
         self.steps[worker] += 1;
         let beta = self.beta;
         // (4.4)
-        let m_tilde = match self.scheme {
-            Scheme::I => moment.addcmul_(u, u),
+        let bias = match self.scheme {
+            Scheme::I => {
+                let _ = moment.addcmul_(u, u);
+                1.0
+            }
             Scheme::II | Scheme::III => {
-                let _ = moment.g_mul_scalar_(beta);
-                moment.addcmul_(&(u * (1.0 - beta)), u)
+                let _ = u.mul_out(out, u);
+                let _ = moment.lerp_(out, 1.0 - beta);
+                match self.scheme {
+                    // powf (libm pow) rather than powi: the same bits as the references' **
+                    Scheme::III => 1.0 - beta.powf(self.steps[worker] as f64),
+                    _ => 1.0,
+                }
             }
         };
-        let m_tilde = match self.scheme {
-            // powf (libm pow) rather than powi: the same bits as the references' **
-            Scheme::III => m_tilde / (1.0 - beta.powf(self.steps[worker] as f64)),
-            _ => m_tilde.shallow_clone(),
-        };
         // (4.3)
-        m_tilde.clamp_max(self.eta * self.eta).sqrt()
+        let _ = moment.clamp_max_out(out, self.eta * self.eta * bias);
+        let _ = out.shallow_clone().sqrt_();
+        1.0 / bias.sqrt()
     }
 }
 
+/// π_i ← π_i − σ u/(σ + ρ c·r) with √m_i = c·r in `r` ((2.13), (2.14) with (4.5)), as
+/// two in-place passes: r ← −(σ + ρ c·r)/σ, then π_i ← π_i + u/r.
+pub fn divide_into_dual(dual: &mut Tensor, u: &Tensor, r: &Tensor, c: f64, sigma: f64, rho: f64) {
+    let _ = scalar(-1.0, r).addcmul_out(r, r, &scalar(-rho * c / sigma, r));
+    let _ = dual.addcdiv_(u, r);
+}
+
 impl Precondition for SecondMoment {
-    fn solve(
+    fn update_dual(
         &mut self,
         worker: usize,
-        u: &Tensor,
+        u: &mut Tensor,
+        dual: &mut Tensor,
+        scratch: &Tensor,
         sigma: f64,
         rho: f64,
         _: Option<&Tensor>,
-    ) -> Result<Tensor> {
+    ) -> Result<()> {
         // (4.5): x = u / (σ + ρ√m)
-        Ok(u / (self.root(worker, u) * rho + sigma))
+        let c = self.root_into(worker, u, scratch);
+        divide_into_dual(dual, u, scratch, c, sigma, rho);
+        Ok(())
     }
 
     fn state_numel(&self) -> i64 {

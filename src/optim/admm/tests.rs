@@ -57,8 +57,8 @@ fn one_iteration(precondition: Box<dyn Precondition>) -> Admm {
     admm.begin_iteration();
     assert_close(&vec(admm.params()), &[0.0, 0.0], 0.0, "w^1");
     assert_eq!(admm.sigma(), 4.0, "σ^1 = σ^0/γ (2.12)");
-    admm.local_update(0, &local(&[1.0, -2.0])).unwrap();
-    admm.local_update(1, &local(&[3.0, 0.0])).unwrap();
+    admm.local_update(0, local(&[1.0, -2.0])).unwrap();
+    admm.local_update(1, local(&[3.0, 0.0])).unwrap();
     admm.end_iteration();
     admm
 }
@@ -146,7 +146,7 @@ fn hessian_matches_hand_computation() {
     let h1 = t(&[2.0, 1.0, 1.0, 2.0]).reshape([2, 2]);
     admm.local_update(
         0,
-        &Local {
+        Local {
             grad: t(&[1.0, -2.0]),
             samples: 1,
             hessian: Some(h0),
@@ -155,7 +155,7 @@ fn hessian_matches_hand_computation() {
     .unwrap();
     admm.local_update(
         1,
-        &Local {
+        Local {
             grad: t(&[3.0, 0.0]),
             samples: 1,
             hessian: Some(h1),
@@ -176,7 +176,7 @@ fn hessian_matches_hand_computation() {
             hyper(1.0, 1.0, 1.0, 1, 0.0, 0.0),
             Box::new(Hessian)
         )
-        .local_update(0, &local(&[1.0]))
+        .local_update(0, local(&[1.0]))
         .is_err(),
         "the Hessian preconditioner refuses a worker without a Hessian"
     );
@@ -195,7 +195,7 @@ fn lambda_and_mu_enter_as_in_2_4_and_2_9() {
     );
     admm.begin_iteration();
     assert_close(&vec(admm.params()), &[2.0 / 3.0], 1e-15, "w^1");
-    admm.local_update(0, &local(&[2.0])).unwrap();
+    admm.local_update(0, local(&[2.0])).unwrap();
     admm.end_iteration();
     assert_close(&vec(&admm.dual(0)), &[-8.0 / 3.0], 1e-15, "π");
     admm.begin_iteration();
@@ -284,7 +284,7 @@ fn lean_state_matches_the_literal_algorithm_for_every_scheme() {
             );
             for i in 0..3 {
                 let h = ls_grad(&data[i], &lit.w);
-                admm.local_update(i, &local(&h)).unwrap();
+                admm.local_update(i, local(&h)).unwrap();
                 for k in 0..3 {
                     let g = h[k] + (mu - lambda) * lit.w[k]; // (2.4)
                     let u = lit.dual[i][k] + g;
@@ -347,7 +347,7 @@ fn works_in_f32() {
     admm.begin_iteration();
     admm.local_update(
         0,
-        &Local {
+        Local {
             grad: Tensor::from_slice(&[1.0f32, -2.0]),
             samples: 1,
             hessian: None,
@@ -447,7 +447,7 @@ fn the_lr_factor_scales_the_displacement_and_keeps_the_duals() {
             // would add 0.1·w, so subtract it back
             for i in 0..2 {
                 let g = t(&[(s + i as f64).sin(), (2.0 * s).cos()]) - admm.params() * 0.1;
-                admm.local_update(i, &local(&vec(&g))).unwrap();
+                admm.local_update(i, local(&vec(&g))).unwrap();
             }
             admm.end_iteration();
         }
@@ -478,7 +478,7 @@ fn a_checkpoint_continues_the_run_exactly() {
             o.begin_iteration();
             for i in 0..2 {
                 let g = t(&[(l as f64 + i as f64).sin(), 1.0]) + o.params();
-                o.local_update(i, &local(&vec(&g))).unwrap();
+                o.local_update(i, local(&vec(&g))).unwrap();
             }
             o.end_iteration();
         };

@@ -91,7 +91,7 @@ impl Optimizer for Lookahead {
         self.inner.needs_hessian()
     }
 
-    fn local_update(&mut self, worker: usize, local: &Local) -> Result<()> {
+    fn local_update(&mut self, worker: usize, local: Local) -> Result<()> {
         self.inner.local_update(worker, local)
     }
 
@@ -178,7 +178,7 @@ mod tests {
         let grad = opt.params() - 1.0;
         opt.local_update(
             0,
-            &Local {
+            Local {
                 grad,
                 samples: 1,
                 hessian: None,

@@ -123,12 +123,13 @@ impl Optimizer for Classic {
         false
     }
 
-    fn local_update(&mut self, _worker: usize, local: &Local) -> Result<()> {
+    fn local_update(&mut self, _worker: usize, local: Local) -> Result<()> {
         ensure!(
             local.samples > 0,
             "a worker reported a gradient of 0 samples"
         );
-        let _ = self.grad.g_add_(&(&local.grad * local.samples as f64));
+        let weight = Tensor::full([], local.samples as f64, (self.w.kind(), self.w.device()));
+        let _ = self.grad.addcmul_(&local.grad, &weight);
         self.samples += local.samples;
         Ok(())
     }

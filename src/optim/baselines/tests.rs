@@ -39,7 +39,7 @@ fn workers_gradients_are_weighted_by_their_samples() {
             samples,
             hessian: None,
         };
-        opt.local_update(0, &local).unwrap();
+        opt.local_update(0, local).unwrap();
     }
     opt.end_iteration();
     // mean gradient (1·(1, 0) + 3·(0, 3))/4 = (0.25, 2.25)

@@ -313,12 +313,8 @@ impl<A: Algorithm + 'static> Optimizer for Federated<A> {
     /// For one local step per round, driven one gradient at a time (the golden-trajectory
     /// harness): the gradient given (at the global point) answers the client's first
     /// oracle call; a second call is an error.
-    fn local_update(&mut self, worker: usize, local: &Local) -> Result<()> {
-        let mut given = Some(Local {
-            grad: local.grad.shallow_clone(),
-            samples: local.samples,
-            hessian: None,
-        });
+    fn local_update(&mut self, worker: usize, local: Local) -> Result<()> {
+        let mut given = Some(local);
         self.local_round(worker, &mut |_w| {
             given.take().context(
                 "this federated optimizer takes several gradients per round through \

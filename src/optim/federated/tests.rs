@@ -336,7 +336,7 @@ fn one_client_and_one_local_step_is_one_sgd_step() {
         let g = gradient(sgd.params());
         sgd.local_update(
             0,
-            &Local {
+            Local {
                 grad: g,
                 samples: 1,
                 hessian: None,
@@ -372,7 +372,7 @@ fn local_update_drives_one_local_step() {
     let grad = Tensor::from_slice(&[1.0, -2.0]);
     opt.local_update(
         0,
-        &Local {
+        Local {
             grad,
             samples: 4,
             hessian: None,
@@ -387,7 +387,7 @@ fn local_update_drives_one_local_step() {
     let err = opt
         .local_update(
             0,
-            &Local {
+            Local {
                 grad,
                 samples: 4,
                 hessian: None,

@@ -69,7 +69,7 @@ fn two_iterations_match_a_scalar_computation() {
     // matrix; √m = |u|; x = (u + ε v)/(4 + √m); π = −4x; w² = (4(w¹ − x) + π)/4 = −2x.
     opt.begin_iteration();
     assert_eq!(values(opt.params()), vec![0.0; 5]);
-    opt.local_update(0, &local(&[3.0, 0.0, 0.0, 3.0, 2.0]))
+    opt.local_update(0, local(&[3.0, 0.0, 0.0, 3.0, 2.0]))
         .unwrap();
     opt.end_iteration();
     let s1 = ns_of_identity(3.0, 5);
@@ -86,7 +86,7 @@ fn two_iterations_match_a_scalar_computation() {
     assert_close(&values(opt.params()), &w2, "w²");
     // ℓ = 1: g = (I, −1); b = 0.5·3I + I = 2.5I; o = s2·I; u = π¹ + o (no zero left:
     // the ε² term is off); m̃ = u₁² + u₂²; x = u/(8 + √m̃); π² = π¹ − 8x; w³ = w² − x + π²/8.
-    opt.local_update(0, &local(&[1.0, 0.0, 0.0, 1.0, -1.0]))
+    opt.local_update(0, local(&[1.0, 0.0, 0.0, 1.0, -1.0]))
         .unwrap();
     opt.end_iteration();
     let s2 = ns_of_identity(2.5, 5);
@@ -127,7 +127,7 @@ fn conv_kernels_are_orthogonalised_as_out_by_the_rest() {
         1,
     );
     opt.begin_iteration();
-    opt.local_update(0, &gradient(g.shallow_clone())).unwrap();
+    opt.local_update(0, gradient(g.copy())).unwrap();
     opt.end_iteration();
     opt.begin_iteration();
     // ρ = 0, σ = 1: x = o, π = −o, w² = (σ(0 − o) + π)/σ = −2o.
@@ -146,7 +146,7 @@ fn state_is_3m_plus_1_copies_and_f32_works() {
     opt.begin_iteration();
     for i in 0..2 {
         let grad = Tensor::ones([9], (Kind::Float, Device::Cpu));
-        opt.local_update(i, &gradient(grad)).unwrap();
+        opt.local_update(i, gradient(grad)).unwrap();
     }
     opt.end_iteration();
     opt.begin_iteration();
