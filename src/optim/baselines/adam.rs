@@ -62,15 +62,24 @@ pub fn weight_decay(
         if decoupled {
             let _ = w.g_mul_scalar_(1.0 - lr * weight_decay);
         } else {
-            let _ = grad.g_add_(&(&*w * weight_decay));
+            // g + λw, no temporary (tch's add takes no alpha)
+            let decay = Tensor::full([], weight_decay, (w.kind(), w.device()));
+            let _ = grad.addcmul_(w, &decay);
         }
     }
 }
 
 /// avg ← β·avg + (1 − β)x², as torch's `avg.mul_(β).addcmul_(x, x, value=1 − β)`.
 pub fn ema_square(avg: &mut Tensor, x: &Tensor, beta: f64) {
+    ema_square_in(avg, x, beta, &x.empty_like());
+}
+
+/// [`ema_square`] with (1 − β)x formed in `scratch` (a buffer of x's shape), so that
+/// nothing is allocated.
+pub fn ema_square_in(avg: &mut Tensor, x: &Tensor, beta: f64, scratch: &Tensor) {
     let _ = avg.g_mul_scalar_(beta);
-    let _ = avg.addcmul_(&(x * (1.0 - beta)), x);
+    let _ = x.mul_scalar_out(scratch, 1.0 - beta);
+    let _ = avg.addcmul_(scratch, x);
 }
 
 /// Named state tensors sharing storage, for [`Step::state`].
@@ -89,6 +98,8 @@ pub struct Moments {
     pub beta2: f64,
     pub exp_avg: Tensor,
     pub exp_avg_sq: Tensor,
+    /// Workspace of w's shape (not state): the steps form their temporaries in it.
+    pub scratch: Tensor,
 }
 
 impl Moments {
@@ -98,13 +109,14 @@ impl Moments {
             beta2: h.f64("beta2"),
             exp_avg: w0.zeros_like(),
             exp_avg_sq: w0.zeros_like(),
+            scratch: w0.empty_like(),
         }
     }
 
     /// m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g²
     pub fn update(&mut self, grad: &Tensor) {
         let _ = self.exp_avg.lerp_(grad, 1.0 - self.beta1);
-        ema_square(&mut self.exp_avg_sq, grad, self.beta2);
+        ema_square_in(&mut self.exp_avg_sq, grad, self.beta2, &self.scratch);
     }
 
     pub fn state(&self) -> Vec<(String, Tensor)> {
@@ -144,6 +156,7 @@ impl Step for Adam {
             beta2,
             exp_avg,
             exp_avg_sq,
+            scratch,
         } = &self.moments;
         // AMSGrad: v̂ ← max(v̂, v), and v̂ in place of v below
         let second = match &self.max_exp_avg_sq {
@@ -152,9 +165,13 @@ impl Step for Adam {
         };
         let bias1 = 1.0 - beta1.powi(t as i32);
         let bias2 = 1.0 - beta2.powi(t as i32);
-        // w ← w − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
-        let denominator = second.sqrt() / bias2.sqrt() + self.eps;
-        let _ = w.addcdiv_(&(exp_avg * (-lr / bias1)), &denominator);
+        // w ← w − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε), the denominator in the
+        // scratch and the scaled m in the spent gradient's buffer (no temporaries)
+        let _ = second.sqrt_out(scratch);
+        let _ = scratch.shallow_clone().g_div_scalar_(bias2.sqrt());
+        let _ = scratch.shallow_clone().g_add_scalar_(self.eps);
+        let _ = exp_avg.mul_scalar_out(grad, -lr / bias1);
+        let _ = w.addcdiv_(grad, scratch);
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

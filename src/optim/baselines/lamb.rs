@@ -88,6 +88,7 @@ impl Step for Lamb {
             beta2,
             exp_avg,
             exp_avg_sq,
+            ..
         } = &self.moments;
         let step_size = if self.debias {
             let t = t as f64;

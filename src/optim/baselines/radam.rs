@@ -49,6 +49,7 @@ impl Step for RAdam {
             beta2,
             exp_avg,
             exp_avg_sq,
+            ..
         } = &self.moments;
         let step = t as f64;
         let bias1 = 1.0 - beta1.powf(step);
