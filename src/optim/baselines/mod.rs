@@ -115,7 +115,6 @@ impl Optimizer for Classic {
     }
 
     fn begin_iteration(&mut self) {
-        let _ = self.grad.zero_();
         self.samples = 0;
     }
 
@@ -128,8 +127,15 @@ impl Optimizer for Classic {
             local.samples > 0,
             "a worker reported a gradient of 0 samples"
         );
-        let weight = Tensor::full([], local.samples as f64, (self.w.kind(), self.w.device()));
-        let _ = self.grad.addcmul_(&local.grad, &weight);
+        // Σ|B_i| g_i into the buffer, no temporaries: the first worker's product
+        // overwrites it, the others add theirs
+        let weight = local.samples as f64;
+        if self.samples == 0 {
+            let _ = local.grad.mul_scalar_out(&self.grad, weight);
+        } else {
+            let weight = Tensor::full([], weight, (self.w.kind(), self.w.device()));
+            let _ = self.grad.addcmul_(&local.grad, &weight);
+        }
         self.samples += local.samples;
         Ok(())
     }
