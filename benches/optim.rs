@@ -200,9 +200,16 @@ fn time(
 fn copy_bandwidth(args: &Args, p: i64) -> (f64, f64) {
     let src = Tensor::randn([p], (Kind::Float, args.device));
     let mut dst = Tensor::empty([p], (Kind::Float, args.device));
-    let (t, _) = time(args.device, 3, 30, args.budget, || {}, || {
-        dst.copy_(&src);
-    });
+    let (t, _) = time(
+        args.device,
+        3,
+        30,
+        args.budget,
+        || {},
+        || {
+            dst.copy_(&src);
+        },
+    );
     (t, 8.0 * p as f64 / t)
 }
 
@@ -213,15 +220,36 @@ fn temporaries(args: &Args, p: i64) {
     let a = Tensor::randn([p], (Kind::Float, args.device));
     let b = Tensor::randn([p], (Kind::Float, args.device));
     let mut c = Tensor::empty([p], (Kind::Float, args.device));
-    let (fresh, _) = time(args.device, 2, 10, args.budget, || {}, || {
-        let _ = &a + &b;
-    });
-    let (out, _) = time(args.device, 2, 10, args.budget, || {}, || {
-        let _ = a.add_out(&c, &b);
-    });
-    let (inplace, _) = time(args.device, 2, 10, args.budget, || {}, || {
-        let _ = c.g_add_(&b);
-    });
+    let (fresh, _) = time(
+        args.device,
+        2,
+        10,
+        args.budget,
+        || {},
+        || {
+            let _ = &a + &b;
+        },
+    );
+    let (out, _) = time(
+        args.device,
+        2,
+        10,
+        args.budget,
+        || {},
+        || {
+            let _ = a.add_out(&c, &b);
+        },
+    );
+    let (inplace, _) = time(
+        args.device,
+        2,
+        10,
+        args.budget,
+        || {},
+        || {
+            let _ = c.g_add_(&b);
+        },
+    );
     println!(
         "elementwise add of P f32: {:.2} ms into a new tensor, {:.2} ms into an existing one (add_out), {:.2} ms in place",
         fresh * 1e3,
@@ -319,20 +347,27 @@ fn bench_one(
                 b.shallow_clone().copy_(g);
             }
         };
-        let (t, n) = time(args.device, args.warmup, args.iters, args.budget, refill, || {
-            opt.begin_iteration();
-            for (i, grad) in buffers.iter().enumerate() {
-                let local = Local {
-                    grad: grad.shallow_clone(),
-                    samples: SAMPLES,
-                    hessian: None,
-                };
-                if let Err(e) = opt.local_update(i, local) {
-                    error.get_or_insert(format!("{e:#}"));
+        let (t, n) = time(
+            args.device,
+            args.warmup,
+            args.iters,
+            args.budget,
+            refill,
+            || {
+                opt.begin_iteration();
+                for (i, grad) in buffers.iter().enumerate() {
+                    let local = Local {
+                        grad: grad.shallow_clone(),
+                        samples: SAMPLES,
+                        hessian: None,
+                    };
+                    if let Err(e) = opt.local_update(i, local) {
+                        error.get_or_insert(format!("{e:#}"));
+                    }
                 }
-            }
-            opt.end_iteration();
-        });
+                opt.end_iteration();
+            },
+        );
         match error {
             Some(e) => Err(format!("local_update failed: {e}")),
             None => Ok((t, n, opt.state_numel())),

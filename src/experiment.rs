@@ -116,12 +116,7 @@ impl Experiment {
         };
         match self.train(&run_dir, bar) {
             Ok(end) => {
-                let mut names: Vec<String> = self
-                    .task
-                    .metric_names()
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
+                let mut names: Vec<String> = self.columns().iter().map(|s| s.to_string()).collect();
                 names.push("wall_s".into());
                 summary.last = names.into_iter().zip(end.last).collect();
                 summary.iterations = end.iterations;
@@ -139,6 +134,18 @@ impl Experiment {
         Ok((summary, path))
     }
 
+    /// The metrics columns between `iteration` and `wall_s`: the task's, then the
+    /// optimizer's report.
+    fn columns(&self) -> Vec<&'static str> {
+        let mut columns = self.task.metric_names().to_vec();
+        columns.extend(
+            optim::report(self.optimizer.as_ref())
+                .into_iter()
+                .map(|(n, _)| n),
+        );
+        columns
+    }
+
     fn train(&mut self, run_dir: &RunDir, bar: &ProgressBar) -> Result<crate::train::LoopEnd> {
         let t = &self.spec.train;
         let checkpoint = run_dir.file(CHECKPOINT_FILE);
@@ -154,7 +161,7 @@ impl Experiment {
             let metrics = MetricsWriter::resume(&metrics_file, saved.iteration)?;
             (metrics, saved.iteration, saved.wall_s)
         } else {
-            let metrics = MetricsWriter::create(&metrics_file, self.task.metric_names())?;
+            let metrics = MetricsWriter::create(&metrics_file, &self.columns())?;
             (metrics, 0, 0.0)
         };
         let plan = crate::train::Plan {

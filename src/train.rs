@@ -47,7 +47,7 @@ pub fn train(
     let mut last = vec![];
     let mut diverged = None;
     if plan.start == 0 {
-        (last, diverged) = record(task, metrics, 0, optimizer.params(), elapsed())?;
+        (last, diverged) = record(task, optimizer, metrics, 0, elapsed())?;
     }
     let mut done = plan.start;
     bar.set_position(done as u64);
@@ -66,7 +66,7 @@ pub fn train(
             ));
         }
         if done % plan.eval_every == 0 || done == plan.iterations || diverged.is_some() {
-            let (values, bad) = record(task, metrics, done, optimizer.params(), elapsed())?;
+            let (values, bad) = record(task, optimizer, metrics, done, elapsed())?;
             last = values;
             diverged = diverged.or(bad.map(|b| format!("{b}; {}", optimizer.divergence_advice())));
         }
@@ -88,16 +88,18 @@ pub fn train(
     })
 }
 
-/// Evaluates `w`, writes the metrics row, and says why the run diverged if a value is
-/// not finite.
+/// Evaluates the global point, writes the metrics row (the task's metrics, then what the
+/// optimizer reports: [`crate::optim::report`]), and says why the run diverged if a task
+/// metric is not finite.
 fn record(
     task: &dyn Task,
+    optimizer: &dyn Optimizer,
     metrics: &mut MetricsWriter,
     iteration: usize,
-    w: &tch::Tensor,
     wall_s: f64,
 ) -> Result<(Vec<f64>, Option<String>)> {
-    let values = task.evaluate(w)?;
+    let mut values = task.evaluate(optimizer.params())?;
+    values.extend(crate::optim::report(optimizer).into_iter().map(|(_, v)| v));
     metrics.row(iteration, &values, wall_s)?;
     let bad = task
         .metric_names()

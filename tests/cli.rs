@@ -206,12 +206,28 @@ fn reads_an_npz_from_the_data_dir() {
     let dir = s.run_dir("default");
     assert_whole_run(&dir);
     let m = read_metrics(&dir);
-    assert_eq!(m.header, ["iteration", "objective", "gap", "wall_s"]);
+    // the task's metrics, then what SISA reports: σ and ρ in force and the floats its
+    // m = 4 workers sent up and received (P = 4 per worker and iteration)
+    assert_eq!(
+        m.header,
+        [
+            "iteration",
+            "objective",
+            "gap",
+            "sigma",
+            "rho",
+            "floats_up",
+            "floats_down",
+            "wall_s"
+        ]
+    );
     assert_eq!(
         m.rows.len(),
         40 + 1,
         "row 0 (the initial point) and one per iteration"
     );
+    assert_eq!(m.column("floats_up").last(), Some(&(40.0 * 4.0 * 4.0)));
+    assert_eq!(m.column("floats_down")[0], 0.0);
     let iterations: Vec<f64> = m.column("iteration");
     assert_eq!(iterations, (0..=40).map(f64::from).collect::<Vec<_>>());
     let gap = m.column("gap");

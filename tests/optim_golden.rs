@@ -84,8 +84,7 @@ impl Problems {
                     (out - self.get("mlp.t", kind)).square().mean(kind) * 0.5
                 } else {
                     // Not cross_entropy_for_logits: it computes log-softmax in f32.
-                    out.log_softmax(-1, kind)
-                        .nll_loss(&self.get("mlp.y", kind))
+                    out.log_softmax(-1, kind).nll_loss(&self.get("mlp.y", kind))
                 }
             }
         };

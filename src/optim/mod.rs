@@ -51,11 +51,28 @@ pub trait Optimizer: Send {
     fn divergence_advice(&self) -> &'static str {
         "lower the learning rate"
     }
-    /// Floats sent (up to the server, down to the workers) since the run began; (0, 0) for
-    /// optimizers that do not count them (federated algorithms do).
-    fn communication(&self) -> (u64, u64) {
-        (0, 0)
+    /// Floats sent (up to the server, down to the workers) since the run began, for the
+    /// optimizers that run as a server and clients (the federated algorithms and the ADMM
+    /// family); None for the others.
+    fn communication(&self) -> Option<(u64, u64)> {
+        None
     }
+    /// The step sizes in force for the iteration just run, as named values (`lr`; `sigma`
+    /// and `rho` for the ADMM family). The names never change during a run.
+    fn step_sizes(&self) -> Vec<(&'static str, f64)> {
+        vec![]
+    }
+}
+
+/// What an optimizer reports beside the task's metrics in `metrics.csv`: its step sizes,
+/// then `floats_up` and `floats_down` where it counts communication.
+pub fn report(optimizer: &dyn Optimizer) -> Vec<(&'static str, f64)> {
+    let mut values = optimizer.step_sizes();
+    if let Some((up, down)) = optimizer.communication() {
+        values.push(("floats_up", up as f64));
+        values.push(("floats_down", down as f64));
+    }
+    values
 }
 
 /// Copies each saved tensor into the live tensor of the same name (shapes must agree).

@@ -206,7 +206,9 @@ impl Admm {
             w: w0.copy(),
             dual: Tensor::zeros([m, p], options),
             dual_sum: Tensor::zeros([p], options),
-            alpha_t: Tensor::from_slice(alpha).to_kind(w0.kind()).to_device(w0.device()),
+            alpha_t: Tensor::from_slice(alpha)
+                .to_kind(w0.kind())
+                .to_device(w0.device()),
             scratch: Tensor::empty([p], options),
             precondition,
         }
@@ -331,7 +333,7 @@ impl Optimizer for Admm {
             ("dual", &self.dual),
             ("dual_sum", &self.dual_sum),
         ]
-            .map(|(name, t)| (name.to_string(), t.shallow_clone()));
+        .map(|(name, t)| (name.to_string(), t.shallow_clone()));
         copy_state(&live, saved)?;
         let scalar = |name: &str| -> Result<f64> {
             let t = saved
@@ -352,6 +354,17 @@ impl Optimizer for Admm {
             })
             .collect();
         self.precondition.load_state(&inner)
+    }
+
+    /// Per iteration every worker sends α_i(σ_i w_i + π_i) up (P floats) and receives
+    /// w down (P floats), as clients of a server would.
+    fn communication(&self) -> Option<(u64, u64)> {
+        let floats = (self.iteration * self.alpha.len()) as u64 * self.w.numel() as u64;
+        Some((floats, floats))
+    }
+
+    fn step_sizes(&self) -> Vec<(&'static str, f64)> {
+        vec![("sigma", self.sigma), ("rho", self.rho)]
     }
 
     fn divergence_advice(&self) -> &'static str {

@@ -69,6 +69,13 @@ pub fn weight_decay(
     }
 }
 
+/// v as a 0-d tensor of `like`'s dtype and device: the factor of an `_out` product
+/// (tch's `mul_scalar_out` is libtorch's composite `mul.Scalar_out`, which allocates a
+/// temporary and copies it into `out`).
+pub fn factor(v: f64, like: &Tensor) -> Tensor {
+    Tensor::full([], v, (like.kind(), like.device()))
+}
+
 /// avg ← β·avg + (1 − β)x², as torch's `avg.mul_(β).addcmul_(x, x, value=1 − β)`.
 pub fn ema_square(avg: &mut Tensor, x: &Tensor, beta: f64) {
     ema_square_in(avg, x, beta, &x.empty_like());
@@ -78,7 +85,7 @@ pub fn ema_square(avg: &mut Tensor, x: &Tensor, beta: f64) {
 /// nothing is allocated.
 pub fn ema_square_in(avg: &mut Tensor, x: &Tensor, beta: f64, scratch: &Tensor) {
     let _ = avg.g_mul_scalar_(beta);
-    let _ = x.mul_scalar_out(scratch, 1.0 - beta);
+    let _ = x.mul_out(scratch, &factor(1.0 - beta, x));
     let _ = avg.addcmul_(scratch, x);
 }
 
@@ -170,7 +177,7 @@ impl Step for Adam {
         let _ = second.sqrt_out(scratch);
         let _ = scratch.shallow_clone().g_div_scalar_(bias2.sqrt());
         let _ = scratch.shallow_clone().g_add_scalar_(self.eps);
-        let _ = exp_avg.mul_scalar_out(grad, -lr / bias1);
+        let _ = exp_avg.mul_out(grad, &factor(-lr / bias1, exp_avg));
         let _ = w.addcdiv_(grad, scratch);
     }
 

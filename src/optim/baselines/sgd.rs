@@ -1,5 +1,6 @@
 //! SGD with momentum, dampening and Nesterov momentum, as `torch.optim.SGD` defines it
 //! (Sutskever et al. 2013 form: the buffer holds the velocity, lr multiplies at the end).
+use super::adam::factor;
 use super::{Classic, Step};
 use crate::optim::hyper::{boolean, float, positive, unit, Hypers};
 use crate::optim::registry::{Context, Entry};
@@ -57,7 +58,7 @@ pub struct Sgd {
 impl Step for Sgd {
     fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64) {
         if self.weight_decay != 0.0 {
-            let _ = grad.g_add_(&(&*w * self.weight_decay));
+            let _ = grad.addcmul_(w, &factor(self.weight_decay, w));
         }
         if let Some(b) = &mut self.buffer {
             // b ← g on the first step, else μb + (1 − dampening)g
@@ -65,15 +66,16 @@ impl Step for Sgd {
                 let _ = b.copy_(grad);
             } else {
                 let _ = b.g_mul_scalar_(self.momentum);
-                let _ = b.g_add_(&(&*grad * (1.0 - self.dampening)));
+                let _ = b.addcmul_(grad, &factor(1.0 - self.dampening, grad));
             }
             if self.nesterov {
-                let _ = grad.g_add_(&(&*b * self.momentum));
+                let _ = grad.addcmul_(b, &factor(self.momentum, b));
             } else {
                 let _ = grad.copy_(b);
             }
         }
-        let _ = w.g_sub_(&(&*grad * lr));
+        // w + (−lr)·g, as torch's add_(grad, alpha=-lr), with no temporary
+        let _ = w.addcmul_(grad, &factor(-lr, grad));
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

@@ -116,6 +116,8 @@ pub struct Rounds {
     /// Weights 1/|S| instead of α_i/Σ_S α_j.
     uniform: bool,
     schedule: Schedule,
+    /// The clients' base learning rate (every federated algorithm has `lr`), for reports.
+    lr: f64,
     round: usize,
     /// Aggregation weight of each client this round; `None` for those not taking part.
     weights: Vec<Option<f64>>,
@@ -154,6 +156,7 @@ impl Rounds {
             seed,
             uniform,
             schedule: c.schedule.clone(),
+            lr: h.f64("lr"),
             round: 0,
             weights: vec![None; m],
             up: 0,
@@ -206,6 +209,11 @@ impl Rounds {
     /// The learning-rate multiplier of this round.
     pub fn factor(&self) -> f64 {
         self.schedule.factor(self.round)
+    }
+
+    /// The clients' learning rate of this round.
+    pub fn lr(&self) -> f64 {
+        self.lr * self.factor()
     }
 
     /// A participating client received `down` floats and sent `up`.
@@ -379,8 +387,12 @@ impl<A: Algorithm + 'static> Optimizer for Federated<A> {
         self.rounds.load_state(saved)
     }
 
-    fn communication(&self) -> (u64, u64) {
-        self.rounds.communication()
+    fn communication(&self) -> Option<(u64, u64)> {
+        Some(self.rounds.communication())
+    }
+
+    fn step_sizes(&self) -> Vec<(&'static str, f64)> {
+        vec![("lr", self.rounds.lr())]
     }
 }
 
