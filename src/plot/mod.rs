@@ -9,6 +9,7 @@ mod curves;
 mod draw;
 mod metrics;
 mod runs;
+pub mod table2;
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,40 @@ use draw::Figure;
 use runs::Run;
 
 /// Draws every figure the runs' `[plot]` table describes; returns the files written.
+/// A folder of experiment folders (as `pisa sweep --out DIR` makes for several specs)
+/// has each of them plotted, then the paper tables its runs fill written beside them.
 pub fn plot_results(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !holds_runs(dir) {
+        let mut written = Vec::new();
+        let mut experiments: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir() && holds_runs(p))
+            .collect();
+        experiments.sort();
+        for experiment in &experiments {
+            written.extend(plot_experiment(experiment)?);
+        }
+        written.extend(table2::write(dir)?);
+        if written.is_empty() {
+            // the usual error for a folder with nothing to plot
+            runs::load_runs(dir)?;
+        }
+        return Ok(written);
+    }
+    plot_experiment(dir)
+}
+
+/// Whether `dir` holds run folders (with a `summary.json`) directly.
+fn holds_runs(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.path().join("summary.json").is_file())
+    })
+}
+
+/// The figures of one experiment folder.
+fn plot_experiment(dir: &Path) -> Result<Vec<PathBuf>> {
     let runs = runs::load_runs(dir)?;
     let name = shared(&runs, "name", |run| &run.name)?;
     let plot = shared(&runs, "[plot] table", |run| &run.plot)?
@@ -42,6 +76,7 @@ pub fn plot_results(dir: &Path) -> Result<Vec<PathBuf>> {
         draw::write_svg(&figure, &svg)?;
         written.extend([png, svg]);
     }
+    written.extend(table2::write(dir)?);
     Ok(written)
 }
 

@@ -24,6 +24,10 @@ pub struct PlotSpec {
     /// Corner of the legend box.
     #[serde(default)]
     pub legend: Legend,
+    /// A paper table these runs fill (`"table2"`): `pisa plot` on a folder holding the
+    /// experiments writes it as CSV and Markdown beside them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
