@@ -256,7 +256,16 @@ pub fn write(dir: &Path) -> Result<Vec<PathBuf>> {
     md.push_str("\n|---|---|");
     md.push_str(&"---:|".repeat(ALGORITHMS.len()));
     md.push('\n');
-    for ((dataset, labels), by_algorithm) in &cells {
+    // the paper's row order (MNIST, CIFAR-10, Fashion-MNIST, Adult), unknown datasets last
+    let rank = |dataset: &str| {
+        PAPER
+            .iter()
+            .position(|(d, _, _)| *d == dataset)
+            .unwrap_or(PAPER.len())
+    };
+    let mut rows: Vec<_> = cells.iter().collect();
+    rows.sort_by_key(|((dataset, labels), _)| (rank(dataset), *labels));
+    for ((dataset, labels), by_algorithm) in rows {
         let _ = write!(md, "| {dataset} | {labels}-Label |");
         for (k, a) in ALGORITHMS.iter().enumerate() {
             let reference = paper(dataset, *labels, k);
