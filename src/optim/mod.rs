@@ -64,6 +64,13 @@ pub trait Optimizer: Send {
     }
 }
 
+/// v as a 0-d tensor of `like`'s dtype and device: the scalar factor of `addcmul_`,
+/// `addcdiv_` and `mul_out`, whose tch bindings take no `value`/`alpha` (and tch's
+/// `*_scalar_out` are libtorch composites that allocate a temporary and copy it).
+pub fn scalar(v: f64, like: &Tensor) -> Tensor {
+    Tensor::full([], v, (like.kind(), like.device()))
+}
+
 /// What an optimizer reports beside the task's metrics in `metrics.csv`: its step sizes,
 /// then `floats_up` and `floats_down` where it counts communication.
 pub fn report(optimizer: &dyn Optimizer) -> Vec<(&'static str, f64)> {

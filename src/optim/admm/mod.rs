@@ -26,7 +26,7 @@ pub mod sisa;
 
 use crate::optim::hyper::{Bound, Default, Hyper, Hypers, Kind};
 use crate::optim::registry::{Context, Entry};
-use crate::optim::{copy_state, counter, read_counter, Optimizer};
+use crate::optim::{copy_state, counter, read_counter, scalar, Optimizer};
 use crate::schedule::{k0_rule, Schedule, SigmaSchedule};
 use crate::tasks::Local;
 use anyhow::{bail, ensure, Result};
@@ -228,17 +228,6 @@ impl Admm {
     pub fn dual(&self, worker: usize) -> Tensor {
         self.dual.get(worker as i64)
     }
-
-    /// v as a 0-d tensor of w's dtype and device: the scalar factor of `addcmul_` and
-    /// kin, whose tch bindings take no `value`.
-    fn scalar(&self, v: f64) -> Tensor {
-        scalar(v, &self.w)
-    }
-}
-
-/// v as a 0-d tensor of `like`'s dtype and device.
-pub fn scalar(v: f64, like: &Tensor) -> Tensor {
-    Tensor::full([], v, (like.kind(), like.device()))
 }
 
 impl Optimizer for Admm {
@@ -252,7 +241,7 @@ impl Optimizer for Admm {
         // formed as σΣα_i·w^ℓ + 2S⁺ − S (module doc); S = 0 = S⁺ before the first iteration
         let d = alpha_sum * self.sigma + self.settings.lambda;
         let _ = self.w.g_mul_scalar_(alpha_sum * self.sigma / d);
-        let _ = self.w.addcmul_(&self.dual_sum, &self.scalar(-1.0 / d));
+        let _ = self.w.addcmul_(&self.dual_sum, &scalar(-1.0 / d, &self.w));
         let _ = self.w.addmv_(&self.dual.tr(), &(&self.alpha_t * (2.0 / d)));
         let _ = self.dual.tr().mv_out(&self.dual_sum, &self.alpha_t);
         // (2.12)
@@ -275,7 +264,7 @@ impl Optimizer for Admm {
         // g_i = ∇F_i(w^{ℓ+1}; B_i) with F_i = H_i + (μ − λ)/2 ‖·‖², (2.4) and (2.10)
         let decay = mu - lambda;
         let hessian = if decay != 0.0 {
-            let _ = grad.addcmul_(&self.w, &self.scalar(decay));
+            let _ = grad.addcmul_(&self.w, &scalar(decay, &self.w));
             hessian.map(|h| {
                 let eye = Tensor::eye(h.size()[0], (h.kind(), h.device()));
                 h + eye * decay

@@ -1,6 +1,5 @@
 //! Preconditioners Q_i of the proximal term (2.7b). Each solves (σ I + ρ Q_i) x = u.
-use super::scalar;
-use crate::optim::copy_state;
+use crate::optim::{copy_state, scalar};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use tch::{Kind, Tensor};

@@ -5,7 +5,7 @@
 use super::{Classic, Step};
 use crate::optim::hyper::{boolean, float, positive, unit, Hyper, Hypers};
 use crate::optim::registry::{Context, Entry};
-use crate::optim::Optimizer;
+use crate::optim::{scalar, Optimizer};
 use anyhow::Result;
 use tch::Tensor;
 
@@ -63,17 +63,9 @@ pub fn weight_decay(
             let _ = w.g_mul_scalar_(1.0 - lr * weight_decay);
         } else {
             // g + λw, no temporary (tch's add takes no alpha)
-            let decay = Tensor::full([], weight_decay, (w.kind(), w.device()));
-            let _ = grad.addcmul_(w, &decay);
+            let _ = grad.addcmul_(w, &scalar(weight_decay, w));
         }
     }
-}
-
-/// v as a 0-d tensor of `like`'s dtype and device: the factor of an `_out` product
-/// (tch's `mul_scalar_out` is libtorch's composite `mul.Scalar_out`, which allocates a
-/// temporary and copies it into `out`).
-pub fn factor(v: f64, like: &Tensor) -> Tensor {
-    Tensor::full([], v, (like.kind(), like.device()))
 }
 
 /// avg ← β·avg + (1 − β)x², as torch's `avg.mul_(β).addcmul_(x, x, value=1 − β)`.
@@ -85,7 +77,7 @@ pub fn ema_square(avg: &mut Tensor, x: &Tensor, beta: f64) {
 /// nothing is allocated.
 pub fn ema_square_in(avg: &mut Tensor, x: &Tensor, beta: f64, scratch: &Tensor) {
     let _ = avg.g_mul_scalar_(beta);
-    let _ = x.mul_out(scratch, &factor(1.0 - beta, x));
+    let _ = x.mul_out(scratch, &scalar(1.0 - beta, x));
     let _ = avg.addcmul_(scratch, x);
 }
 
@@ -177,7 +169,7 @@ impl Step for Adam {
         let _ = second.sqrt_out(scratch);
         let _ = scratch.shallow_clone().g_div_scalar_(bias2.sqrt());
         let _ = scratch.shallow_clone().g_add_scalar_(self.eps);
-        let _ = exp_avg.mul_out(grad, &factor(-lr / bias1, exp_avg));
+        let _ = exp_avg.mul_out(grad, &scalar(-lr / bias1, exp_avg));
         let _ = w.addcdiv_(grad, scratch);
     }
 

@@ -130,7 +130,7 @@ impl Optimizer for Classic {
         );
         // Σ|B_i| g_i into the buffer, no temporaries (`mul_scalar_out` into it measured
         // slower on the CPU than this zero_ + addcmul_)
-        let weight = Tensor::full([], local.samples as f64, (self.w.kind(), self.w.device()));
+        let weight = super::scalar(local.samples as f64, &self.w);
         let _ = self.grad.addcmul_(&local.grad, &weight);
         self.samples += local.samples;
         Ok(())

@@ -1,9 +1,9 @@
 //! SGD with momentum, dampening and Nesterov momentum, as `torch.optim.SGD` defines it
 //! (Sutskever et al. 2013 form: the buffer holds the velocity, lr multiplies at the end).
-use super::adam::factor;
 use super::{Classic, Step};
 use crate::optim::hyper::{boolean, float, positive, unit, Hypers};
 use crate::optim::registry::{Context, Entry};
+use crate::optim::scalar;
 use crate::optim::Optimizer;
 use anyhow::{ensure, Result};
 use tch::Tensor;
@@ -58,24 +58,24 @@ pub struct Sgd {
 impl Step for Sgd {
     fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64) {
         if self.weight_decay != 0.0 {
-            let _ = grad.addcmul_(w, &factor(self.weight_decay, w));
+            let _ = grad.addcmul_(w, &scalar(self.weight_decay, w));
         }
         if let Some(b) = &mut self.buffer {
             // b ← g on the first step, else μb + (1 − dampening)g
             if t == 1 {
-                let _ = b.copy_(grad);
+                b.copy_(grad);
             } else {
                 let _ = b.g_mul_scalar_(self.momentum);
-                let _ = b.addcmul_(grad, &factor(1.0 - self.dampening, grad));
+                let _ = b.addcmul_(grad, &scalar(1.0 - self.dampening, grad));
             }
             if self.nesterov {
-                let _ = grad.addcmul_(b, &factor(self.momentum, b));
+                let _ = grad.addcmul_(b, &scalar(self.momentum, b));
             } else {
-                let _ = grad.copy_(b);
+                grad.copy_(b);
             }
         }
         // w + (−lr)·g, as torch's add_(grad, alpha=-lr), with no temporary
-        let _ = w.addcmul_(grad, &factor(-lr, grad));
+        let _ = w.addcmul_(grad, &scalar(-lr, grad));
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
