@@ -43,7 +43,7 @@ enum Command {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
-    /// What the registry holds: `pisa list optimizers`.
+    /// What the registries hold: `pisa list optimizers`, `pisa list models`.
     List {
         #[arg(value_enum)]
         what: Listing,
@@ -53,18 +53,42 @@ enum Command {
         /// A results folder, e.g. results/figure4a.
         results_dir: PathBuf,
     },
+    /// Datasets: `pisa data fetch mnist`.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Download a dataset into <dir>/<name>/ and check every file's SHA-256; files already
+    /// there with the right checksum are kept. Prints the dataset folder.
+    Fetch {
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::data::fetch::DATASETS))]
+        name: String,
+        /// The data directory (default: $PISA_DATA_DIR, else ./data).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Get the files from URL/<file name> instead of the official addresses.
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Listing {
     /// Every optimizer: its hyperparameters with defaults, and its reference.
     Optimizers,
+    /// Every model a spec's `[model] kind` can name, with its published parameter count.
+    Models,
 }
 
 impl Listing {
     fn describe(self) -> String {
         match self {
             Listing::Optimizers => crate::optim::registry::describe(),
+            Listing::Models => crate::models::catalog::describe(),
         }
     }
 }
@@ -118,6 +142,12 @@ fn dispatch(command: Command) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Data {
+            command: DataCommand::Fetch { name, dir, mirror },
+        } => {
+            crate::data::fetch::fetch_command(&name, dir.as_deref(), mirror.as_deref())?;
+            Ok(0)
+        }
     }
 }
 
@@ -140,7 +170,7 @@ fn run(common: &Common, run_id: Option<String>, resume: bool) -> Result<i32> {
     } else {
         RunDir::create(&final_path)?
     };
-    let bar = progress_bar(&MultiProgress::new(), spec.train.iterations, &run_id);
+    let bar = progress_bar(&MultiProgress::new(), experiment.iterations(), &run_id);
     let (summary, path) = experiment.execute(dir, &run_id, Default::default(), &bar)?;
     bar.finish_and_clear();
     report(&summary, &path);
@@ -175,7 +205,7 @@ fn run_sweep(common: &Common, jobs: Option<usize>) -> Result<i32> {
         experiments
             .into_par_iter()
             .map(|(point, experiment)| {
-                let bar = progress_bar(&multi, point.spec.train.iterations, &point.run_id);
+                let bar = progress_bar(&multi, experiment.iterations(), &point.run_id);
                 let dir = RunDir::create(&sweep::run_path(&common.out, point))?;
                 let out = experiment.execute(dir, &point.run_id, point.json(), &bar);
                 bar.finish_and_clear();

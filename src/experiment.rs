@@ -17,6 +17,9 @@ pub struct Experiment {
     task: Box<dyn Task>,
     optimizer: Box<dyn Optimizer>,
     k0: Option<usize>,
+    /// The run's length ℓ_max, and n (iterations per epoch).
+    iterations: usize,
+    per_epoch: usize,
     /// Files describing how the task was made (a federated partition), written into the run.
     artifacts: Vec<(&'static str, Vec<u8>)>,
 }
@@ -41,8 +44,9 @@ impl Experiment {
         let layout = task.layout();
         // n of Table 5, for epoch-based schedules.
         let iterations_per_epoch = task.iterations_per_epoch();
+        let iterations = spec.train.length(iterations_per_epoch);
         let schedule = match &spec.schedule {
-            Some(s) => s.build(spec.train.iterations, iterations_per_epoch)?,
+            Some(s) => s.build(iterations, iterations_per_epoch)?,
             None => crate::schedule::Schedule::default(),
         };
         let context = optim::registry::Context {
@@ -50,7 +54,7 @@ impl Experiment {
             layout: &layout,
             alphas: task.alphas(),
             schedule: &schedule,
-            iterations: spec.train.iterations,
+            iterations,
             iterations_per_epoch,
         };
         let optimizer = optim::registry::build(&spec.optimizer, &context)?;
@@ -68,8 +72,15 @@ impl Experiment {
             task,
             optimizer,
             k0,
+            iterations,
+            per_epoch: iterations_per_epoch,
             artifacts,
         })
+    }
+
+    /// The run's length in iterations (`train.epochs` × n when given in epochs).
+    pub fn iterations(&self) -> usize {
+        self.iterations
     }
 
     /// Trains into `run_dir` and moves it into place. The run folder always ends up whole,
@@ -165,9 +176,10 @@ impl Experiment {
             (metrics, 0, 0.0)
         };
         let plan = crate::train::Plan {
-            iterations: t.iterations,
-            eval_every: t.eval_every,
-            checkpoint_every: t.checkpoint_every,
+            iterations: self.iterations,
+            per_epoch: self.per_epoch,
+            eval_every: t.eval_every.iterations(self.per_epoch),
+            checkpoint_every: t.checkpoint_every.iterations(self.per_epoch),
             checkpoint,
             start,
             wall_offset,

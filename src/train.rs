@@ -11,6 +11,8 @@ use std::time::Instant;
 /// How long to train, when to evaluate and checkpoint, and where a resumed run starts.
 pub struct Plan {
     pub iterations: usize,
+    /// n, iterations per epoch: the metrics' `epoch` column is ℓ / n.
+    pub per_epoch: usize,
     pub eval_every: usize,
     /// Write a checkpoint every this many iterations and at the end; 0 = never.
     pub checkpoint_every: usize,
@@ -47,7 +49,7 @@ pub fn train(
     let mut last = vec![];
     let mut diverged = None;
     if plan.start == 0 {
-        (last, diverged) = record(task, optimizer, metrics, 0, elapsed())?;
+        (last, diverged) = record(task, optimizer, metrics, plan, 0, elapsed())?;
     }
     let mut done = plan.start;
     bar.set_position(done as u64);
@@ -66,7 +68,7 @@ pub fn train(
             ));
         }
         if done % plan.eval_every == 0 || done == plan.iterations || diverged.is_some() {
-            let (values, bad) = record(task, optimizer, metrics, done, elapsed())?;
+            let (values, bad) = record(task, optimizer, metrics, plan, done, elapsed())?;
             last = values;
             diverged = diverged.or(bad.map(|b| format!("{b}; {}", optimizer.divergence_advice())));
         }
@@ -95,12 +97,14 @@ fn record(
     task: &dyn Task,
     optimizer: &dyn Optimizer,
     metrics: &mut MetricsWriter,
+    plan: &Plan,
     iteration: usize,
     wall_s: f64,
 ) -> Result<(Vec<f64>, Option<String>)> {
     let mut values = task.evaluate(optimizer.params())?;
     values.extend(crate::optim::report(optimizer).into_iter().map(|(_, v)| v));
-    metrics.row(iteration, &values, wall_s)?;
+    let epoch = iteration as f64 / plan.per_epoch.max(1) as f64;
+    metrics.row(epoch, iteration, &values, wall_s)?;
     let bad = task
         .metric_names()
         .iter()

@@ -211,6 +211,7 @@ fn reads_an_npz_from_the_data_dir() {
     assert_eq!(
         m.header,
         [
+            "epoch",
             "iteration",
             "objective",
             "gap",
@@ -230,6 +231,8 @@ fn reads_an_npz_from_the_data_dir() {
     assert_eq!(m.column("floats_down")[0], 0.0);
     let iterations: Vec<f64> = m.column("iteration");
     assert_eq!(iterations, (0..=40).map(f64::from).collect::<Vec<_>>());
+    // Full batches: an epoch is one iteration.
+    assert_eq!(m.column("epoch"), iterations);
     let gap = m.column("gap");
     assert!(
         gap.iter().all(|g| g.is_finite() && *g >= -1e-9),

@@ -15,7 +15,7 @@ const UBYTE: u8 = 0x08;
 /// Images and their labels.
 #[derive(Debug)]
 pub struct Split {
-    /// uint8 [N, rows, cols].
+    /// uint8 [N, rows, cols] (IDX), or [N, 3, 32, 32] for CIFAR-10 ([`super::cifar`]).
     pub images: Tensor,
     /// int64 [N].
     pub labels: Tensor,
@@ -28,11 +28,6 @@ impl Split {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// The images as `kind` values in [0, 1] (pixel / 255).
-    pub fn unit_images(&self, kind: Kind) -> Tensor {
-        self.images.to_kind(kind) / 255.0
     }
 }
 
@@ -312,10 +307,7 @@ mod tests {
             assert_eq!(Vec::<i64>::try_from(&split.labels).unwrap(), vec![7, 0, 9]);
         }
         assert_eq!(plain.len(), 3);
-        assert_eq!(
-            plain.unit_images(Kind::Double).double_value(&[2, 1, 1]),
-            11.0 / 255.0
-        );
+        assert_eq!(plain.images.int64_value(&[2, 1, 1]), 11);
     }
 
     #[test]

@@ -1,8 +1,13 @@
 //! Dataset readers and generators; nothing task-specific.
+pub mod cifar;
+pub mod fetch;
 pub mod idx;
+pub mod image_folder;
 pub mod least_squares;
 pub mod libsvm;
 pub mod partition;
+pub mod synthetic;
+pub mod transform;
 
 use std::path::{Path, PathBuf};
 

@@ -29,6 +29,9 @@ pub struct FlatParams {
     /// The trainable variables in layout order (handles to the store's tensors).
     vars: Vec<Tensor>,
     layout: Layout,
+    /// The non-trainable variables (batch-norm running statistics), viewed the same way
+    /// as one [B] buffer in name order; empty (B = 0) for models without any.
+    state: Tensor,
 }
 
 impl FlatParams {
@@ -55,21 +58,38 @@ impl FlatParams {
             );
         }
 
-        let layout = Layout::new(names.into_iter().zip(vars.iter().map(Tensor::size)));
-        let buffer = tch::no_grad(|| {
-            let flat: Vec<Tensor> = vars.iter().map(|v| v.detach().reshape([-1])).collect();
-            Tensor::cat(&flat, 0).contiguous()
-        });
+        // Buffers: every named variable that is not trainable, in name order.
+        let trainable: std::collections::HashSet<usize> =
+            vars.iter().map(|v| v.data_ptr() as usize).collect();
+        let mut named: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| !trainable.contains(&(t.data_ptr() as usize)))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        // tch creates buffers as f32 whatever the store's kind: they follow the parameters.
+        for (name, t) in &named {
+            ensure!(
+                t.is_floating_point() && t.device() == device,
+                "flat parameters: buffer {name} is {:?} on {:?}; expected floating point on \
+                 {device:?} like the parameters",
+                t.kind(),
+                t.device()
+            );
+        }
         let mut vars = vars;
-        tch::no_grad(|| {
-            for (var, segment) in vars.iter_mut().zip(&layout.segments) {
-                var.set_data(&segment.view(&buffer));
-            }
-        });
+        let (buffer, layout) = flatten(&mut vars, names, kind);
+        let (names, mut buffers): (Vec<String>, Vec<Tensor>) = named.into_iter().unzip();
+        let state = if buffers.is_empty() {
+            Tensor::zeros([0], (kind, device))
+        } else {
+            flatten(&mut buffers, names, kind).0
+        };
         Ok(Self {
             buffer,
             vars,
             layout,
+            state,
         })
     }
 
@@ -131,12 +151,34 @@ impl FlatParams {
         tch::no_grad(|| Tensor::cat(&grads, 0))
     }
 
+    /// The model's non-trainable state (batch-norm running statistics) as one [B] buffer
+    /// that the model reads and its training-mode forward passes write; B = 0 without any.
+    pub fn state(&self) -> &Tensor {
+        &self.state
+    }
+
     /// Zeroes every variable's gradient in place (those without one stay without).
     pub fn zero_grad(&self) {
         for var in &self.vars {
             var.shallow_clone().zero_grad();
         }
     }
+}
+
+/// Copies `vars` into one contiguous buffer of `kind` and re-points each at its slice
+/// (`set_data`, which also gives it that kind).
+fn flatten(vars: &mut [Tensor], names: Vec<String>, kind: Kind) -> (Tensor, Layout) {
+    let layout = Layout::new(names.into_iter().zip(vars.iter().map(Tensor::size)));
+    let buffer = tch::no_grad(|| {
+        let flat: Vec<Tensor> = vars.iter().map(|v| v.detach().reshape([-1])).collect();
+        Tensor::cat(&flat, 0).to_kind(kind).contiguous()
+    });
+    tch::no_grad(|| {
+        for (var, segment) in vars.iter_mut().zip(&layout.segments) {
+            var.set_data(&segment.view(&buffer));
+        }
+    });
+    (buffer, layout)
 }
 
 /// The store's name of each trainable variable, matched by data pointer (tch keeps the

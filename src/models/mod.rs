@@ -1,11 +1,18 @@
 //! Model definitions and the flat parameter buffer that lets the optimizers see a model
 //! as one tensor (DESIGN-NOTES "Parameters as flat buffers"); nothing task-specific.
+pub mod alexnet;
+pub mod catalog;
 pub mod conv;
+pub mod densenet;
 pub mod fcnet;
 pub mod fed_lamb;
 pub mod flat;
+pub mod layers;
 pub mod mlp;
+pub mod resnet;
 pub mod simple_cnn;
+pub mod vgg;
+pub mod vit;
 
 pub use flat::FlatParams;
 pub use mlp::{Activation, Mlp};

@@ -10,6 +10,8 @@ mod draw;
 mod metrics;
 mod runs;
 pub mod table2;
+pub mod table3;
+pub mod tables;
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +34,7 @@ pub fn plot_results(dir: &Path) -> Result<Vec<PathBuf>> {
         for experiment in &experiments {
             written.extend(plot_experiment(experiment)?);
         }
-        written.extend(table2::write(dir)?);
+        written.extend(tables::write_all(dir)?);
         if written.is_empty() {
             // the usual error for a folder with nothing to plot
             runs::load_runs(dir)?;
@@ -76,7 +78,7 @@ fn plot_experiment(dir: &Path) -> Result<Vec<PathBuf>> {
         draw::write_svg(&figure, &svg)?;
         written.extend([png, svg]);
     }
-    written.extend(table2::write(dir)?);
+    written.extend(tables::write_all(dir)?);
     Ok(written)
 }
 

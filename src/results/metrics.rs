@@ -8,12 +8,13 @@ pub struct MetricsWriter {
 }
 
 impl MetricsWriter {
-    /// Creates the file with header `iteration, <columns…>, wall_s`.
+    /// Creates the file with header `epoch, iteration, <columns…>, wall_s`.
     pub fn create(path: &Path, columns: &[&str]) -> Result<Self> {
         let file =
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         let mut csv = csv::Writer::from_writer(file);
-        let header = std::iter::once("iteration")
+        let header = ["epoch", "iteration"]
+            .into_iter()
             .chain(columns.iter().copied())
             .chain(["wall_s"]);
         csv.write_record(header)?;
@@ -25,6 +26,11 @@ impl MetricsWriter {
     pub fn resume(path: &Path, upto: usize) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
+        let column = text
+            .lines()
+            .next()
+            .and_then(|header| header.split(',').position(|c| c == "iteration"))
+            .with_context(|| format!("{} has no iteration column", path.display()))?;
         let kept: Vec<&str> = text
             .lines()
             .enumerate()
@@ -32,7 +38,7 @@ impl MetricsWriter {
                 *i == 0
                     || line
                         .split(',')
-                        .next()
+                        .nth(column)
                         .and_then(|it| it.parse::<usize>().ok())
                         .is_some_and(|it| it <= upto)
             })
@@ -56,8 +62,9 @@ impl MetricsWriter {
         Ok(())
     }
 
-    pub fn row(&mut self, iteration: usize, values: &[f64], wall_s: f64) -> Result<()> {
-        let fields = std::iter::once(iteration.to_string())
+    pub fn row(&mut self, epoch: f64, iteration: usize, values: &[f64], wall_s: f64) -> Result<()> {
+        let fields = [format_value(epoch), iteration.to_string()]
+            .into_iter()
             .chain(values.iter().map(|v| format_value(*v)))
             .chain([format!("{wall_s:.6}")]);
         self.csv.write_record(fields)?;

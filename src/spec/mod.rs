@@ -6,12 +6,14 @@ mod model;
 mod optimizer;
 mod overrides;
 mod plot;
+mod train;
 
 pub use error::SpecError;
 pub use model::{ModelKind, ModelSpec};
 pub use optimizer::OptimizerSpec;
 pub use overrides::Override;
 pub use plot::{Legend, PlotSpec};
+pub use train::{parse_device, Dtype, Every, TrainSpec};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -52,6 +54,16 @@ pub enum DataKind {
     FashionMnist,
     /// UCI Adult as LIBSVM's a9a / a9a.t, `path` = their folder.
     Adult,
+    /// CIFAR-10, binary version: `path` = the folder of `cifar-10-batches-bin` (or that
+    /// folder itself), any subset of the five training files.
+    Cifar10,
+    /// ImageNet-style folders: `path` holds `train/<class>/*.JPEG` and `val/<class>/*`,
+    /// decoded batch by batch with torchvision's RandomResizedCrop(224) + flip for
+    /// training and Resize(256) + CenterCrop(224) for evaluation.
+    ImageFolder,
+    /// Generated images of `image` = [C, H, W] shape, `classes` classes and `samples`
+    /// training images (a fifth as many test images), for quick runs without real data.
+    SyntheticImages,
 }
 
 impl DataKind {
@@ -76,6 +88,12 @@ pub struct DataSpec {
     /// Generated problem: dimension d of w.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dim: Option<usize>,
+    /// Synthetic images: their [channels, height, width].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<[i64; 3]>,
+    /// Synthetic images: the number of classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<i64>,
     /// Generated problem: standard deviation of the noise added to b.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise: Option<f64>,
@@ -89,77 +107,36 @@ pub struct DataSpec {
     /// `partition.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<crate::data::partition::Scheme>,
+    /// Training-batch augmentation, on the device: "none", or "crop-flip" (random crop
+    /// from the image zero-padded by 4 pixels, then a horizontal flip with probability ½,
+    /// as CIFAR-10 training does). Default: "crop-flip" for CIFAR-10, "none" otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<AugmentKind>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Dtype {
-    F32,
-    F64,
+#[serde(rename_all = "kebab-case")]
+pub enum AugmentKind {
+    None,
+    CropFlip,
 }
 
-impl Dtype {
-    pub fn kind(self) -> tch::Kind {
+impl AugmentKind {
+    pub fn transform(self) -> crate::data::transform::Augment {
         match self {
-            Dtype::F32 => tch::Kind::Float,
-            Dtype::F64 => tch::Kind::Double,
+            AugmentKind::None => crate::data::transform::Augment::None,
+            AugmentKind::CropFlip => crate::data::transform::Augment::CropFlip { padding: 4 },
         }
     }
 }
 
-/// `[train]`: workers, batches, length, numeric type and device.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainSpec {
-    /// m: the data is split into m workers' blocks D_i (2.1).
-    #[serde(default = "one")]
-    pub workers: usize,
-    /// |B_i|; 0 = full batch, B_i = D_i.
-    #[serde(default)]
-    pub batch_size: usize,
-    pub iterations: usize,
-    /// Evaluate (write a metrics row) every this many iterations; the last is always written.
-    #[serde(default = "one")]
-    pub eval_every: usize,
-    /// Write `checkpoint.safetensors` every this many iterations and at the end; 0 = never.
-    /// `pisa run --resume` continues an interrupted run from its last checkpoint.
-    #[serde(default)]
-    pub checkpoint_every: usize,
-    #[serde(default = "default_dtype")]
-    pub dtype: Dtype,
-    /// "cpu", "cuda" or "cuda:N".
-    #[serde(default = "default_device")]
-    pub device: String,
-}
-
-fn one() -> usize {
-    1
-}
-fn default_dtype() -> Dtype {
-    Dtype::F64
-}
-fn default_device() -> String {
-    "cpu".to_string()
-}
-
-impl TrainSpec {
-    pub fn device(&self) -> anyhow::Result<tch::Device> {
-        parse_device(&self.device)
-    }
-}
-
-/// Parses "cpu", "cuda" or "cuda:N".
-pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
-    match s {
-        "cpu" => Ok(tch::Device::Cpu),
-        "cuda" => Ok(tch::Device::Cuda(0)),
-        _ => s
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse().ok())
-            .map(tch::Device::Cuda)
-            .ok_or_else(|| {
-                anyhow::anyhow!("device must be \"cpu\", \"cuda\" or \"cuda:N\", not {s:?}")
-            }),
+impl DataSpec {
+    /// The augmentation in force (given, or the dataset's default).
+    pub fn augment(&self) -> AugmentKind {
+        self.augment.unwrap_or(match self.kind {
+            DataKind::Cifar10 => AugmentKind::CropFlip,
+            _ => AugmentKind::None,
+        })
     }
 }
 
@@ -194,22 +171,12 @@ impl Spec {
             return bad("name", e);
         }
         let t = &self.train;
-        if t.workers == 0 {
-            return bad("train.workers", "workers must be at least 1".into());
-        }
-        if t.iterations == 0 {
-            return bad("train.iterations", "iterations must be at least 1".into());
-        }
-        if t.eval_every == 0 {
-            return bad("train.eval_every", "eval_every must be at least 1".into());
-        }
-        if let Err(e) = t.device() {
-            return bad("train.device", e.to_string());
-        }
+        t.validate()?;
         self.validate_data()?;
         self.optimizer.validate("optimizer")?;
         if let Some(schedule) = &self.schedule {
-            schedule.validate(t.iterations)?;
+            // With epochs the length is known only with the task; `build` checks it then.
+            schedule.validate(t.iterations.unwrap_or(usize::MAX))?;
         }
         if let Some(sweep) = &self.sweep {
             for (key, values) in sweep {
@@ -251,6 +218,9 @@ impl Spec {
                 "data.test_fraction",
                 "test_fraction applies to image datasets only",
             );
+        }
+        if d.augment.is_some() {
+            return bad("data.augment", "augment applies to image datasets only");
         }
         if d.partition.is_some() {
             return bad(
@@ -308,19 +278,39 @@ impl Spec {
     fn validate_images(&self) -> Result<(), (String, String)> {
         let d = &self.data;
         let bad = |key: &str, msg: String| Err((key.to_string(), msg));
-        if d.path.is_none() {
+        let synthetic = d.kind == DataKind::SyntheticImages;
+        if synthetic {
+            let given = (d.samples, d.image, d.classes);
+            let (Some(n), Some(image), Some(classes)) = given else {
+                return bad(
+                    "data",
+                    "synthetic_images needs samples, image = [C, H, W] and classes".into(),
+                );
+            };
+            if n < 5 || image.iter().any(|&s| s < 1) || classes < 2 {
+                return bad(
+                    "data",
+                    "synthetic_images needs samples >= 5, a positive image shape and \
+                     classes >= 2"
+                        .into(),
+                );
+            }
+        } else if d.path.is_none() {
             return bad(
                 "data.path",
                 "classification data needs path = the folder of its files".into(),
             );
         }
         for (key, given) in [
-            ("data.samples", d.samples.is_some()),
+            ("data.samples", d.samples.is_some() && !synthetic),
+            ("data.image", d.image.is_some() && !synthetic),
+            ("data.classes", d.classes.is_some() && !synthetic),
+            ("data.path", d.path.is_some() && synthetic),
             ("data.dim", d.dim.is_some()),
             ("data.noise", d.noise.is_some()),
         ] {
             if given {
-                return bad(key, format!("{key} applies to least_squares only"));
+                return bad(key, format!("{key} does not apply to {:?} data", d.kind));
             }
         }
         if let Some(f) = d.test_fraction {
@@ -346,6 +336,9 @@ impl Spec {
         if s.data.kind == DataKind::LeastSquares && s.data.path.is_none() && s.data.noise.is_none()
         {
             s.data.noise = Some(crate::data::least_squares::DEFAULT_NOISE);
+        }
+        if s.data.kind.is_classification() {
+            s.data.augment = Some(s.data.augment());
         }
         s.optimizer = s.optimizer.resolved();
         s.schedule = s.schedule.as_ref().map(|x| x.resolved());

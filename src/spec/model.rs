@@ -10,6 +10,32 @@ pub enum ModelKind {
     SimpleCnn,
     /// The Fed-LAMB paper's MNIST CNN (two conv + pool, dropout, 320-50-classes).
     FedLambCnn,
+    /// The vision models of `models::catalog` (`pisa list models`), by their names there.
+    Vgg11,
+    Resnet18,
+    Resnet34,
+    Densenet121,
+    Resnet18Imagenet,
+    Alexnet,
+    #[serde(rename = "vit_b_16")]
+    VitB16,
+}
+
+impl ModelKind {
+    /// The name of a `models::catalog` network; `None` for the three built from
+    /// `[model]`'s settings.
+    pub fn catalog_name(self) -> Option<&'static str> {
+        Some(match self {
+            ModelKind::Mlp | ModelKind::SimpleCnn | ModelKind::FedLambCnn => return None,
+            ModelKind::Vgg11 => "vgg11",
+            ModelKind::Resnet18 => "resnet18",
+            ModelKind::Resnet34 => "resnet34",
+            ModelKind::Densenet121 => "densenet121",
+            ModelKind::Resnet18Imagenet => "resnet18_imagenet",
+            ModelKind::Alexnet => "alexnet",
+            ModelKind::VitB16 => "vit_b_16",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

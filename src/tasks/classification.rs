@@ -10,12 +10,15 @@
 //! The model lives in its own var store, its trainable variables viewed as one flat
 //! buffer ([`FlatParams`]); the optimizer's w is copied into it before each forward pass.
 use super::{Local, Task};
+use crate::data::image_folder::{ImageFolder, Transform as FolderTransform};
+use crate::data::transform::{Augment, Normalise, Transform};
 use crate::models::{self, FlatParams};
 use crate::optim::layout::Layout;
 use anyhow::{ensure, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
 /// At most this many training samples enter `train_loss`.
@@ -23,7 +26,8 @@ const EVAL_TRAIN_SAMPLES: i64 = 10_000;
 /// Evaluation runs the model on this many samples at a time.
 const EVAL_CHUNK: i64 = 1_000;
 
-/// Labelled samples: `x` [N, ...] (floating point, already normalised), `y` [N] class ids.
+/// Labelled samples: `x` [N, ...] (uint8 pixels or floating-point features, normalised
+/// batch by batch by the task's [`Transform`]), `y` [N] class ids.
 #[derive(Debug)]
 pub struct Examples {
     pub x: Tensor,
@@ -39,25 +43,12 @@ impl Examples {
         self.len() == 0
     }
 
-    /// An IDX split with pixels scaled to [0, 1] as `kind`.
-    pub fn from_idx(split: &crate::data::idx::Split, kind: Kind) -> Self {
+    /// Images (uint8 [N, ...]) and their labels.
+    pub fn images(images: &Tensor, labels: &Tensor) -> Self {
         Self {
-            x: split.unit_images(kind),
-            y: split.labels.shallow_clone(),
+            x: images.shallow_clone(),
+            y: labels.shallow_clone(),
         }
-    }
-
-    /// Both sets shifted and scaled by the mean and standard deviation of `train`'s
-    /// values (one scalar each, as the usual MNIST normalisation).
-    pub fn standardise(train: Examples, test: Examples) -> (Examples, Examples) {
-        let kind = train.x.kind();
-        let mean = train.x.mean(kind).double_value(&[]);
-        let std = train.x.std(true).double_value(&[]).max(f64::MIN_POSITIVE);
-        let scale = |e: Examples| Examples {
-            x: (e.x - mean) / std,
-            y: e.y,
-        };
-        (scale(train), scale(test))
     }
 
     fn check(&self, what: &str) -> Result<()> {
@@ -68,18 +59,24 @@ impl Examples {
         );
         ensure!(ny[0] > 0, "classification: the {what} set is empty");
         ensure!(
-            self.x.is_floating_point(),
-            "classification: {what} inputs are {:?}; expected normalised floating-point \
-             values (e.g. Examples::from_idx)",
+            self.x.is_floating_point() || matches!(self.x.kind(), Kind::Uint8 | Kind::Int64),
+            "classification: {what} inputs are {:?}; expected uint8 pixels, int64 image \
+             indices or floating-point features",
             self.x.kind()
         );
         Ok(())
     }
 
-    /// The same samples as `kind` inputs and int64 labels on `device`.
+    /// The same samples on `device`: features as `kind`, pixels kept uint8 (a quarter of
+    /// the memory; the transform scales them batch by batch), labels int64.
     fn to(&self, kind: Kind, device: Device) -> Examples {
+        let x = self.x.to_device(device);
         Examples {
-            x: self.x.to_device(device).to_kind(kind),
+            x: if x.is_floating_point() {
+                x.to_kind(kind)
+            } else {
+                x
+            },
             y: self.y.to_device(device).to_kind(Kind::Int64),
         }
     }
@@ -99,8 +96,8 @@ impl Examples {
     }
 }
 
-/// How the training set is split and sampled, and where the model lives.
-#[derive(Debug, Clone, Copy)]
+/// How the training set is split, sampled and transformed, and where the model lives.
+#[derive(Debug, Clone)]
 pub struct Config {
     /// m, the number of workers.
     pub workers: usize,
@@ -110,9 +107,43 @@ pub struct Config {
     pub seed: u64,
     pub kind: Kind,
     pub device: Device,
+    /// The inputs' normalisation (after scaling pixels to [0, 1]).
+    pub normalise: Normalise,
+    /// Training batches' augmentation.
+    pub augment: Augment,
+    /// Image files behind the examples: `x` holds indices into these folders (train, test),
+    /// decoded batch by batch (ImageNet).
+    pub folders: Option<Folders>,
+}
+
+/// The training and test image folders of a dataset too large to hold in memory.
+#[derive(Debug, Clone)]
+pub struct Folders {
+    pub train: Arc<ImageFolder>,
+    pub test: Arc<ImageFolder>,
+}
+
+/// Decodes the images whose indices `x` holds (ImageNet), or passes `x` through.
+fn decode(
+    folder: Option<&ImageFolder>,
+    x: &Tensor,
+    transform: FolderTransform,
+    seed: u64,
+    device: Device,
+) -> Result<Tensor> {
+    let Some(folder) = folder else {
+        return Ok(x.shallow_clone());
+    };
+    let indices: Vec<usize> = Vec::<i64>::try_from(&x.to_device(Device::Cpu))?
+        .into_iter()
+        .map(|i| i as usize)
+        .collect();
+    let (images, _) = folder.batch(&indices, transform, seed)?;
+    Ok(images.to_device(device))
 }
 
 impl Config {
+    /// Inputs taken as they are (mean 0, std 1), no augmentation.
     pub fn new(workers: usize, batch_size: usize, seed: u64, kind: Kind, device: Device) -> Self {
         Self {
             workers,
@@ -120,7 +151,25 @@ impl Config {
             seed,
             kind,
             device,
+            normalise: Normalise {
+                mean: vec![0.0],
+                std: vec![1.0],
+            },
+            augment: Augment::None,
+            folders: None,
         }
+    }
+
+    /// Examples that index image files in `folders`.
+    pub fn with_folders(mut self, folders: Folders) -> Self {
+        self.folders = Some(folders);
+        self
+    }
+
+    pub fn with_inputs(mut self, normalise: Normalise, augment: Augment) -> Self {
+        self.normalise = normalise;
+        self.augment = augment;
+        self
     }
 }
 
@@ -203,7 +252,16 @@ pub struct Classification {
     alphas: Vec<f64>,
     batch_size: usize,
     samplers: Vec<Sampler>,
-    /// The fixed subset behind `train_loss`.
+    /// Batches drawn by each worker so far: with the seed it fixes a batch's augmentation.
+    batches: Vec<i64>,
+    seed: u64,
+    transform: Transform,
+    folders: Option<Folders>,
+    /// Each worker's copy of the model's non-trainable state ([m, B], batch-norm running
+    /// statistics): a worker's forward passes use and update its own, as m devices
+    /// would; evaluation uses worker 0's, as rank 0 of PyTorch's DDP reports.
+    worker_state: Tensor,
+    /// The fixed subset behind `train_loss` and `train_acc`.
     eval_train: Examples,
     test: Examples,
     device: Device,
@@ -241,6 +299,9 @@ impl Classification {
             seed,
             kind,
             device,
+            normalise,
+            augment,
+            folders,
         } = config;
         ensure!(
             matches!(
@@ -324,6 +385,11 @@ impl Classification {
         let eval_train = train.select(&Tensor::from_slice(&spread).to_device(device));
         let test = test.to(kind, device);
 
+        let worker_state = params
+            .state()
+            .unsqueeze(0)
+            .repeat([workers as i64, 1])
+            .contiguous();
         let task = Self {
             model: Box::new(model),
             _store: store,
@@ -334,6 +400,11 @@ impl Classification {
             alphas,
             batch_size,
             samplers,
+            batches: vec![0; workers],
+            seed,
+            transform: Transform::new(&normalise, augment, kind, device),
+            folders,
+            worker_state,
             eval_train,
             test,
             device,
@@ -344,7 +415,17 @@ impl Classification {
 
     /// The model's output on one sample fixes the class count; every label must be below it.
     fn check_labels(&self) -> Result<()> {
-        let out = tch::no_grad(|| self.model.forward_t(&self.train.x.narrow(0, 0, 1), false));
+        let first = self.train.x.narrow(0, 0, 1);
+        let folder = self.folders.as_ref().map(|f| &*f.train);
+        let first = decode(
+            folder,
+            &first,
+            FolderTransform::IMAGENET_EVAL,
+            0,
+            self.device,
+        )?;
+        let one = self.transform.eval(&first);
+        let out = tch::no_grad(|| self.model.forward_t(&one, false));
         ensure!(
             out.dim() == 2,
             "classification: the model returns {:?} for one sample; expected logits [1, classes]",
@@ -411,8 +492,14 @@ impl Classification {
         })
     }
 
-    fn next_batch(&mut self, worker: usize) -> Examples {
-        match self.next_rows(worker) {
+    /// Worker `worker`'s next batch B_i, and the seed of its augmentation.
+    fn next_batch(&mut self, worker: usize) -> (Examples, u64) {
+        let seed = self.seed
+            ^ 0xa06_3e47_c0ff_ee00
+            ^ ((worker as u64) << 48)
+            ^ self.batches[worker] as u64;
+        self.batches[worker] += 1;
+        let batch = match self.next_rows(worker) {
             Some(rows) => self
                 .train
                 .select(&Tensor::from_slice(&rows).to_device(self.device)),
@@ -420,19 +507,31 @@ impl Classification {
                 let (start, len) = self.shares[worker];
                 self.train.narrow(start, len)
             }
-        }
+        };
+        (batch, seed)
     }
 
     /// Mean cross-entropy and accuracy of the current parameters on `data`, in chunks,
     /// in evaluation mode and without autograd.
-    fn loss_and_accuracy(&self, data: &Examples) -> Result<(f64, f64)> {
+    fn loss_and_accuracy(
+        &self,
+        data: &Examples,
+        folder: Option<&ImageFolder>,
+    ) -> Result<(f64, f64)> {
         let n = data.len();
         let (loss, correct) = tch::no_grad(|| -> Result<_> {
             let mut loss = Tensor::zeros([], (Kind::Double, self.device));
             let mut correct = Tensor::zeros([], (Kind::Int64, self.device));
             for start in (0..n).step_by(EVAL_CHUNK as usize) {
                 let chunk = data.narrow(start, EVAL_CHUNK.min(n - start));
-                let logits = self.model.forward_t(&chunk.x, false);
+                let x = decode(
+                    folder,
+                    &chunk.x,
+                    FolderTransform::IMAGENET_EVAL,
+                    0,
+                    self.device,
+                )?;
+                let logits = self.model.forward_t(&self.transform.eval(&x), false);
                 let sum = logits.f_cross_entropy_loss::<Tensor>(
                     &chunk.y,
                     None,
@@ -476,18 +575,33 @@ impl Task for Classification {
             "classification: the Hessian preconditioner (4.1) needs the P×P Hessian, which \
              is not available for neural networks; use another preconditioner"
         );
-        let batch = self.next_batch(worker);
+        let (batch, seed) = self.next_batch(worker);
+        let folder = self.folders.as_ref().map(|f| &*f.train);
+        let x = decode(
+            folder,
+            &batch.x,
+            FolderTransform::IMAGENET_TRAIN,
+            seed,
+            self.device,
+        )?;
+        let x = self
+            .transform
+            .train(&x, &mut ChaCha8Rng::seed_from_u64(seed));
         self.params.load(w)?;
         self.params.zero_grad();
+        let state = self.params.state();
+        let own = self.worker_state.get(worker as i64);
+        tch::no_grad(|| state.shallow_clone().copy_(&own));
         // g_i = ∇H_i(w; B_i), H_i the mean cross-entropy on B_i (2.10)
         tch::with_grad(|| -> Result<()> {
-            let logits = self.model.forward_t(&batch.x, true);
+            let logits = self.model.forward_t(&x, true);
             logits
                 .f_cross_entropy_loss::<Tensor>(&batch.y, None, Reduction::Mean, -100, 0.0)?
                 .f_backward()?;
             Ok(())
         })
         .with_context(|| format!("classification: worker {worker}'s gradient"))?;
+        tch::no_grad(|| own.shallow_clone().copy_(state));
         Ok(Local {
             grad: self.params.flat_grad(),
             samples: batch.len() as usize,
@@ -505,25 +619,57 @@ impl Task for Classification {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        vec![("sampler".into(), Tensor::from_slice(&self.sampler_state()))]
+        vec![
+            ("sampler".into(), Tensor::from_slice(&self.sampler_state())),
+            ("batches".into(), Tensor::from_slice(&self.batches)),
+            ("model_state".into(), self.worker_state.shallow_clone()),
+        ]
     }
 
     fn load_state(&mut self, saved: &std::collections::HashMap<String, Tensor>) -> Result<()> {
-        let state = saved
-            .get("sampler")
-            .context("the checkpoint has no sampler state")?;
-        self.set_sampler_state(&Vec::<i64>::try_from(state)?)
+        let get = |name: &str| {
+            saved
+                .get(name)
+                .with_context(|| format!("the checkpoint has no {name} state"))
+        };
+        self.set_sampler_state(&Vec::<i64>::try_from(get("sampler")?)?)?;
+        let batches = Vec::<i64>::try_from(get("batches")?)?;
+        ensure!(
+            batches.len() == self.batches.len(),
+            "the checkpoint counts batches for {} workers, not {}",
+            batches.len(),
+            self.batches.len()
+        );
+        self.batches = batches;
+        let model_state = get("model_state")?;
+        ensure!(
+            model_state.size() == self.worker_state.size(),
+            "the checkpoint's model state is {:?}, not {:?}",
+            model_state.size(),
+            self.worker_state.size()
+        );
+        tch::no_grad(|| self.worker_state.copy_(model_state));
+        Ok(())
     }
 
     fn metric_names(&self) -> &'static [&'static str] {
-        &["train_loss", "test_loss", "test_acc"]
+        &["train_loss", "train_acc", "test_loss", "test_acc"]
     }
 
     fn evaluate(&self, w: &Tensor) -> Result<Vec<f64>> {
         self.params.load(w)?;
-        let (train_loss, _) = self.loss_and_accuracy(&self.eval_train)?;
-        let (test_loss, test_acc) = self.loss_and_accuracy(&self.test)?;
-        Ok(vec![train_loss, test_loss, test_acc])
+        tch::no_grad(|| {
+            self.params
+                .state()
+                .shallow_clone()
+                .copy_(&self.worker_state.get(0))
+        });
+        let folders = self.folders.as_ref();
+        let (train_loss, train_acc) =
+            self.loss_and_accuracy(&self.eval_train, folders.map(|f| &*f.train))?;
+        let (test_loss, test_acc) =
+            self.loss_and_accuracy(&self.test, folders.map(|f| &*f.test))?;
+        Ok(vec![train_loss, train_acc, test_loss, test_acc])
     }
 }
 
@@ -556,13 +702,7 @@ mod tests {
     }
 
     fn config(workers: usize, batch_size: usize, kind: Kind) -> Config {
-        Config {
-            workers,
-            batch_size,
-            seed: 3,
-            kind,
-            device: Device::Cpu,
-        }
+        Config::new(workers, batch_size, 3, kind, Device::Cpu)
     }
 
     fn task(n: i64, workers: usize, batch_size: usize, kind: Kind) -> Classification {
@@ -625,16 +765,17 @@ mod tests {
         let (train, test) = (blobs(64, 1), blobs(40, 2));
         let loss = |d: &Examples| direct_loss(&t.layout(), &w, d).double_value(&[]);
         assert!((metrics[0] - loss(&train)).abs() < 1e-12);
-        assert!((metrics[1] - loss(&test)).abs() < 1e-12);
+        assert!((metrics[2] - loss(&test)).abs() < 1e-12);
         let layout = t.layout();
         let s = &layout.segments;
-        let h = (test.x.matmul(&s[0].view(&w).tr()) + s[1].view(&w)).tanh();
-        let predicted = (h.matmul(&s[2].view(&w).tr()) + s[3].view(&w)).argmax(-1, false);
-        let correct = predicted
-            .eq_tensor(&test.y)
-            .sum(Kind::Int64)
-            .int64_value(&[]);
-        assert_eq!(metrics[2], correct as f64 / 40.0);
+        let accuracy = |d: &Examples| {
+            let h = (d.x.matmul(&s[0].view(&w).tr()) + s[1].view(&w)).tanh();
+            let predicted = (h.matmul(&s[2].view(&w).tr()) + s[3].view(&w)).argmax(-1, false);
+            let correct = predicted.eq_tensor(&d.y).sum(Kind::Int64).int64_value(&[]);
+            correct as f64 / d.len() as f64
+        };
+        assert_eq!(metrics[1], accuracy(&train));
+        assert_eq!(metrics[3], accuracy(&test));
     }
 
     #[test]
@@ -651,8 +792,8 @@ mod tests {
         }
         let after = t.evaluate(&w).unwrap();
         assert!(after[0] < 0.5 * before[0], "{before:?} → {after:?}");
-        assert!(after[1] < before[1], "{before:?} → {after:?}");
-        assert!(after[2] >= 0.9, "{after:?}");
+        assert!(after[2] < before[2], "{before:?} → {after:?}");
+        assert!(after[3] >= 0.9, "{after:?}");
     }
 
     #[test]
@@ -785,14 +926,58 @@ mod tests {
         let e = err(wide, config(1, 0, Kind::Double));
         assert!(e.contains("labels range over 0..=2"), "{e}");
         let mut bytes = blobs(64, 1);
-        bytes.x = bytes.x.to_kind(Kind::Uint8);
+        bytes.x = bytes.x.to_kind(Kind::Int);
         let e = err(bytes, config(1, 0, Kind::Double));
-        assert!(e.contains("floating-point"), "{e}");
+        assert!(e.contains("uint8 pixels, int64 image indices"), "{e}");
 
         let mut t = task(64, 1, 0, Kind::Double);
         let w = t.initial_point();
         let e = format!("{:#}", t.local(0, &w, true).err().unwrap());
         assert!(e.contains("Hessian"), "{e}");
         assert!(t.local(1, &w, false).is_err());
+    }
+
+    /// 2 → batch norm → 2: the running statistics are the model's only state.
+    fn batch_norm_task(workers: usize) -> Classification {
+        Classification::new(
+            blobs(64, 1),
+            blobs(40, 2),
+            |p| {
+                nn::seq_t()
+                    .add(nn::batch_norm1d(p / "bn", 2, Default::default()))
+                    .add(crate::models::mlp::linear(&(p / "fc"), 2, 2))
+            },
+            config(workers, 8, Kind::Double),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn each_worker_keeps_its_own_batch_norm_statistics() {
+        let mut t = batch_norm_task(3);
+        // running_mean and running_var of 2 features: B = 4, one row per worker.
+        assert_eq!(t.worker_state.size(), [3, 4]);
+        let w = t.initial_point();
+        let fresh = t.worker_state.copy();
+        t.local(1, &w, false).unwrap();
+        // Only worker 1's row moved (momentum 0.1 towards its batch's statistics).
+        assert!(t.worker_state.get(0).equal(&fresh.get(0)));
+        assert!(!t.worker_state.get(1).equal(&fresh.get(1)));
+        assert!(t.worker_state.get(2).equal(&fresh.get(2)));
+
+        // Evaluation uses worker 0's statistics, whatever the model last ran with.
+        let at_start = t.evaluate(&w).unwrap();
+        t.local(2, &w, false).unwrap();
+        assert_eq!(t.evaluate(&w).unwrap(), at_start);
+        t.local(0, &w, false).unwrap();
+        assert_ne!(t.evaluate(&w).unwrap(), at_start);
+
+        // A checkpoint's state restores every worker's statistics and batch count.
+        let saved: std::collections::HashMap<String, Tensor> = t.state().into_iter().collect();
+        let mut other = batch_norm_task(3);
+        other.load_state(&saved).unwrap();
+        assert!(other.worker_state.equal(&t.worker_state));
+        assert_eq!(other.batches, [1, 1, 1]);
+        assert_eq!(other.evaluate(&w).unwrap(), t.evaluate(&w).unwrap());
     }
 }

@@ -1,0 +1,243 @@
+//! The paper's tables from a folder of results: every completed run whose `[plot]` names
+//! a table gives one value to the cell its spec says (a row such as dataset × partition
+//! or model, a column = the optimizer); each cell is the mean ± standard deviation over
+//! its runs (seeds), written as CSV and Markdown with the paper's value beside ours.
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A row's key cells and its rank (rows are sorted by rank).
+pub type RowKey = (Vec<String>, (usize, i64));
+/// A paper value and, if printed, its standard deviation.
+pub type PaperValue = (f64, Option<f64>);
+
+/// A paper table's layout.
+pub struct Table {
+    /// The `[plot] table` value that selects runs, and the output files' stem.
+    pub name: &'static str,
+    pub caption: &'static str,
+    /// Names of the row's key columns.
+    pub row_header: &'static [&'static str],
+    /// The optimizers, in the paper's column order.
+    pub columns: &'static [&'static str],
+    /// A run's row key and its rank (rows are sorted by rank).
+    pub row: fn(&Run) -> Result<RowKey>,
+    /// A run's value, in %.
+    pub value: fn(&Run) -> Result<f64>,
+    /// The paper's value (and standard deviation, if given) of a cell.
+    pub paper: fn(&[String], usize) -> Option<PaperValue>,
+}
+
+/// The tables `pisa plot` knows.
+pub const TABLES: [&Table; 2] = [&super::table2::TABLE, &super::table3::TABLE];
+
+/// One completed run: its folder, resolved spec and summary.
+pub struct Run {
+    pub dir: PathBuf,
+    pub spec: toml::Table,
+    pub summary: serde_json::Value,
+}
+
+impl Run {
+    /// The spec's value at a dotted path.
+    pub fn get(&self, path: &[&str]) -> Option<&toml::Value> {
+        let mut v = self.spec.get(path[0])?;
+        for key in &path[1..] {
+            v = v.get(key)?;
+        }
+        Some(v)
+    }
+
+    pub fn text(&self, path: &[&str]) -> Option<String> {
+        self.get(path)
+            .and_then(toml::Value::as_str)
+            .map(String::from)
+    }
+
+    /// The test accuracy of the last metrics row, in %.
+    pub fn final_accuracy(&self) -> Result<f64> {
+        let acc = self.summary["last"]["test_acc"].as_f64().with_context(|| {
+            format!("{}: summary.json has no last test_acc", self.dir.display())
+        })?;
+        Ok(100.0 * acc)
+    }
+
+    /// The best test accuracy of any metrics row (any epoch), in %.
+    pub fn best_accuracy(&self) -> Result<f64> {
+        let file = self.dir.join(crate::results::METRICS_FILE);
+        let mut reader =
+            csv::Reader::from_path(&file).with_context(|| format!("reading {}", file.display()))?;
+        let column = reader
+            .headers()?
+            .iter()
+            .position(|h| h == "test_acc")
+            .with_context(|| format!("{} has no test_acc column", file.display()))?;
+        let mut best = f64::NEG_INFINITY;
+        for record in reader.records() {
+            let value: f64 = record?[column].parse().unwrap_or(f64::NAN);
+            best = best.max(value);
+        }
+        Ok(100.0 * best)
+    }
+}
+
+/// Every run folder (holding a `summary.json`) at depth 1 or 2 under `dir`.
+fn run_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = vec![];
+    let children = |d: &Path| -> Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .with_context(|| format!("reading {}", d.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_dir()
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    for child in children(dir)? {
+        if child.join("summary.json").is_file() {
+            found.push(child);
+        } else {
+            found.extend(
+                children(&child)?
+                    .into_iter()
+                    .filter(|p| p.join("summary.json").is_file()),
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// The run in `dir` if it completed and its `[plot]` names `table`.
+fn read_run(dir: &Path, table: &str) -> Result<Option<Run>> {
+    let spec: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("spec.toml"))?)
+        .with_context(|| format!("parsing {}/spec.toml", dir.display()))?;
+    let named = spec
+        .get("plot")
+        .and_then(|p| p.get("table"))
+        .and_then(toml::Value::as_str);
+    if named != Some(table) {
+        return Ok(None);
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json"))?)
+            .with_context(|| format!("parsing {}/summary.json", dir.display()))?;
+    if summary["status"] != "completed" {
+        return Ok(None);
+    }
+    Ok(Some(Run {
+        dir: dir.to_path_buf(),
+        spec,
+        summary,
+    }))
+}
+
+/// The completed runs under `dir` (depth 1 or 2) whose `[plot]` names `table`.
+pub fn runs_of(dir: &Path, table: &str) -> Result<Vec<Run>> {
+    let mut runs = vec![];
+    for dir in run_dirs(dir)? {
+        runs.extend(read_run(&dir, table)?);
+    }
+    Ok(runs)
+}
+
+/// Mean and sample standard deviation (0 for one value).
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// Writes every known table that runs under `dir` fill; returns the files.
+pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut written = vec![];
+    for table in TABLES {
+        written.extend(write(table, dir)?);
+    }
+    written.extend(super::table3::figure1(dir)?);
+    Ok(written)
+}
+
+/// Writes `<name>.csv` and `<name>.md` into `dir` from the runs under it that belong to
+/// `table`; returns the files, or nothing when no run does.
+pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
+    type Cells = BTreeMap<String, Vec<f64>>;
+    let mut rows: BTreeMap<((usize, i64), Vec<String>), Cells> = BTreeMap::new();
+    for run in runs_of(dir, table.name)? {
+        let (key, rank) = (table.row)(&run)?;
+        let algorithm = run
+            .text(&["optimizer", "name"])
+            .context("spec has no optimizer.name")?;
+        let value = (table.value)(&run)?;
+        rows.entry((rank, key))
+            .or_default()
+            .entry(algorithm)
+            .or_default()
+            .push(value);
+    }
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let keys = table.row_header.join(",");
+    let mut csv = format!("{keys},algorithm,seeds,mean,std,paper_mean,paper_std\n");
+    let mut md = format!("{}\n\n|", table.caption);
+    for h in table.row_header.iter().chain(table.columns) {
+        let _ = write!(md, " {h} |");
+    }
+    md.push_str("\n|");
+    md.push_str(&"---|".repeat(table.row_header.len()));
+    md.push_str(&"---:|".repeat(table.columns.len()));
+    md.push('\n');
+    for ((_, key), by_algorithm) in &rows {
+        md.push('|');
+        for k in key {
+            let _ = write!(md, " {k} |");
+        }
+        for (c, a) in table.columns.iter().enumerate() {
+            let reference = (table.paper)(key, c);
+            let (pm, ps) = match reference {
+                Some((m, s)) => (
+                    format!("{m:.2}"),
+                    s.map_or(String::new(), |s| format!("{s:.2}")),
+                ),
+                None => (String::new(), String::new()),
+            };
+            match by_algorithm.get(*a) {
+                Some(values) => {
+                    let ((m, s), n) = (mean_std(values), values.len());
+                    let _ = writeln!(csv, "{},{a},{n},{m:.4},{s:.4},{pm},{ps}", key.join(","));
+                    let _ = write!(md, " {m:.2} ± {s:.2} (n = {n})");
+                }
+                None => md.push_str(" –"),
+            }
+            match reference {
+                Some((m, Some(s))) => {
+                    let _ = write!(md, " [{m:.2} ± {s:.2}]");
+                }
+                Some((m, None)) => {
+                    let _ = write!(md, " [{m:.2}]");
+                }
+                None => {}
+            }
+            md.push_str(" |");
+        }
+        md.push('\n');
+    }
+    let files = [
+        dir.join(format!("{}.csv", table.name)),
+        dir.join(format!("{}.md", table.name)),
+    ];
+    crate::results::write_atomic(&files[0], csv.as_bytes())?;
+    crate::results::write_atomic(&files[1], md.as_bytes())?;
+    Ok(files.to_vec())
+}

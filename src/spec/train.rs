@@ -1,0 +1,182 @@
+//! `[train]`: workers, batches, length (iterations or epochs), evaluation and checkpoint
+//! cadence, numeric type and device.
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dtype {
+    F32,
+    F64,
+}
+
+impl Dtype {
+    pub fn kind(self) -> tch::Kind {
+        match self {
+            Dtype::F32 => tch::Kind::Float,
+            Dtype::F64 => tch::Kind::Double,
+        }
+    }
+}
+
+/// A cadence: every so many iterations (0 = never), or once per epoch (`"epoch"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Every {
+    Iterations(usize),
+    Epoch,
+}
+
+impl Every {
+    /// The cadence in iterations, for a task of `per_epoch` iterations per epoch (0 = never).
+    pub fn iterations(self, per_epoch: usize) -> usize {
+        match self {
+            Every::Iterations(k) => k,
+            Every::Epoch => per_epoch.max(1),
+        }
+    }
+}
+
+impl Serialize for Every {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Every::Iterations(k) => s.serialize_u64(*k as u64),
+            Every::Epoch => s.serialize_str("epoch"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Every {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = Every;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number of iterations or \"epoch\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Every, E> {
+                usize::try_from(v)
+                    .map(Every::Iterations)
+                    .map_err(|_| E::custom(format!("expected iterations >= 0, not {v}")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Every, E> {
+                Ok(Every::Iterations(v as usize))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Every, E> {
+                match v {
+                    "epoch" => Ok(Every::Epoch),
+                    _ => Err(E::custom(format!(
+                        "expected a number of iterations or \"epoch\", not {v:?}"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// `[train]`: workers, batches, length, numeric type and device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// m: the data is split into m workers' blocks D_i (2.1).
+    #[serde(default = "one")]
+    pub workers: usize,
+    /// |B_i|; 0 = full batch, B_i = D_i.
+    #[serde(default)]
+    pub batch_size: usize,
+    /// The run's length in iterations ℓ, or
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<usize>,
+    /// in epochs of n iterations (n = the task's passes of the workers' batches over D_i;
+    /// E and n of Table 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+    /// Evaluate (write a metrics row) every this many iterations, or `"epoch"`; the last
+    /// iteration is always written.
+    #[serde(default = "every_iteration")]
+    pub eval_every: Every,
+    /// Write `checkpoint.safetensors` every this many iterations (0 = never) or `"epoch"`,
+    /// and at the end. `pisa run --resume` continues an interrupted run from it.
+    #[serde(default = "never")]
+    pub checkpoint_every: Every,
+    #[serde(default = "default_dtype")]
+    pub dtype: Dtype,
+    /// "cpu", "cuda" or "cuda:N".
+    #[serde(default = "default_device")]
+    pub device: String,
+}
+
+fn one() -> usize {
+    1
+}
+fn every_iteration() -> Every {
+    Every::Iterations(1)
+}
+fn never() -> Every {
+    Every::Iterations(0)
+}
+fn default_dtype() -> Dtype {
+    Dtype::F64
+}
+fn default_device() -> String {
+    "cpu".to_string()
+}
+
+impl TrainSpec {
+    pub fn device(&self) -> anyhow::Result<tch::Device> {
+        parse_device(&self.device)
+    }
+
+    /// The run's length in iterations for a task of `per_epoch` iterations per epoch.
+    pub fn length(&self, per_epoch: usize) -> usize {
+        match (self.iterations, self.epochs) {
+            (Some(iterations), _) => iterations,
+            (None, Some(epochs)) => epochs * per_epoch.max(1),
+            (None, None) => unreachable!("validated: iterations or epochs"),
+        }
+    }
+
+    /// Checks what serde cannot; on failure the dotted key and a message.
+    pub(super) fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, msg: &str| Err((format!("train{key}"), msg.to_string()));
+        if self.workers == 0 {
+            return bad(".workers", "workers must be at least 1");
+        }
+        match (self.iterations, self.epochs) {
+            (Some(_), Some(_)) => return bad(".epochs", "give iterations or epochs, not both"),
+            (None, None) => {
+                return bad(
+                    "",
+                    "[train] needs the run's length: iterations = N or epochs = E",
+                )
+            }
+            (Some(0), _) => return bad(".iterations", "iterations must be at least 1"),
+            (_, Some(0)) => return bad(".epochs", "epochs must be at least 1"),
+            _ => {}
+        }
+        if self.eval_every == Every::Iterations(0) {
+            return bad(
+                ".eval_every",
+                "eval_every must be at least 1 (or \"epoch\")",
+            );
+        }
+        if let Err(e) = self.device() {
+            return bad(".device", &e.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Parses "cpu", "cuda" or "cuda:N".
+pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
+    match s {
+        "cpu" => Ok(tch::Device::Cpu),
+        "cuda" => Ok(tch::Device::Cuda(0)),
+        _ => s
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(tch::Device::Cuda)
+            .ok_or_else(|| {
+                anyhow::anyhow!("device must be \"cpu\", \"cuda\" or \"cuda:N\", not {s:?}")
+            }),
+    }
+}
