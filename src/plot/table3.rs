@@ -140,13 +140,13 @@ fn paper(row: &[String], column: usize) -> Option<PaperValue> {
 /// training loss and the test accuracy against epochs, one curve per optimizer (its
 /// lowest seed). Written as `figure1-<model>-<dataset>-<metric>.{png,svg}` into `dir`.
 pub fn figure1(dir: &Path) -> Result<Vec<PathBuf>> {
-    // (model, dataset) → (column, seed) → (optimizer, metrics)
-    type Curves = BTreeMap<(usize, i64), (String, Metrics)>;
-    let mut rows: BTreeMap<(String, String), Curves> = BTreeMap::new();
+    // (model, dataset) → column → (seed, optimizer, run folder): each optimizer's lowest seed.
+    let mut rows: BTreeMap<(String, String), BTreeMap<usize, (i64, String, PathBuf)>> =
+        BTreeMap::new();
     for run in super::tables::runs_of(dir, TABLE.name)? {
         let (key, _) = row(&run)?;
         let optimizer = run.text(&["optimizer", "name"]).unwrap_or_default();
-        let order = ALGORITHMS
+        let column = ALGORITHMS
             .iter()
             .position(|a| *a == optimizer)
             .unwrap_or(ALGORITHMS.len());
@@ -154,21 +154,21 @@ pub fn figure1(dir: &Path) -> Result<Vec<PathBuf>> {
             .get(&["seed"])
             .and_then(toml::Value::as_integer)
             .unwrap_or(0);
-        let curves = rows.entry((key[0].clone(), key[1].clone())).or_default();
-        // One curve per optimizer: keep its lowest seed.
-        if curves.iter().any(|((o, s), _)| *o == order && *s <= seed) {
-            continue;
+        let chosen = rows.entry((key[0].clone(), key[1].clone())).or_default();
+        if chosen
+            .get(&column)
+            .is_none_or(|(lowest, ..)| seed < *lowest)
+        {
+            chosen.insert(column, (seed, optimizer, run.dir));
         }
-        curves.retain(|(o, _), _| *o != order);
-        let metrics = Metrics::read(&run.dir.join(crate::results::METRICS_FILE))?;
-        curves.insert((order, seed), (optimizer, metrics));
     }
     let mut written = vec![];
     for ((model, dataset), runs) in &rows {
         for y in ["train_loss", "test_acc"] {
             let curves = runs
                 .values()
-                .map(|(label, metrics)| {
+                .map(|(_, label, run)| {
+                    let metrics = Metrics::read(&run.join(crate::results::METRICS_FILE))?;
                     Ok(Curve {
                         label: label.clone(),
                         points: metrics.points("epoch", y)?,

@@ -2,7 +2,7 @@
 use super::classification::{Classification, Config, Examples, Folders};
 use super::least_squares::LeastSquares;
 use super::Task;
-use crate::data::image_folder::ImageFolder;
+use crate::data::image_folder::{ImageFolder, Transform as FolderTransform};
 use crate::data::partition::{self, Partition};
 use crate::data::transform::Normalise;
 use crate::data::{self, cifar, idx, least_squares::Problem, libsvm, synthetic};
@@ -87,8 +87,11 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
                 .as_ref()
                 .expect("validated: classification has a model");
             let shape = match &folders {
-                // Indices into the image files: the models see their 3×224×224 crops.
-                Some(_) => vec![train.len(), 3, 224, 224],
+                // Indices into the image files: the models see their training crops.
+                Some(_) => {
+                    let side = i64::from(FolderTransform::IMAGENET_TRAIN.size());
+                    vec![train.len(), 3, side, side]
+                }
                 None => train.x.size(),
             };
             let input: i64 = shape[1..].iter().product();
