@@ -377,19 +377,19 @@ fn to_channels_first(image: &RgbImage, out: &mut [u8]) {
 
 /// Decodes batches on a background thread, up to `ahead` of them before they are asked
 /// for, and hands them out in order: an iterator over what [`ImageFolder::batch`] returns
-/// for each (indices, seed). It stops after the first error. Dropping it stops the thread
-/// (after the batch it is decoding).
-pub struct Prefetch {
-    rx: Option<Receiver<Result<(Tensor, Tensor)>>>,
+/// for each (tag, indices, seed), with the tag (what the batch is for) in front. It stops
+/// after the first error. Dropping it stops the thread (after the batch it is decoding).
+pub struct Prefetch<T> {
+    rx: Option<Receiver<Result<(T, Tensor, Tensor)>>>,
     worker: Option<JoinHandle<()>>,
 }
 
-impl Prefetch {
+impl<T: Send + 'static> Prefetch<T> {
     /// `batches` is walked lazily on the background thread, so it may be endless (e.g.
     /// epoch after epoch of shuffled index lists, a seed per epoch). `ahead` ≥ 1.
     pub fn new<I>(folder: Arc<ImageFolder>, transform: Transform, batches: I, ahead: usize) -> Self
     where
-        I: IntoIterator<Item = (Vec<usize>, u64)>,
+        I: IntoIterator<Item = (T, Vec<usize>, u64)>,
         I::IntoIter: Send + 'static,
     {
         // One batch waits in the worker's `send` beyond the channel's capacity.
@@ -398,8 +398,10 @@ impl Prefetch {
         let worker = std::thread::Builder::new()
             .name("pisa-prefetch".into())
             .spawn(move || {
-                for (indices, seed) in batches {
-                    let batch = folder.batch(&indices, transform, seed);
+                for (tag, indices, seed) in batches {
+                    let batch = folder
+                        .batch(&indices, transform, seed)
+                        .map(|(x, y)| (tag, x, y));
                     let failed = batch.is_err();
                     if tx.send(batch).is_err() || failed {
                         return;
@@ -414,8 +416,8 @@ impl Prefetch {
     }
 }
 
-impl Iterator for Prefetch {
-    type Item = Result<(Tensor, Tensor)>;
+impl<T> Iterator for Prefetch<T> {
+    type Item = Result<(T, Tensor, Tensor)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.rx.as_ref()?.recv() {
@@ -433,7 +435,7 @@ impl Iterator for Prefetch {
     }
 }
 
-impl Drop for Prefetch {
+impl<T> Drop for Prefetch<T> {
     fn drop(&mut self) {
         // Closing the channel makes the worker's next send fail, so it returns.
         self.rx = None;
@@ -645,25 +647,25 @@ mod tests {
         let root = tiny_folder();
         let folder = Arc::new(ImageFolder::open(root.path()).unwrap());
         let train = Transform::Train { size: 16 };
-        let batches: Vec<(Vec<usize>, u64)> = vec![
-            (vec![0, 1], 1),
-            (vec![2, 3, 4], 1),
-            (vec![4, 3], 2),
-            (vec![1], 3),
+        let batches: Vec<(usize, Vec<usize>, u64)> = vec![
+            (0, vec![0, 1], 1),
+            (1, vec![2, 3, 4], 1),
+            (2, vec![4, 3], 2),
+            (3, vec![1], 3),
         ];
         for ahead in [1, 2, 8] {
-            let got: Vec<(Tensor, Tensor)> =
+            let got: Vec<(usize, Tensor, Tensor)> =
                 Prefetch::new(folder.clone(), train, batches.clone(), ahead)
                     .collect::<Result<_>>()
                     .unwrap();
             assert_eq!(got.len(), batches.len());
-            for ((x, y), (indices, seed)) in got.iter().zip(&batches) {
+            for ((tag, x, y), (want, indices, seed)) in got.iter().zip(&batches) {
                 let (dx, dy) = folder.batch(indices, train, *seed).unwrap();
-                assert!(x.equal(&dx) && y.equal(&dy));
+                assert!(tag == want && x.equal(&dx) && y.equal(&dy));
             }
         }
         // An endless stream, dropped after three batches, stops its thread.
-        let endless = (0u64..).map(|e| (vec![(e % 5) as usize], e));
+        let endless = (0u64..).map(|e| ((), vec![(e % 5) as usize], e));
         let mut p = Prefetch::new(folder.clone(), train, endless, 2);
         for _ in 0..3 {
             let _batch = p.next().unwrap().unwrap();

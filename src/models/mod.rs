@@ -9,6 +9,7 @@ pub mod fed_lamb;
 pub mod flat;
 pub mod layers;
 pub mod mlp;
+pub mod precision;
 pub mod resnet;
 pub mod simple_cnn;
 pub mod vgg;

@@ -13,7 +13,7 @@ pub use model::{ModelKind, ModelSpec};
 pub use optimizer::OptimizerSpec;
 pub use overrides::Override;
 pub use plot::{Legend, PlotSpec};
-pub use train::{parse_device, Dtype, Every, TrainSpec};
+pub use train::{parse_device, Autocast, Dtype, Every, TrainSpec};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

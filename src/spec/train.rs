@@ -1,5 +1,6 @@
 //! `[train]`: workers, batches, length (iterations or epochs), evaluation and checkpoint
-//! cadence, numeric type and device.
+//! cadence, numeric type, device, and how a forward pass runs (micro-batches, autocast,
+//! channels last).
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +104,42 @@ pub struct TrainSpec {
     /// "cpu", "cuda" or "cuda:N".
     #[serde(default = "default_device")]
     pub device: String,
+    /// Examples per forward and backward pass: a worker's batch B_i is processed in chunks
+    /// of this many and their gradients summed into the batch mean (gradient
+    /// accumulation, for batches larger than the device holds); 0 = the whole batch.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub micro_batch: usize,
+    /// Forward passes under autocast to "bf16" or "f16" (parameters, gradients and the
+    /// optimizer stay `dtype` = f32); absent = plain `dtype`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autocast: Option<Autocast>,
+    /// Image batches in channels-last (NHWC) memory order.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub channels_last: bool,
+}
+
+/// The arithmetic kind of an autocast forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Autocast {
+    Bf16,
+    F16,
+}
+
+impl Autocast {
+    pub fn kind(self) -> tch::Kind {
+        match self {
+            Autocast::Bf16 => tch::Kind::BFloat16,
+            Autocast::F16 => tch::Kind::Half,
+        }
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn one() -> usize {
@@ -161,6 +198,12 @@ impl TrainSpec {
         }
         if let Err(e) = self.device() {
             return bad(".device", &e.to_string());
+        }
+        if self.autocast.is_some() && self.dtype != Dtype::F32 {
+            return bad(
+                ".autocast",
+                "autocast keeps f32 parameters: set train.dtype = \"f32\"",
+            );
         }
         Ok(())
     }

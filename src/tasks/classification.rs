@@ -2,16 +2,20 @@
 //! model with parameters w on the mini-batch B ⊂ D_i.
 //!
 //! The training set is shuffled once with the seed and cut into m contiguous shares D_i
-//! whose sizes differ by at most one (α_i = |D_i|/|D|). Each worker walks its own seeded
-//! permutation of D_i in batches of b without replacement; when fewer than b samples are
-//! left in a pass, they are skipped and a new pass starts with a fresh permutation
-//! (PyTorch's `drop_last`). b = 0 means the whole D_i, in order, every time.
+//! whose sizes differ by at most one (α_i = |D_i|/|D|); [`Batches`] draws each worker's
+//! mini-batches from its share.
 //!
 //! The model lives in its own var store, its trainable variables viewed as one flat
 //! buffer ([`FlatParams`]); the optimizer's w is copied into it before each forward pass.
+//! A batch goes through the model in micro-batches if asked (gradient accumulation), each
+//! forward pass as [`Precision`] says (autocast, channels last). Image-folder batches are
+//! decoded ahead on a background thread ([`Lookahead`]).
+use super::batches::{Batches, Draw, Rows};
+use super::lookahead::{chunks, Lookahead};
 use super::{Local, Task};
 use crate::data::image_folder::{ImageFolder, Transform as FolderTransform};
 use crate::data::transform::{Augment, Normalise, Transform};
+use crate::models::precision::Precision;
 use crate::models::{self, FlatParams};
 use crate::optim::layout::Layout;
 use anyhow::{ensure, Context, Result};
@@ -114,6 +118,10 @@ pub struct Config {
     /// Image files behind the examples: `x` holds indices into these folders (train, test),
     /// decoded batch by batch (ImageNet).
     pub folders: Option<Folders>,
+    /// Examples per forward and backward pass within a batch; 0 = the whole batch.
+    pub micro_batch: usize,
+    /// How the forward passes run (autocast, channels last).
+    pub precision: Precision,
 }
 
 /// The training and test image folders of a dataset too large to hold in memory.
@@ -157,6 +165,8 @@ impl Config {
             },
             augment: Augment::None,
             folders: None,
+            micro_batch: 0,
+            precision: Precision::default(),
         }
     }
 
@@ -171,71 +181,13 @@ impl Config {
         self.augment = augment;
         self
     }
-}
 
-/// One worker's walk through its permutations of D_i.
-///
-/// Each pass shuffles 0..|D_i| afresh, so a pass is determined by the RNG's word
-/// position at its start: that, the pass number and the position within the pass are
-/// the whole state.
-#[derive(Debug)]
-struct Sampler {
-    rng: ChaCha8Rng,
-    order: Vec<i64>,
-    pos: usize,
-    pass: i64,
-    pass_start: u128,
-}
-
-impl Sampler {
-    fn new(seed: u64, worker: usize, len: usize) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xba7c_4e55_5a3b_1e5d);
-        rng.set_stream(worker as u64);
-        let mut s = Self {
-            rng,
-            order: Vec::new(),
-            pos: 0,
-            pass: 0,
-            pass_start: 0,
-        };
-        s.shuffle(len);
-        s
-    }
-
-    /// A fresh permutation of 0..len from the RNG's current position.
-    fn shuffle(&mut self, len: usize) {
-        self.pass_start = self.rng.get_word_pos();
-        self.order = (0..len as i64).collect();
-        self.order.shuffle(&mut self.rng);
-        self.pos = 0;
-    }
-
-    /// The next `b` positions within D_i, starting a new pass when fewer are left.
-    fn next(&mut self, b: usize) -> &[i64] {
-        if self.pos + b > self.order.len() {
-            self.pass += 1;
-            self.shuffle(self.order.len());
-        }
-        self.pos += b;
-        &self.order[self.pos - b..self.pos]
-    }
-
-    fn state(&self) -> [i64; 3] {
-        [self.pass, self.pass_start as i64, self.pos as i64]
-    }
-
-    fn restore(&mut self, [pass, pass_start, pos]: [i64; 3]) -> Result<()> {
-        let len = self.order.len();
-        ensure!(
-            pass >= 0 && pass_start >= 0 && (0..=len as i64).contains(&pos),
-            "sampler state (pass {pass}, word {pass_start}, position {pos}) is not valid for \
-             a share of {len} samples"
-        );
-        self.rng.set_word_pos(pass_start as u128);
-        self.shuffle(len);
-        self.pass = pass;
-        self.pos = pos as usize;
-        Ok(())
+    /// Batches in micro-batches of `micro_batch` examples (0 = whole), forward passes
+    /// as `precision` says.
+    pub fn with_passes(mut self, micro_batch: usize, precision: Precision) -> Self {
+        self.micro_batch = micro_batch;
+        self.precision = precision;
+        self
     }
 }
 
@@ -248,15 +200,14 @@ pub struct Classification {
     initial: Tensor,
     /// The training set after the seeded shuffle; D_i = rows shares[i].0 .. + shares[i].1.
     train: Examples,
-    shares: Vec<(i64, i64)>,
     alphas: Vec<f64>,
-    batch_size: usize,
-    samplers: Vec<Sampler>,
-    /// Batches drawn by each worker so far: with the seed it fixes a batch's augmentation.
-    batches: Vec<i64>,
-    seed: u64,
+    batches: Batches,
     transform: Transform,
     folders: Option<Folders>,
+    /// The training images decoded ahead (image folders only).
+    lookahead: Option<Lookahead>,
+    micro_batch: usize,
+    precision: Precision,
     /// Each worker's copy of the model's non-trainable state ([m, B], batch-norm running
     /// statistics): a worker's forward passes use and update its own, as m devices
     /// would; evaluation uses worker 0's, as rank 0 of PyTorch's DDP reports.
@@ -302,6 +253,8 @@ impl Classification {
             normalise,
             augment,
             folders,
+            micro_batch,
+            precision,
         } = config;
         ensure!(
             matches!(
@@ -373,11 +326,18 @@ impl Classification {
             .iter()
             .map(|&(_, len)| len as f64 / n as f64)
             .collect(); // (2.1)
-        let samplers = shares
-            .iter()
-            .enumerate()
-            .map(|(i, &(_, len))| Sampler::new(seed, i, len as usize))
-            .collect();
+        let lookahead = match &folders {
+            Some(f) => {
+                let images = Vec::<i64>::try_from(&train.x.to_device(Device::Cpu))?;
+                Some(Lookahead::new(
+                    f.train.clone(),
+                    FolderTransform::IMAGENET_TRAIN,
+                    images.into_iter().map(|i| i as usize).collect(),
+                    micro_batch,
+                ))
+            }
+            None => None,
+        };
 
         // A fixed subset spread evenly over the shuffled set (so over all shares).
         let k = n.min(EVAL_TRAIN_SAMPLES);
@@ -396,14 +356,13 @@ impl Classification {
             params,
             initial,
             train,
-            shares,
             alphas,
-            batch_size,
-            samplers,
-            batches: vec![0; workers],
-            seed,
+            batches: Batches::new(shares, batch_size, seed),
             transform: Transform::new(&normalise, augment, kind, device),
             folders,
+            lookahead,
+            micro_batch,
+            precision,
             worker_state,
             eval_train,
             test,
@@ -445,70 +404,27 @@ impl Classification {
 
     /// (first row, |D_i|) of each worker's share in the shuffled training set.
     pub fn shares(&self) -> &[(i64, i64)] {
-        &self.shares
+        self.batches.shares()
     }
 
-    /// The workers' sampling state, three values per worker: the pass (epoch) number,
-    /// the RNG word position at the start of the pass, and the position within it.
-    /// Together with the seed and the data it determines all later batches.
-    pub fn sampler_state(&self) -> Vec<i64> {
-        self.samplers.iter().flat_map(Sampler::state).collect()
-    }
-
-    /// Restores [`sampler_state`](Self::sampler_state) on a task built with the same
-    /// data, workers, batch size and seed. (Dropout draws from torch's generator, which
-    /// this does not cover.)
-    pub fn set_sampler_state(&mut self, state: &[i64]) -> Result<()> {
-        ensure!(
-            state.len() == 3 * self.samplers.len(),
-            "sampler state has {} values; expected 3 for each of the {} workers",
-            state.len(),
-            self.samplers.len()
-        );
-        for (i, (sampler, s)) in self
-            .samplers
-            .iter_mut()
-            .zip(state.chunks_exact(3))
-            .enumerate()
-        {
-            sampler
-                .restore([s[0], s[1], s[2]])
-                .with_context(|| format!("worker {i}"))?;
-        }
-        Ok(())
-    }
-
-    /// Worker `worker`'s next batch B_i as rows of the shuffled training set; `None` for
-    /// the whole share D_i.
-    fn next_rows(&mut self, worker: usize) -> Option<Vec<i64>> {
-        let (start, len) = self.shares[worker];
-        let b = self.batch_size;
-        (b != 0 && b as i64 != len).then(|| {
-            self.samplers[worker]
-                .next(b)
-                .iter()
-                .map(|&j| start + j)
-                .collect()
-        })
-    }
-
-    /// Worker `worker`'s next batch B_i, and the seed of its augmentation.
-    fn next_batch(&mut self, worker: usize) -> (Examples, u64) {
-        let seed = self.seed
-            ^ 0xa06_3e47_c0ff_ee00
-            ^ ((worker as u64) << 48)
-            ^ self.batches[worker] as u64;
-        self.batches[worker] += 1;
-        let batch = match self.next_rows(worker) {
-            Some(rows) => self
+    /// Rows `start..start + len` of `draw`'s batch as examples on the device, their
+    /// images decoded (image folders) but not yet transformed.
+    fn chunk(&mut self, draw: &Draw, start: i64, len: i64) -> Result<Examples> {
+        let examples = match &draw.rows {
+            Rows::Share { start: first, .. } => self.train.narrow(first + start, len),
+            rows => self
                 .train
-                .select(&Tensor::from_slice(&rows).to_device(self.device)),
-            None => {
-                let (start, len) = self.shares[worker];
-                self.train.narrow(start, len)
-            }
+                .select(&Tensor::from_slice(&rows.slice(start, len)).to_device(self.device)),
         };
-        (batch, seed)
+        match self.lookahead.as_mut() {
+            Some(lookahead) => Ok(Examples {
+                x: lookahead
+                    .images(draw, start, &self.batches)?
+                    .to_device(self.device),
+                y: examples.y,
+            }),
+            None => Ok(examples),
+        }
     }
 
     /// Mean cross-entropy and accuracy of the current parameters on `data`, in chunks,
@@ -531,19 +447,20 @@ impl Classification {
                     0,
                     self.device,
                 )?;
-                let logits = self.model.forward_t(&self.transform.eval(&x), false);
-                let sum = logits.f_cross_entropy_loss::<Tensor>(
-                    &chunk.y,
-                    None,
-                    Reduction::Sum,
-                    -100,
-                    0.0,
-                )?;
-                loss += sum.to_kind(Kind::Double);
-                correct += logits
-                    .argmax(-1, false)
-                    .eq_tensor(&chunk.y)
-                    .sum(Kind::Int64);
+                let x = self.precision.input(&self.transform.eval(&x));
+                let (sum, predicted) = self.precision.forward(self.device, || {
+                    let logits = self.model.forward_t(&x, false);
+                    let sum = logits.f_cross_entropy_loss::<Tensor>(
+                        &chunk.y,
+                        None,
+                        Reduction::Sum,
+                        -100,
+                        0.0,
+                    );
+                    (sum, logits.argmax(-1, false))
+                });
+                loss += sum?.to_kind(Kind::Double);
+                correct += predicted.eq_tensor(&chunk.y).sum(Kind::Int64);
             }
             Ok((loss.double_value(&[]), correct.int64_value(&[])))
         })?;
@@ -566,62 +483,68 @@ impl Task for Classification {
 
     fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local> {
         ensure!(
-            worker < self.shares.len(),
+            worker < self.shares().len(),
             "classification: worker {worker} of {}",
-            self.shares.len()
+            self.shares().len()
         );
         ensure!(
             !hessian,
             "classification: the Hessian preconditioner (4.1) needs the P×P Hessian, which \
              is not available for neural networks; use another preconditioner"
         );
-        let (batch, seed) = self.next_batch(worker);
-        let folder = self.folders.as_ref().map(|f| &*f.train);
-        let x = decode(
-            folder,
-            &batch.x,
-            FolderTransform::IMAGENET_TRAIN,
-            seed,
-            self.device,
-        )?;
-        let x = self
-            .transform
-            .train(&x, &mut ChaCha8Rng::seed_from_u64(seed));
+        let draw = self.batches.next(worker);
+        let total = draw.rows.len();
         self.params.load(w)?;
         self.params.zero_grad();
-        let state = self.params.state();
+        let state = self.params.state().shallow_clone();
         let own = self.worker_state.get(worker as i64);
         tch::no_grad(|| state.shallow_clone().copy_(&own));
-        // g_i = ∇H_i(w; B_i), H_i the mean cross-entropy on B_i (2.10)
-        tch::with_grad(|| -> Result<()> {
-            let logits = self.model.forward_t(&x, true);
-            logits
-                .f_cross_entropy_loss::<Tensor>(&batch.y, None, Reduction::Mean, -100, 0.0)?
-                .f_backward()?;
-            Ok(())
-        })
-        .with_context(|| format!("classification: worker {worker}'s gradient"))?;
-        tch::no_grad(|| own.shallow_clone().copy_(state));
+        let mut rng = ChaCha8Rng::seed_from_u64(draw.seed);
+        // g_i = ∇H_i(w; B_i), H_i the mean cross-entropy on B_i (2.10): the micro-batches'
+        // mean losses weighted by their share of B_i, their gradients summed by backward.
+        for (start, len) in chunks(total, self.micro_batch as i64) {
+            let part = self.chunk(&draw, start, len)?;
+            let x = self.transform.train(&part.x, &mut rng);
+            let x = self.precision.input(&x);
+            tch::with_grad(|| -> Result<()> {
+                let loss = self.precision.forward(self.device, || {
+                    self.model.forward_t(&x, true).f_cross_entropy_loss::<Tensor>(
+                        &part.y,
+                        None,
+                        Reduction::Mean,
+                        -100,
+                        0.0,
+                    )
+                })?;
+                let loss = if len == total {
+                    loss
+                } else {
+                    loss * (len as f64 / total as f64)
+                };
+                loss.f_backward()?;
+                Ok(())
+            })
+            .with_context(|| format!("classification: worker {worker}'s gradient"))?;
+        }
+        tch::no_grad(|| own.shallow_clone().copy_(&state));
         Ok(Local {
             grad: self.params.flat_grad(),
-            samples: batch.len() as usize,
+            samples: total as usize,
             hessian: None,
         })
     }
 
     fn iterations_per_epoch(&self) -> usize {
-        // The smallest share sets the pace; a partial last batch is skipped (drop_last).
-        let smallest = self.shares.iter().map(|&(_, len)| len).min().unwrap_or(0) as usize;
-        match self.batch_size {
-            0 => 1,
-            b => (smallest / b).max(1),
-        }
+        self.batches.per_epoch()
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
         vec![
-            ("sampler".into(), Tensor::from_slice(&self.sampler_state())),
-            ("batches".into(), Tensor::from_slice(&self.batches)),
+            (
+                "sampler".into(),
+                Tensor::from_slice(&self.batches.sampler_state()),
+            ),
+            ("batches".into(), Tensor::from_slice(self.batches.drawn())),
             ("model_state".into(), self.worker_state.shallow_clone()),
         ]
     }
@@ -632,15 +555,13 @@ impl Task for Classification {
                 .get(name)
                 .with_context(|| format!("the checkpoint has no {name} state"))
         };
-        self.set_sampler_state(&Vec::<i64>::try_from(get("sampler")?)?)?;
-        let batches = Vec::<i64>::try_from(get("batches")?)?;
-        ensure!(
-            batches.len() == self.batches.len(),
-            "the checkpoint counts batches for {} workers, not {}",
-            batches.len(),
-            self.batches.len()
-        );
-        self.batches = batches;
+        self.batches
+            .set_sampler_state(&Vec::<i64>::try_from(get("sampler")?)?)?;
+        self.batches
+            .set_drawn(Vec::<i64>::try_from(get("batches")?)?)?;
+        if let Some(lookahead) = self.lookahead.as_mut() {
+            lookahead.reset();
+        }
         let model_state = get("model_state")?;
         ensure!(
             model_state.size() == self.worker_state.size(),
@@ -677,6 +598,24 @@ impl Task for Classification {
 mod tests {
     use super::*;
     use crate::models::{Activation, Mlp};
+
+    impl Classification {
+        /// Worker `worker`'s next batch rows; `None` for the whole share.
+        fn next_rows(&mut self, worker: usize) -> Option<Vec<i64>> {
+            match self.batches.next(worker).rows {
+                Rows::Listed(rows) => Some(rows),
+                Rows::Share { .. } => None,
+            }
+        }
+
+        fn sampler_state(&self) -> Vec<i64> {
+            self.batches.sampler_state()
+        }
+
+        fn set_sampler_state(&mut self, state: &[i64]) -> Result<()> {
+            self.batches.set_sampler_state(state)
+        }
+    }
     use rand_distr::{Distribution, StandardNormal};
 
     /// Two Gaussian blobs in 2-D around ±(1.5, 1.5); labels alternate 0, 1, 0, ...
@@ -977,7 +916,73 @@ mod tests {
         let mut other = batch_norm_task(3);
         other.load_state(&saved).unwrap();
         assert!(other.worker_state.equal(&t.worker_state));
-        assert_eq!(other.batches, [1, 1, 1]);
+        assert_eq!(other.batches.drawn(), [1, 1, 1]);
         assert_eq!(other.evaluate(&w).unwrap(), t.evaluate(&w).unwrap());
+    }
+
+    #[test]
+    fn micro_batches_give_the_batch_gradient() {
+        let w = task(64, 2, 10, Kind::Double).initial_point();
+        let grads = |micro_batch: usize| -> Vec<Tensor> {
+            let net = mlp();
+            let config = config(2, 10, Kind::Double).with_passes(micro_batch, Precision::default());
+            let mut t =
+                Classification::new(blobs(64, 1), blobs(40, 2), move |p| net.build(p), config)
+                    .unwrap();
+            (0..6).map(|k| t.local(k % 2, &w, false).unwrap().grad).collect()
+        };
+        let whole = grads(0);
+        for (a, b) in whole.iter().zip(grads(10)) {
+            assert!(a.equal(&b), "one micro-batch is the batch");
+        }
+        for micro_batch in [1, 3, 4] {
+            for (a, b) in whole.iter().zip(grads(micro_batch)) {
+                assert!(close(a, &b, 1e-12), "micro-batches of {micro_batch}");
+            }
+        }
+    }
+
+    /// A conv + batch-norm network on 3×8×8 uint8 images, f32.
+    fn image_task(precision: Precision) -> Classification {
+        let x = Tensor::arange(32 * 3 * 64, (Kind::Int64, Device::Cpu))
+            .remainder(251)
+            .to_kind(Kind::Uint8)
+            .view([32, 3, 8, 8]);
+        let y = Tensor::arange(32, (Kind::Int64, Device::Cpu)).remainder(2);
+        Classification::new(
+            Examples::images(&x, &y),
+            Examples::images(&x, &y),
+            |p| {
+                nn::seq_t()
+                    .add(nn::conv2d(p / "conv", 3, 4, 3, Default::default()))
+                    .add(nn::batch_norm2d(p / "bn", 4, Default::default()))
+                    .add_fn(|x| x.relu().flatten(1, -1))
+                    .add(crate::models::mlp::linear(&(p / "fc"), 4 * 36, 2))
+            },
+            config(2, 8, Kind::Float).with_passes(0, precision),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn channels_last_keeps_the_gradient_and_autocast_approximates_it() {
+        let run = |precision: Precision| {
+            let mut t = image_task(precision);
+            let w = t.initial_point();
+            (t.local(0, &w, false).unwrap().grad, t.evaluate(&w).unwrap())
+        };
+        let (exact, metrics) = run(Precision::default());
+        let (nhwc, nhwc_metrics) = run(Precision::new(None, true).unwrap());
+        assert!(close(&exact, &nhwc, 1e-5));
+        for (a, b) in metrics.iter().zip(&nhwc_metrics) {
+            assert!((a - b).abs() < 1e-5, "{metrics:?} {nhwc_metrics:?}");
+        }
+        for kind in [Kind::BFloat16, Kind::Half] {
+            let (grad, metrics) = run(Precision::new(Some(kind), true).unwrap());
+            assert_eq!(grad.kind(), Kind::Float, "gradients stay f32");
+            let error = (&grad - &exact).norm().double_value(&[]) / exact.norm().double_value(&[]);
+            assert!(error > 0.0 && error < 0.05, "{kind:?}: relative error {error}");
+            assert!(metrics.iter().all(|m| m.is_finite()));
+        }
     }
 }

@@ -6,8 +6,9 @@ use crate::data::image_folder::{ImageFolder, Transform as FolderTransform};
 use crate::data::partition::{self, Partition};
 use crate::data::transform::Normalise;
 use crate::data::{self, cifar, idx, least_squares::Problem, libsvm, synthetic};
+use crate::models::precision::Precision;
 use crate::models::{catalog, fed_lamb, simple_cnn::SimpleCnn, Mlp};
-use crate::spec::{DataKind, ModelKind, Spec};
+use crate::spec::{Autocast, DataKind, ModelKind, Spec};
 use anyhow::{bail, ensure, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -32,6 +33,11 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
     let mut artifacts = vec![];
     let task: Box<dyn Task> = match spec.data.kind {
         DataKind::LeastSquares => {
+            ensure!(
+                t.micro_batch == 0 && t.autocast.is_none() && !t.channels_last,
+                "train.micro_batch, train.autocast and train.channels_last are for networks; \
+                 least squares has none"
+            );
             let problem = match (&spec.data.path, spec.data.samples, spec.data.dim) {
                 (Some(path), _, _) => {
                     let file = data::locate(
@@ -126,8 +132,10 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
                     })
                 }
             };
+            let precision = Precision::new(t.autocast.map(Autocast::kind), t.channels_last)?;
             let mut config = Config::new(t.workers, t.batch_size, spec.seed, kind, device)
-                .with_inputs(normalise, spec.data.augment().transform());
+                .with_inputs(normalise, spec.data.augment().transform())
+                .with_passes(t.micro_batch, precision);
             if let Some(folders) = folders {
                 config = config.with_folders(folders);
             }

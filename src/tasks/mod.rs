@@ -1,8 +1,10 @@
 //! Tasks own their data, model and loss; the training loop asks them for local
 //! gradients at the broadcast point and for evaluation rows.
+pub mod batches;
 pub mod classification;
 pub mod from_spec;
 pub mod least_squares;
+pub mod lookahead;
 
 use anyhow::Result;
 use std::collections::HashMap;
