@@ -136,6 +136,7 @@ pub const TABLE: Table = Table {
     row,
     value: |run| run.final_accuracy(),
     paper,
+    variants: None,
 };
 
 /// (dataset, "s-Label") of a Table 2 run, and its rank in the paper's row order (MNIST,

@@ -1,14 +1,14 @@
 //! Table 3 of the paper (pisa.md §5.2): top-1 test accuracy per model and optimizer, the
 //! best over the epochs of a run, mean ± standard deviation over seeds, with the paper's
 //! numbers beside ours. Built from every completed run under a results folder whose
-//! `[plot]` says `table = "table3"` (experiments/table3/).
+//! `[plot]` says `table = "table3"` (experiments/table3/). As in the paper, a baseline
+//! runs with its default schedule and with SISA's, and each cell reports the better.
 use super::curves::Curve;
 use super::draw::{write_png, write_svg, Figure};
 use super::metrics::Metrics;
-use super::tables::{PaperValue, RowKey, Run, Table};
+use super::tables::{PaperValue, RowKey, Run, Table, Variants};
 use crate::spec::Legend;
 use anyhow::{Context, Result};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The optimizers in the paper's column order (SISA, SGD-M, AdaBound, Adam, RAdam,
@@ -104,13 +104,33 @@ pub const PAPER: [(&str, &str, [f64; 11]); 4] = [
 pub const TABLE: Table = Table {
     name: "table3",
     caption: "Top-1 test accuracy (%), the best over each run's epochs, mean ± std over seeds \
-              (n = seeds); the paper's Table 3 value in brackets.",
+              (n = seeds); the paper's Table 3 value in brackets. A baseline runs with its \
+              default learning-rate schedule and with SISA's (Table 5's γ_ℓ(t, s)); each cell \
+              reports the one with the higher mean, † where SISA's schedule won (CSV column \
+              `schedule`: default or sisa).",
     row_header: &["model", "dataset"],
     columns: &ALGORITHMS,
     row,
     value: Run::best_accuracy,
     paper,
+    variants: Some(Variants {
+        header: "schedule",
+        label: schedule,
+    }),
 };
+
+/// How a baseline's spec name ends when it runs with SISA's step-size schedule (Table 5's
+/// γ_ℓ(t, s)) in place of its default one; scripts/table3_specs.py writes both specs.
+pub const SISA_SCHEDULE: &str = "-sisa-schedule";
+
+/// The schedule a Table 3 variant ran with, from its spec name, and its Markdown marker.
+fn schedule(name: &str) -> (&'static str, &'static str) {
+    if name.ends_with(SISA_SCHEDULE) {
+        ("sisa", "†")
+    } else {
+        ("default", "")
+    }
+}
 
 /// (model, dataset) of a Table 3 run, ranked in the paper's row order, others last.
 fn row(run: &Run) -> Result<RowKey> {
@@ -137,37 +157,17 @@ fn paper(row: &[String], column: usize) -> Option<PaperValue> {
 }
 
 /// Figure 1 of the paper: for each (model, dataset) of the Table 3 runs under `dir`, the
-/// training loss and the test accuracy against epochs, one curve per optimizer (its
-/// lowest seed). Written as `figure1-<model>-<dataset>-<metric>.{png,svg}` into `dir`.
+/// training loss and the test accuracy against epochs, one curve per optimizer (the
+/// lowest seed of the variant its Table 3 cell reports). Written as
+/// `figure1-<model>-<dataset>-<metric>.{png,svg}` into `dir`.
 pub fn figure1(dir: &Path) -> Result<Vec<PathBuf>> {
-    // (model, dataset) → column → (seed, optimizer, run folder): each optimizer's lowest seed.
-    let mut rows: BTreeMap<(String, String), BTreeMap<usize, (i64, String, PathBuf)>> =
-        BTreeMap::new();
-    for run in super::tables::runs_of(dir, TABLE.name)? {
-        let (key, _) = row(&run)?;
-        let optimizer = run.text(&["optimizer", "name"]).unwrap_or_default();
-        let column = ALGORITHMS
-            .iter()
-            .position(|a| *a == optimizer)
-            .unwrap_or(ALGORITHMS.len());
-        let seed = run
-            .get(&["seed"])
-            .and_then(toml::Value::as_integer)
-            .unwrap_or(0);
-        let chosen = rows.entry((key[0].clone(), key[1].clone())).or_default();
-        if chosen
-            .get(&column)
-            .is_none_or(|(lowest, ..)| seed < *lowest)
-        {
-            chosen.insert(column, (seed, optimizer, run.dir));
-        }
-    }
     let mut written = vec![];
-    for ((model, dataset), runs) in &rows {
+    for (key, runs) in figure1_runs(dir)? {
+        let (model, dataset) = (&key[0], &key[1]);
         for y in ["train_loss", "test_acc"] {
             let curves = runs
-                .values()
-                .map(|(_, label, run)| {
+                .iter()
+                .map(|(label, run)| {
                     let metrics = Metrics::read(&run.join(crate::results::METRICS_FILE))?;
                     Ok(Curve {
                         label: label.clone(),
@@ -197,4 +197,36 @@ pub fn figure1(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(written)
+}
+
+/// One (model, dataset) row of Figure 1 and its curves: (optimizer, run folder) each.
+pub(super) type Figure1Row = (Vec<String>, Vec<(String, PathBuf)>);
+
+/// Figure 1's rows: per Table 3 row (model, dataset), each optimizer (in the paper's
+/// column order, others after) with the folder of the lowest-seed run of the variant
+/// its cell reports.
+pub(super) fn figure1_runs(dir: &Path) -> Result<Vec<Figure1Row>> {
+    let seed = |run: &Run| run.get(&["seed"]).and_then(toml::Value::as_integer);
+    let mut rows = vec![];
+    for ((_, key), by_algorithm) in super::tables::cells(&TABLE, dir)? {
+        let mut runs: Vec<(String, PathBuf)> = by_algorithm
+            .into_iter()
+            .map(|(optimizer, variant)| {
+                let lowest = variant
+                    .runs
+                    .into_iter()
+                    .min_by_key(seed)
+                    .expect("a variant has at least one run");
+                (optimizer, lowest.dir)
+            })
+            .collect();
+        runs.sort_by_key(|(optimizer, _)| {
+            ALGORITHMS
+                .iter()
+                .position(|a| a == optimizer)
+                .unwrap_or(ALGORITHMS.len())
+        });
+        rows.push((key, runs));
+    }
+    Ok(rows)
 }

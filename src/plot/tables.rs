@@ -1,7 +1,8 @@
 //! The paper's tables from a folder of results: every completed run whose `[plot]` names
 //! a table gives one value to the cell its spec says (a row such as dataset × partition
 //! or model, a column = the optimizer); each cell is the mean ± standard deviation over
-//! its runs (seeds), written as CSV and Markdown with the paper's value beside ours.
+//! its runs (seeds), written as CSV and Markdown with the paper's value beside ours. A
+//! table with [`Variants`] averages a cell's runs per spec `name` and reports the best.
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,7 +28,39 @@ pub struct Table {
     pub value: fn(&Run) -> Result<f64>,
     /// The paper's value (and standard deviation, if given) of a cell.
     pub paper: fn(&[String], usize) -> Option<PaperValue>,
+    /// How a cell's runs split into variants, of which the best is reported; `None`:
+    /// all its runs are averaged.
+    pub variants: Option<Variants>,
 }
+
+/// Variants of a cell: its runs grouped by spec `name` (a spec's seeds share its name),
+/// each averaged on its own; the variant with the higher mean is reported (on a tie, the
+/// first by name), labelled in an extra CSV column and marked in the Markdown cell.
+pub struct Variants {
+    /// Header of the CSV column that labels the reported variant.
+    pub header: &'static str,
+    /// A variant's label for that column and its Markdown marker ("" for none), from
+    /// its spec name.
+    pub label: fn(&str) -> (&'static str, &'static str),
+}
+
+/// The runs of one variant of a cell and their values, in the same order.
+pub struct Variant {
+    /// The runs' spec `name`; empty for a table without [`Variants`].
+    pub name: String,
+    pub runs: Vec<Run>,
+    pub values: Vec<f64>,
+}
+
+impl Variant {
+    fn mean_std(&self) -> (f64, f64) {
+        mean_std(&self.values)
+    }
+}
+
+/// A table's cells: rows in rank order, each mapping an optimizer to the variant it
+/// reports.
+pub type Cells = BTreeMap<((usize, i64), Vec<String>), BTreeMap<String, Variant>>;
 
 /// The tables `pisa plot` knows.
 pub const TABLES: [&Table; 2] = [&super::table2::TABLE, &super::table3::TABLE];
@@ -138,7 +171,7 @@ fn read_run(dir: &Path, table: &str) -> Result<Option<Run>> {
 }
 
 /// The completed runs under `dir` (depth 1 or 2) whose `[plot]` names `table`.
-pub fn runs_of(dir: &Path, table: &str) -> Result<Vec<Run>> {
+fn runs_of(dir: &Path, table: &str) -> Result<Vec<Run>> {
     let mut runs = vec![];
     for dir in run_dirs(dir)? {
         runs.extend(read_run(&dir, table)?);
@@ -168,28 +201,101 @@ pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// Writes `<name>.csv` and `<name>.md` into `dir` from the runs under it that belong to
-/// `table`; returns the files, or nothing when no run does.
-pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
-    type Cells = BTreeMap<String, Vec<f64>>;
-    let mut rows: BTreeMap<((usize, i64), Vec<String>), Cells> = BTreeMap::new();
+/// The cells of `table` from the completed runs under `dir` that belong to it, each the
+/// variant it reports.
+pub fn cells(table: &Table, dir: &Path) -> Result<Cells> {
+    let mut all: BTreeMap<_, BTreeMap<String, BTreeMap<String, Variant>>> = BTreeMap::new();
     for run in runs_of(dir, table.name)? {
         let (key, rank) = (table.row)(&run)?;
+        let spec_of = || format!("{}/spec.toml", run.dir.display());
         let algorithm = run
             .text(&["optimizer", "name"])
-            .context("spec has no optimizer.name")?;
+            .with_context(|| format!("{} has no optimizer.name", spec_of()))?;
+        let name = match table.variants {
+            Some(_) => run
+                .text(&["name"])
+                .with_context(|| format!("{} has no name", spec_of()))?,
+            None => String::new(),
+        };
         let value = (table.value)(&run)?;
-        rows.entry((rank, key))
+        let variant = all
+            .entry((rank, key))
             .or_default()
             .entry(algorithm)
             .or_default()
-            .push(value);
+            .entry(name.clone())
+            .or_insert_with(|| Variant {
+                name,
+                runs: vec![],
+                values: vec![],
+            });
+        variant.runs.push(run);
+        variant.values.push(value);
     }
+    Ok(all
+        .into_iter()
+        .map(|(row, by_algorithm)| {
+            let best = by_algorithm
+                .into_iter()
+                .map(|(algorithm, variants)| (algorithm, best(variants)))
+                .collect();
+            (row, best)
+        })
+        .collect())
+}
+
+/// The variant with the highest mean (a NaN mean loses; on a tie, the first by name).
+fn best(variants: BTreeMap<String, Variant>) -> Variant {
+    variants
+        .into_values()
+        .reduce(|best, v| {
+            let (m, b) = (v.mean_std().0, best.mean_std().0);
+            if m > b || (b.is_nan() && !m.is_nan()) {
+                v
+            } else {
+                best
+            }
+        })
+        .expect("a cell has at least one run")
+}
+
+impl Table {
+    /// The CSV column naming a cell's reported variant, with its leading comma ("" for a
+    /// table without [`Variants`]).
+    fn variant_header(&self) -> String {
+        self.variants
+            .as_ref()
+            .map_or(String::new(), |v| format!(",{}", v.header))
+    }
+
+    /// A reported variant's CSV field (with its leading comma) and Markdown marker (with
+    /// its leading space); both empty for a table without [`Variants`].
+    fn variant_label(&self, variant: &Variant) -> (String, String) {
+        match &self.variants {
+            Some(v) => {
+                let (label, marker) = (v.label)(&variant.name);
+                let marker = if marker.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {marker}")
+                };
+                (format!(",{label}"), marker)
+            }
+            None => (String::new(), String::new()),
+        }
+    }
+}
+
+/// Writes `<name>.csv` and `<name>.md` into `dir` from the runs under it that belong to
+/// `table`; returns the files, or nothing when no run does.
+pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
+    let rows = cells(table, dir)?;
     if rows.is_empty() {
         return Ok(vec![]);
     }
     let keys = table.row_header.join(",");
-    let mut csv = format!("{keys},algorithm,seeds,mean,std,paper_mean,paper_std\n");
+    let variant = table.variant_header();
+    let mut csv = format!("{keys},algorithm{variant},seeds,mean,std,paper_mean,paper_std\n");
     let mut md = format!("{}\n\n|", table.caption);
     for h in table.row_header.iter().chain(table.columns) {
         let _ = write!(md, " {h} |");
@@ -213,10 +319,15 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
                 None => (String::new(), String::new()),
             };
             match by_algorithm.get(*a) {
-                Some(values) => {
-                    let ((m, s), n) = (mean_std(values), values.len());
-                    let _ = writeln!(csv, "{},{a},{n},{m:.4},{s:.4},{pm},{ps}", key.join(","));
-                    let _ = write!(md, " {m:.2} ± {s:.2} (n = {n})");
+                Some(variant) => {
+                    let ((m, s), n) = (variant.mean_std(), variant.values.len());
+                    let (label, marker) = table.variant_label(variant);
+                    let _ = writeln!(
+                        csv,
+                        "{},{a}{label},{n},{m:.4},{s:.4},{pm},{ps}",
+                        key.join(",")
+                    );
+                    let _ = write!(md, " {m:.2} ± {s:.2} (n = {n}){marker}");
                 }
                 None => md.push_str(" –"),
             }

@@ -327,3 +327,108 @@ fn an_empty_folder_is_an_error() {
     let dir = TempDir::new().unwrap();
     assert!(error_of(&dir).contains("no runs"));
 }
+
+/// Writes a completed Table 3 run `dir/<name>/seed=<seed>` of ResNet-34 on CIFAR-10 with
+/// `optimizer`, whose best test accuracy is `accuracy`.
+fn write_table3_run(dir: &Path, name: &str, optimizer: &str, seed: i64, accuracy: f64) {
+    let run = dir.join(name).join(format!("seed={seed}"));
+    fs::create_dir_all(&run).unwrap();
+    let spec = format!(
+        "name = \"{name}\"\nseed = {seed}\n\n[data]\nkind = \"cifar10\"\n\n[model]\n\
+         kind = \"resnet34\"\n\n[optimizer]\nname = \"{optimizer}\"\n\n[plot]\nx = \"epoch\"\n\
+         y = [\"test_acc\"]\ntable = \"table3\"\n"
+    );
+    fs::write(run.join("spec.toml"), spec).unwrap();
+    let summary = format!(r#"{{"status": "completed", "point": {{"seed": {seed}}}}}"#);
+    fs::write(run.join("summary.json"), summary).unwrap();
+    let metrics = format!("epoch,train_loss,test_acc\n0,2,0.1\n1,1,{accuracy}\n2,0.5,0.2\n");
+    fs::write(run.join("metrics.csv"), metrics).unwrap();
+}
+
+/// Table 3 runs where SGD does better with SISA's schedule (seeds 2 and 3: 94 %) than with
+/// its default one (seeds 1 and 2: 91 %; both together would be 92.5 %), and Adam better
+/// with its default one (89 % against 85 %).
+fn table3_with_two_schedules() -> TempDir {
+    let dir = TempDir::new().unwrap();
+    for (name, optimizer, seed, accuracy) in [
+        ("table3-resnet34-sisa", "sisa", 1, 0.95),
+        ("table3-resnet34-sgd", "sgd", 1, 0.90),
+        ("table3-resnet34-sgd", "sgd", 2, 0.92),
+        ("table3-resnet34-sgd-sisa-schedule", "sgd", 2, 0.93),
+        ("table3-resnet34-sgd-sisa-schedule", "sgd", 3, 0.95),
+        ("table3-resnet34-adam", "adam", 1, 0.89),
+        ("table3-resnet34-adam-sisa-schedule", "adam", 1, 0.85),
+    ] {
+        write_table3_run(dir.path(), name, optimizer, seed, accuracy);
+    }
+    dir
+}
+
+#[test]
+fn table3_reports_the_better_schedule_of_each_cell_and_marks_sisas() {
+    let dir = table3_with_two_schedules();
+    super::tables::write(&super::table3::TABLE, dir.path()).unwrap();
+    let csv = fs::read_to_string(dir.path().join("table3.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "model,dataset,algorithm,schedule,seeds,mean,std,paper_mean,paper_std\n\
+         resnet34,cifar10,sisa,default,1,95.0000,0.0000,95.04,\n\
+         resnet34,cifar10,sgd,sisa,2,94.0000,1.4142,94.65,\n\
+         resnet34,cifar10,adam,default,1,89.0000,0.0000,94.69,\n"
+    );
+    let md = fs::read_to_string(dir.path().join("table3.md")).unwrap();
+    assert!(
+        md.contains(
+            "| resnet34 | cifar10 | 95.00 ± 0.00 (n = 1) [95.04] | 94.00 ± 1.41 (n = 2) † \
+             [94.65] | – [94.33] | 89.00 ± 0.00 (n = 1) [94.69] |"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("† where SISA's schedule won"), "{md}");
+}
+
+#[test]
+fn figure1_draws_the_reported_schedules_lowest_seed() {
+    let dir = table3_with_two_schedules();
+    let rows = super::table3::figure1_runs(dir.path()).unwrap();
+    let run = |name: &str, seed: i64| dir.path().join(name).join(format!("seed={seed}"));
+    assert_eq!(
+        rows,
+        [(
+            vec!["resnet34".to_string(), "cifar10".to_string()],
+            vec![
+                ("sisa".to_string(), run("table3-resnet34-sisa", 1)),
+                (
+                    "sgd".to_string(),
+                    run("table3-resnet34-sgd-sisa-schedule", 2)
+                ),
+                ("adam".to_string(), run("table3-resnet34-adam", 1)),
+            ]
+        )]
+    );
+    let written = super::table3::figure1(dir.path()).unwrap();
+    assert_eq!(written.len(), 4, "{written:?}");
+}
+
+#[test]
+fn table2_averages_all_runs_of_a_cell_whatever_their_names() {
+    let dir = TempDir::new().unwrap();
+    for (name, accuracy) in [("a", 0.5), ("b", 0.7)] {
+        let run = dir.path().join(name);
+        fs::create_dir_all(&run).unwrap();
+        let spec = format!(
+            "name = \"{name}\"\n\n[data]\nkind = \"mnist\"\n\n[data.partition]\nlabels = 1\n\n\
+             [optimizer]\nname = \"fedavg\"\n\n[plot]\ny = [\"test_acc\"]\ntable = \"table2\"\n"
+        );
+        fs::write(run.join("spec.toml"), spec).unwrap();
+        let summary = format!(r#"{{"status": "completed", "last": {{"test_acc": {accuracy}}}}}"#);
+        fs::write(run.join("summary.json"), summary).unwrap();
+    }
+    super::tables::write(&super::table2::TABLE, dir.path()).unwrap();
+    let csv = fs::read_to_string(dir.path().join("table2.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "dataset,partition,algorithm,seeds,mean,std,paper_mean,paper_std\n\
+         mnist,1-Label,fedavg,2,60.0000,14.1421,53.19,0.21\n"
+    );
+}
