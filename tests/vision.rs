@@ -187,6 +187,7 @@ fn list_models_gives_published_sizes() {
         ("vgg11", "9750922"),
         ("resnet18_imagenet", "11689512"),
         ("vit_b_16", "86567656"),
+        ("densenet121_imagenet", "7978856"),
     ] {
         assert!(
             listing.contains(&format!("{name}\n")) && listing.contains(count),

@@ -23,7 +23,7 @@ pub struct Info {
 
 const KUANGLIU: &str = "kuangliu/pytorch-cifar";
 
-static CATALOG: [Info; 7] = [
+static CATALOG: [Info; 8] = [
     Info {
         name: "vgg11",
         summary: "VGG-11 without batch norm, classifier 512-512-10 with dropout 0.5",
@@ -72,6 +72,13 @@ static CATALOG: [Info; 7] = [
         input: "3×224×224",
         parameters: Some(86_567_656),
         reference: "torchvision.models.vit_b_16",
+    },
+    Info {
+        name: "densenet121_imagenet",
+        summary: "DenseNet-121: 7×7 stride-2 stem, max-pool, growth 32, blocks [6, 12, 24, 16]",
+        input: "3×224×224",
+        parameters: Some(7_978_856),
+        reference: "torchvision.models.densenet121",
     },
 ];
 
@@ -141,12 +148,15 @@ impl Model {
             "vgg11" => Self::Vgg(Vgg11::new(image, classes)?),
             "resnet18" => Self::ResNet(ResNet::new(Variant::Cifar, RESNET18, channels, classes)),
             "resnet34" => Self::ResNet(ResNet::new(Variant::Cifar, RESNET34, channels, classes)),
-            "densenet121" => Self::DenseNet(DenseNet121::new(image, classes)?),
+            "densenet121" => Self::DenseNet(DenseNet121::new(Variant::Cifar, image, classes)?),
             "resnet18_imagenet" => {
                 Self::ResNet(ResNet::new(Variant::ImageNet, RESNET18, channels, classes))
             }
             "alexnet" => Self::AlexNet(AlexNet::new(image, classes)?),
             "vit_b_16" => Self::Vit(VisionTransformer::new(vit::B_16, image, classes)?),
+            "densenet121_imagenet" => {
+                Self::DenseNet(DenseNet121::new(Variant::ImageNet, image, classes)?)
+            }
             _ => bail!(
                 "unknown model {name:?}; known: {}",
                 CATALOG.map(|info| info.name).join(", ")
@@ -250,6 +260,12 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn densenet121_imagenet() {
+        // As for resnet18_imagenet: 64×64 keeps the test quick.
+        check("densenet121_imagenet", [3, 64, 64], 1000, 7_978_856);
+    }
+
+    #[test]
     fn published_counts_are_listed() {
         for info in catalog() {
             let (image, classes) = match info.input {
@@ -298,12 +314,17 @@ pub(crate) mod tests {
         assert!(e.contains("at least 63×63"), "{e}");
         let e = error("densenet121", [3, 7, 32]);
         assert!(e.contains("at least 8×8"), "{e}");
+        let e = error("densenet121_imagenet", [3, 224, 28]);
+        assert!(e.contains("at least 29×29"), "{e}");
         assert!(error("resnet18", [0, 32, 32]).contains("positive"));
         assert!(parameter_count("resnet18", [3, 32, 32], 0).is_err());
         let e = error("resnet50", [3, 32, 32]);
         assert!(e.contains("unknown model \"resnet50\""), "{e}");
         assert!(
-            e.contains("vgg11, resnet18, resnet34, densenet121, resnet18_imagenet"),
+            e.contains(
+                "vgg11, resnet18, resnet34, densenet121, resnet18_imagenet, alexnet, vit_b_16, \
+                 densenet121_imagenet"
+            ),
             "{e}"
         );
         // Building checks the same.

@@ -1,6 +1,6 @@
 //! Pieces the vision models share: PyTorch's batch norm, convolution followed by batch
-//! norm, He-normal (fan-out) convolutions, and the `features`/`classifier` stacks of
-//! torchvision's VGG and AlexNet.
+//! norm, He-normal (fan-out or fan-in) convolutions, and the `features`/`classifier`
+//! stacks of torchvision's VGG and AlexNet.
 use super::conv::Conv2d;
 use super::mlp::linear;
 use tch::nn::{self, Module, ModuleT};
@@ -23,7 +23,24 @@ pub fn batch_norm2d(path: &nn::Path, channels: i64) -> nn::BatchNorm {
 /// `weight` [out, in, k, k] from N(0, 2/(out·k·k)) (`kaiming_normal_` with fan-out and
 /// ReLU gain), then, if `bias`, a `bias` [out] of zeros. Stride 1, no padding.
 pub fn conv2d_fan_out(path: &nn::Path, input: i64, output: i64, kernel: i64, bias: bool) -> Conv2d {
-    let stdev = (2.0 / (output * kernel * kernel) as f64).sqrt();
+    he_normal(
+        path,
+        [input, output, kernel],
+        output * kernel * kernel,
+        bias,
+    )
+}
+
+/// A convolution with the initialisation of torchvision's DenseNets: `weight`
+/// [out, in, k, k] from N(0, 2/(in·k·k)) (`kaiming_normal_`'s defaults: fan-in, gain √2),
+/// then, if `bias`, a `bias` [out] of zeros. Stride 1, no padding.
+pub fn conv2d_fan_in(path: &nn::Path, input: i64, output: i64, kernel: i64, bias: bool) -> Conv2d {
+    he_normal(path, [input, output, kernel], input * kernel * kernel, bias)
+}
+
+/// `weight` from N(0, 2/fan), then an optional `bias` of zeros.
+fn he_normal(path: &nn::Path, [input, output, kernel]: [i64; 3], fan: i64, bias: bool) -> Conv2d {
+    let stdev = (2.0 / fan as f64).sqrt();
     let ws = path.var(
         "weight",
         &[output, input, kernel, kernel],

@@ -19,6 +19,7 @@ pub enum ModelKind {
     Alexnet,
     #[serde(rename = "vit_b_16")]
     VitB16,
+    Densenet121Imagenet,
 }
 
 impl ModelKind {
@@ -34,6 +35,7 @@ impl ModelKind {
             ModelKind::Resnet18Imagenet => "resnet18_imagenet",
             ModelKind::Alexnet => "alexnet",
             ModelKind::VitB16 => "vit_b_16",
+            ModelKind::Densenet121Imagenet => "densenet121_imagenet",
         })
     }
 }
