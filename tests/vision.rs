@@ -251,4 +251,32 @@ name = "adam"
     for acc in m.column("test_acc") {
         assert_eq!((acc * 8.0).fract(), 0.0, "{acc}");
     }
+
+    // Micro-batches of 1 (decoded ahead, one forward pass each) give the same gradients
+    // up to rounding: the same run.
+    let again = |id: &str, sets: &[&str]| {
+        let mut args = vec!["--data-dir", &data, "--run-id", id];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        run(&file, &s.out(), &args).expect_code(0, id);
+        read_metrics(&s.out().join("tiny-imagenet").join(id))
+    };
+    let micro = again("micro", &["train.micro_batch=1"]);
+    for (a, b) in m.column("train_loss").iter().zip(micro.column("train_loss")) {
+        assert!((a - b).abs() < 1e-4 * a.abs(), "{a} vs {b}");
+    }
+    // bf16 autocast and channels-last batches run the same path, in lower precision.
+    let bf16 = again(
+        "bf16",
+        &["train.autocast=\"bf16\"", "train.channels_last=true"],
+    );
+    for (a, b) in m.column("train_loss").iter().zip(bf16.column("train_loss")) {
+        assert!(b.is_finite() && (a - b).abs() < 0.05 * a.abs(), "{a} vs {b}");
+    }
+    let resolved = read_spec(&s.out().join("tiny-imagenet").join("bf16"));
+    assert_eq!(
+        toml_get(&resolved, "train.autocast").and_then(|v| v.as_str()),
+        Some("bf16")
+    );
 }

@@ -5,8 +5,10 @@
 //! `y` list becomes one figure, written as `<name>-<y>.png` and `.svg` next to
 //! the runs, with one curve per run.
 
+pub mod by_optimizer;
 mod curves;
 mod draw;
+pub mod figure5;
 mod metrics;
 mod runs;
 pub mod table2;

@@ -137,6 +137,7 @@ pub const TABLE: Table = Table {
     value: |run| run.final_accuracy(),
     paper,
     variants: None,
+    decimals: 2,
 };
 
 /// (dataset, "s-Label") of a Table 2 run, and its rank in the paper's row order (MNIST,

@@ -3,13 +3,9 @@
 //! numbers beside ours. Built from every completed run under a results folder whose
 //! `[plot]` says `table = "table3"` (experiments/table3/). As in the paper, a baseline
 //! runs with its default schedule and with SISA's, and each cell reports the better.
-use super::curves::Curve;
-use super::draw::{write_png, write_svg, Figure};
-use super::metrics::Metrics;
+use super::by_optimizer::ByOptimizer;
 use super::tables::{PaperValue, RowKey, Run, Table, Variants};
-use crate::spec::Legend;
 use anyhow::{Context, Result};
-use std::path::{Path, PathBuf};
 
 /// The optimizers in the paper's column order (SISA, SGD-M, AdaBound, Adam, RAdam,
 /// M-SVAG, AdamW, AdaBelief, Yogi, LAMB, NAdam).
@@ -117,6 +113,7 @@ pub const TABLE: Table = Table {
         header: "schedule",
         label: schedule,
     }),
+    decimals: 2,
 };
 
 /// How a baseline's spec name ends when it runs with SISA's step-size schedule (Table 5's
@@ -134,17 +131,23 @@ fn schedule(name: &str) -> (&'static str, &'static str) {
 
 /// (model, dataset) of a Table 3 run, ranked in the paper's row order, others last.
 fn row(run: &Run) -> Result<RowKey> {
+    let (model, dataset) = model_and_dataset(run)?;
+    let rank = PAPER
+        .iter()
+        .position(|(m, d, _)| *m == model && *d == dataset)
+        .unwrap_or(PAPER.len());
+    Ok((vec![model, dataset], (rank, 0)))
+}
+
+/// A run's `model.kind` and `data.kind`.
+pub(super) fn model_and_dataset(run: &Run) -> Result<(String, String)> {
     let model = run
         .text(&["model", "kind"])
         .context("spec has no model.kind")?;
     let dataset = run
         .text(&["data", "kind"])
         .context("spec has no data.kind")?;
-    let rank = PAPER
-        .iter()
-        .position(|(m, d, _)| *m == model && *d == dataset)
-        .unwrap_or(PAPER.len());
-    Ok((vec![model, dataset], (rank, 0)))
+    Ok((model, dataset))
 }
 
 fn paper(row: &[String], column: usize) -> Option<PaperValue> {
@@ -158,75 +161,11 @@ fn paper(row: &[String], column: usize) -> Option<PaperValue> {
 
 /// Figure 1 of the paper: for each (model, dataset) of the Table 3 runs under `dir`, the
 /// training loss and the test accuracy against epochs, one curve per optimizer (the
-/// lowest seed of the variant its Table 3 cell reports). Written as
-/// `figure1-<model>-<dataset>-<metric>.{png,svg}` into `dir`.
-pub fn figure1(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut written = vec![];
-    for (key, runs) in figure1_runs(dir)? {
-        let (model, dataset) = (&key[0], &key[1]);
-        for y in ["train_loss", "test_acc"] {
-            let curves = runs
-                .iter()
-                .map(|(label, run)| {
-                    let metrics = Metrics::read(&run.join(crate::results::METRICS_FILE))?;
-                    Ok(Curve {
-                        label: label.clone(),
-                        points: metrics.points("epoch", y)?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let title = format!("Figure 1: {model} on {dataset}");
-            let figure = Figure {
-                title: &title,
-                x_label: "epoch",
-                y_label: y,
-                logx: false,
-                logy: y == "train_loss",
-                legend: if y == "test_acc" {
-                    Legend::LowerRight
-                } else {
-                    Legend::UpperRight
-                },
-                curves,
-            };
-            let stem = dir.join(format!("figure1-{model}-{dataset}-{y}"));
-            let (png, svg) = (stem.with_extension("png"), stem.with_extension("svg"));
-            write_png(&figure, &png)?;
-            write_svg(&figure, &svg)?;
-            written.extend([png, svg]);
-        }
-    }
-    Ok(written)
-}
-
-/// One (model, dataset) row of Figure 1 and its curves: (optimizer, run folder) each.
-pub(super) type Figure1Row = (Vec<String>, Vec<(String, PathBuf)>);
-
-/// Figure 1's rows: per Table 3 row (model, dataset), each optimizer (in the paper's
-/// column order, others after) with the folder of the lowest-seed run of the variant
-/// its cell reports.
-pub(super) fn figure1_runs(dir: &Path) -> Result<Vec<Figure1Row>> {
-    let seed = |run: &Run| run.get(&["seed"]).and_then(toml::Value::as_integer);
-    let mut rows = vec![];
-    for ((_, key), by_algorithm) in super::tables::cells(&TABLE, dir)? {
-        let mut runs: Vec<(String, PathBuf)> = by_algorithm
-            .into_iter()
-            .map(|(optimizer, variant)| {
-                let lowest = variant
-                    .runs
-                    .into_iter()
-                    .min_by_key(seed)
-                    .expect("a variant has at least one run");
-                (optimizer, lowest.dir)
-            })
-            .collect();
-        runs.sort_by_key(|(optimizer, _)| {
-            ALGORITHMS
-                .iter()
-                .position(|a| a == optimizer)
-                .unwrap_or(ALGORITHMS.len())
-        });
-        rows.push((key, runs));
-    }
-    Ok(rows)
-}
+/// lowest seed of the variant its Table 3 cell reports), written as
+/// `figure1-<model>-<dataset>-<metric>.{png,svg}`.
+pub const FIGURE1: ByOptimizer = ByOptimizer {
+    name: "figure1",
+    title: "Figure 1",
+    table: &TABLE,
+    ys: &["train_loss", "test_acc"],
+};

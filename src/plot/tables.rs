@@ -24,13 +24,15 @@ pub struct Table {
     pub columns: &'static [&'static str],
     /// A run's row key and its rank (rows are sorted by rank).
     pub row: fn(&Run) -> Result<RowKey>,
-    /// A run's value, in %.
+    /// A run's value (accuracies in %).
     pub value: fn(&Run) -> Result<f64>,
     /// The paper's value (and standard deviation, if given) of a cell.
     pub paper: fn(&[String], usize) -> Option<PaperValue>,
     /// How a cell's runs split into variants, of which the best is reported; `None`:
     /// all its runs are averaged.
     pub variants: Option<Variants>,
+    /// Decimals of the Markdown cells.
+    pub decimals: usize,
 }
 
 /// Variants of a cell: its runs grouped by spec `name` (a spec's seeds share its name),
@@ -63,7 +65,11 @@ impl Variant {
 pub type Cells = BTreeMap<((usize, i64), Vec<String>), BTreeMap<String, Variant>>;
 
 /// The tables `pisa plot` knows.
-pub const TABLES: [&Table; 2] = [&super::table2::TABLE, &super::table3::TABLE];
+pub const TABLES: [&Table; 3] = [
+    &super::table2::TABLE,
+    &super::table3::TABLE,
+    &super::figure5::TABLE,
+];
 
 /// One completed run: its folder, resolved spec and summary.
 pub struct Run {
@@ -90,10 +96,14 @@ impl Run {
 
     /// The test accuracy of the last metrics row, in %.
     pub fn final_accuracy(&self) -> Result<f64> {
-        let acc = self.summary["last"]["test_acc"].as_f64().with_context(|| {
-            format!("{}: summary.json has no last test_acc", self.dir.display())
-        })?;
-        Ok(100.0 * acc)
+        Ok(100.0 * self.last("test_acc")?)
+    }
+
+    /// A metric of the last metrics row (summary.json's `last`).
+    pub fn last(&self, metric: &str) -> Result<f64> {
+        self.summary["last"][metric].as_f64().with_context(|| {
+            format!("{}: summary.json has no last {metric}", self.dir.display())
+        })
     }
 
     /// The best test accuracy of any metrics row (any epoch), in %.
@@ -197,7 +207,8 @@ pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>> {
     for table in TABLES {
         written.extend(write(table, dir)?);
     }
-    written.extend(super::table3::figure1(dir)?);
+    written.extend(super::table3::FIGURE1.write(dir)?);
+    written.extend(super::figure5::FIGURE5.write(dir)?);
     Ok(written)
 }
 
@@ -327,7 +338,8 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
                         "{},{a}{label},{n},{m:.4},{s:.4},{pm},{ps}",
                         key.join(",")
                     );
-                    let _ = write!(md, " {m:.2} ± {s:.2} (n = {n}){marker}");
+                    let d = table.decimals;
+                    let _ = write!(md, " {m:.d$} ± {s:.d$} (n = {n}){marker}");
                 }
                 None => md.push_str(" –"),
             }

@@ -331,17 +331,31 @@ fn an_empty_folder_is_an_error() {
 /// Writes a completed Table 3 run `dir/<name>/seed=<seed>` of ResNet-34 on CIFAR-10 with
 /// `optimizer`, whose best test accuracy is `accuracy`.
 fn write_table3_run(dir: &Path, name: &str, optimizer: &str, seed: i64, accuracy: f64) {
+    let run = (("table3", "resnet34", "cifar10"), name, optimizer, seed);
+    write_vision_run(dir, run, accuracy);
+}
+
+/// A completed run of `(table, model, dataset)` whose test accuracy peaks at `accuracy`
+/// (epoch 1 of 0..=2) and whose training loss ends at 1 − `accuracy`.
+fn write_vision_run(
+    dir: &Path,
+    ((table, model, dataset), name, optimizer, seed): ((&str, &str, &str), &str, &str, i64),
+    accuracy: f64,
+) {
     let run = dir.join(name).join(format!("seed={seed}"));
     fs::create_dir_all(&run).unwrap();
     let spec = format!(
-        "name = \"{name}\"\nseed = {seed}\n\n[data]\nkind = \"cifar10\"\n\n[model]\n\
-         kind = \"resnet34\"\n\n[optimizer]\nname = \"{optimizer}\"\n\n[plot]\nx = \"epoch\"\n\
-         y = [\"test_acc\"]\ntable = \"table3\"\n"
+        "name = \"{name}\"\nseed = {seed}\n\n[data]\nkind = \"{dataset}\"\n\n[model]\n\
+         kind = \"{model}\"\n\n[optimizer]\nname = \"{optimizer}\"\n\n[plot]\nx = \"epoch\"\n\
+         y = [\"test_acc\"]\ntable = \"{table}\"\n"
     );
     fs::write(run.join("spec.toml"), spec).unwrap();
-    let summary = format!(r#"{{"status": "completed", "point": {{"seed": {seed}}}}}"#);
+    let loss = 1.0 - accuracy;
+    let summary = format!(
+        r#"{{"status": "completed", "point": {{"seed": {seed}}}, "last": {{"train_loss": {loss}}}}}"#
+    );
     fs::write(run.join("summary.json"), summary).unwrap();
-    let metrics = format!("epoch,train_loss,test_acc\n0,2,0.1\n1,1,{accuracy}\n2,0.5,0.2\n");
+    let metrics = format!("epoch,train_loss,test_acc\n0,2,0.1\n1,1,{accuracy}\n2,{loss},0.2\n");
     fs::write(run.join("metrics.csv"), metrics).unwrap();
 }
 
@@ -390,7 +404,7 @@ fn table3_reports_the_better_schedule_of_each_cell_and_marks_sisas() {
 #[test]
 fn figure1_draws_the_reported_schedules_lowest_seed() {
     let dir = table3_with_two_schedules();
-    let rows = super::table3::figure1_runs(dir.path()).unwrap();
+    let rows = super::by_optimizer::rows(&super::table3::TABLE, dir.path()).unwrap();
     let run = |name: &str, seed: i64| dir.path().join(name).join(format!("seed={seed}"));
     assert_eq!(
         rows,
@@ -406,7 +420,7 @@ fn figure1_draws_the_reported_schedules_lowest_seed() {
             ]
         )]
     );
-    let written = super::table3::figure1(dir.path()).unwrap();
+    let written = super::table3::FIGURE1.write(dir.path()).unwrap();
     assert_eq!(written.len(), 4, "{written:?}");
 }
 
@@ -430,5 +444,48 @@ fn table2_averages_all_runs_of_a_cell_whatever_their_names() {
         csv,
         "dataset,partition,algorithm,seeds,mean,std,paper_mean,paper_std\n\
          mnist,1-Label,fedavg,2,60.0000,14.1421,53.19,0.21\n"
+    );
+}
+
+#[test]
+fn figure5_draws_a_loss_figure_per_model_and_tabulates_the_last_losses() {
+    let dir = TempDir::new().unwrap();
+    let imagenet = |model| ("figure5", model, "image_folder");
+    for (row, name, optimizer, seed, accuracy) in [
+        (imagenet("resnet18_imagenet"), "f5-r-sgd", "sgd", 1, 0.5),
+        (imagenet("resnet18_imagenet"), "f5-r-sisa", "sisa", 2, 0.75),
+        (imagenet("resnet18_imagenet"), "f5-r-sisa", "sisa", 1, 0.25),
+        (imagenet("vit_b_16"), "f5-v-adam", "adam", 1, 0.5),
+    ] {
+        write_vision_run(dir.path(), (row, name, optimizer, seed), accuracy);
+    }
+    super::tables::write(&super::figure5::TABLE, dir.path()).unwrap();
+    let csv = fs::read_to_string(dir.path().join("figure5.csv")).unwrap();
+    // The paper's panel order (ViT first), its legend order (SISA first).
+    assert_eq!(
+        csv,
+        "model,dataset,algorithm,seeds,mean,std,paper_mean,paper_std\n\
+         vit_b_16,image_folder,adam,1,0.5000,0.0000,,\n\
+         resnet18_imagenet,image_folder,sisa,2,0.5000,0.3536,,\n\
+         resnet18_imagenet,image_folder,sgd,1,0.5000,0.0000,,\n"
+    );
+    let md = fs::read_to_string(dir.path().join("figure5.md")).unwrap();
+    assert!(md.contains("| 0.5000 ± 0.3536 (n = 2) |"), "{md}");
+    let rows = super::by_optimizer::rows(&super::figure5::TABLE, dir.path()).unwrap();
+    let run = |name: &str, seed: i64| dir.path().join(name).join(format!("seed={seed}"));
+    assert_eq!(rows[1].1[0], ("sisa".to_string(), run("f5-r-sisa", 1)));
+    let written = super::figure5::FIGURE5.write(dir.path()).unwrap();
+    let names: Vec<_> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "figure5-vit_b_16-image_folder-train_loss.png",
+            "figure5-vit_b_16-image_folder-train_loss.svg",
+            "figure5-resnet18_imagenet-image_folder-train_loss.png",
+            "figure5-resnet18_imagenet-image_folder-train_loss.svg",
+        ]
     );
 }

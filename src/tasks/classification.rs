@@ -9,9 +9,9 @@
 //! buffer ([`FlatParams`]); the optimizer's w is copied into it before each forward pass.
 //! A batch goes through the model in micro-batches if asked (gradient accumulation), each
 //! forward pass as [`Precision`] says (autocast, channels last). Image-folder batches are
-//! decoded ahead on a background thread ([`Lookahead`]).
+//! decoded ahead on a background thread ([`DecodeAhead`]).
 use super::batches::{Batches, Draw, Rows};
-use super::lookahead::{chunks, Lookahead};
+use super::decode_ahead::{chunks, DecodeAhead};
 use super::{Local, Task};
 use crate::data::image_folder::{ImageFolder, Transform as FolderTransform};
 use crate::data::transform::{Augment, Normalise, Transform};
@@ -205,7 +205,7 @@ pub struct Classification {
     transform: Transform,
     folders: Option<Folders>,
     /// The training images decoded ahead (image folders only).
-    lookahead: Option<Lookahead>,
+    decode_ahead: Option<DecodeAhead>,
     micro_batch: usize,
     precision: Precision,
     /// Each worker's copy of the model's non-trainable state ([m, B], batch-norm running
@@ -326,10 +326,10 @@ impl Classification {
             .iter()
             .map(|&(_, len)| len as f64 / n as f64)
             .collect(); // (2.1)
-        let lookahead = match &folders {
+        let decode_ahead = match &folders {
             Some(f) => {
                 let images = Vec::<i64>::try_from(&train.x.to_device(Device::Cpu))?;
-                Some(Lookahead::new(
+                Some(DecodeAhead::new(
                     f.train.clone(),
                     FolderTransform::IMAGENET_TRAIN,
                     images.into_iter().map(|i| i as usize).collect(),
@@ -360,7 +360,7 @@ impl Classification {
             batches: Batches::new(shares, batch_size, seed),
             transform: Transform::new(&normalise, augment, kind, device),
             folders,
-            lookahead,
+            decode_ahead,
             micro_batch,
             precision,
             worker_state,
@@ -416,9 +416,9 @@ impl Classification {
                 .train
                 .select(&Tensor::from_slice(&rows.slice(start, len)).to_device(self.device)),
         };
-        match self.lookahead.as_mut() {
-            Some(lookahead) => Ok(Examples {
-                x: lookahead
+        match self.decode_ahead.as_mut() {
+            Some(decode_ahead) => Ok(Examples {
+                x: decode_ahead
                     .images(draw, start, &self.batches)?
                     .to_device(self.device),
                 y: examples.y,
@@ -559,8 +559,8 @@ impl Task for Classification {
             .set_sampler_state(&Vec::<i64>::try_from(get("sampler")?)?)?;
         self.batches
             .set_drawn(Vec::<i64>::try_from(get("batches")?)?)?;
-        if let Some(lookahead) = self.lookahead.as_mut() {
-            lookahead.reset();
+        if let Some(decode_ahead) = self.decode_ahead.as_mut() {
+            decode_ahead.reset();
         }
         let model_state = get("model_state")?;
         ensure!(

@@ -2,9 +2,9 @@
 //! gradients at the broadcast point and for evaluation rows.
 pub mod batches;
 pub mod classification;
+pub mod decode_ahead;
 pub mod from_spec;
 pub mod least_squares;
-pub mod lookahead;
 
 use anyhow::Result;
 use std::collections::HashMap;

@@ -22,7 +22,7 @@ const AHEAD: usize = 3;
 type Key = (usize, i64, i64);
 
 /// The workers' training chunks, decoded on a background thread in call order.
-pub struct Lookahead {
+pub struct DecodeAhead {
     folder: Arc<ImageFolder>,
     transform: Transform,
     /// Row of the shuffled training set → image index in `folder`.
@@ -32,7 +32,7 @@ pub struct Lookahead {
     prefetch: Option<Prefetch<Key>>,
 }
 
-impl Lookahead {
+impl DecodeAhead {
     /// `images[row]` is the image of training row `row`; batches are cut in chunks of
     /// `chunk` examples (0 = whole batches).
     pub fn new(
@@ -184,13 +184,13 @@ mod tests {
         let transform = Transform::Train { size: 8 };
         // Rows of the shuffled set → images, reversed so a mix-up shows.
         let images: Vec<usize> = (0..12).rev().collect();
-        let mut lookahead = Lookahead::new(folder.clone(), transform, images.clone(), 2);
+        let mut decode_ahead = DecodeAhead::new(folder.clone(), transform, images.clone(), 2);
         let mut batches = Batches::new(vec![(0, 6), (6, 6)], 3, 5);
         // Round-robin (prefetched), then out of order (restarts), then round-robin again.
         for worker in [0, 1, 0, 1, 1, 1, 0, 0, 1, 0, 1] {
             let draw = batches.next(worker);
-            for (start, len) in lookahead.chunks(draw.rows.len()) {
-                let got = lookahead.images(&draw, start, &batches).unwrap();
+            for (start, len) in decode_ahead.chunks(draw.rows.len()) {
+                let got = decode_ahead.images(&draw, start, &batches).unwrap();
                 let indices: Vec<usize> = draw
                     .rows
                     .slice(start, len)
@@ -202,10 +202,10 @@ mod tests {
             }
         }
         // A loaded checkpoint: the same task rewinds.
-        lookahead.reset();
+        decode_ahead.reset();
         let mut rewound = Batches::new(vec![(0, 6), (6, 6)], 3, 5);
         let draw = rewound.next(0);
-        let got = lookahead.images(&draw, 0, &rewound).unwrap();
+        let got = decode_ahead.images(&draw, 0, &rewound).unwrap();
         let indices: Vec<usize> = draw.rows.slice(0, 2).iter().map(|&r| images[r as usize]).collect();
         assert!(got.equal(&folder.batch(&indices, transform, draw.seed).unwrap().0));
     }
