@@ -101,15 +101,18 @@ where
     DB::ErrorType: 'static,
 {
     register_sans_serif()?;
+    let all = || figure.curves.iter().flat_map(|c| c.points.iter());
+    let logx = figure.logx && spans_a_decade(all().map(|&(x, _)| x));
+    let logy = figure.logy && spans_a_decade(all().map(|&(_, y)| y));
     let segments: Vec<_> = figure
         .curves
         .iter()
-        .map(|curve| segments(&curve.points, figure.logx, figure.logy))
+        .map(|curve| segments(&curve.points, logx, logy))
         .collect();
     let points = || segments.iter().flatten().flatten();
-    let x = axis_range(points().map(|&(x, _)| x), figure.logx);
-    let y = axis_range(points().map(|&(_, y)| y), figure.logy);
-    match (figure.logx, figure.logy) {
+    let x = axis_range(points().map(|&(x, _)| x), logx);
+    let y = axis_range(points().map(|&(_, y)| y), logy);
+    match (logx, logy) {
         (false, false) => draw_chart(&root, figure, &segments, x, y),
         (true, false) => draw_chart(&root, figure, &segments, x.log_scale(), y),
         (false, true) => draw_chart(&root, figure, &segments, x, y.log_scale()),
@@ -190,6 +193,15 @@ fn segments(points: &[(f64, f64)], logx: bool, logy: bool) -> Vec<Vec<(f64, f64)
         .collect()
 }
 
+/// Whether the positive finite `values` span a factor of 10 or more: a log axis over less
+/// has no labelled tick (plotters labels powers of ten), so such an axis is drawn linear.
+fn spans_a_decade(values: impl Iterator<Item = f64>) -> bool {
+    let (low, high) = values
+        .filter(|&v| plottable(v, true))
+        .fold((f64::INFINITY, 0.0f64), |(low, high), v| (low.min(v), high.max(v)));
+    high >= 10.0 * low
+}
+
 /// Whether `value` can be placed on a (log) axis.
 fn plottable(value: f64, log: bool) -> bool {
     value.is_finite() && (!log || value > 0.0)
@@ -245,7 +257,7 @@ fn trim_zeros(number: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::{axis_range, tick_label};
+    use super::{axis_range, spans_a_decade, tick_label};
 
     #[test]
     fn tick_labels_are_short() {
@@ -266,6 +278,13 @@ mod tests {
             labels,
             ["0", "50", "0.1", "0.25", "-0.0015", "1e-7", "2.5e6", "12345"]
         );
+    }
+
+    #[test]
+    fn a_log_axis_needs_a_decade() {
+        assert!(spans_a_decade([0.5, 2.0, 6.0, -1.0].into_iter()));
+        assert!(!spans_a_decade([1.5, 2.3, 0.0, f64::NAN].into_iter()));
+        assert!(!spans_a_decade(std::iter::empty()));
     }
 
     #[test]
