@@ -263,8 +263,12 @@ name = "adam"
         read_metrics(&s.out().join("tiny-imagenet").join(id))
     };
     let micro = again("micro", &["train.micro_batch=1"]);
-    for (a, b) in m.column("train_loss").iter().zip(micro.column("train_loss")) {
-        assert!((a - b).abs() < 1e-4 * a.abs(), "{a} vs {b}");
+    for (a, b) in m
+        .column("train_loss")
+        .iter()
+        .zip(micro.column("train_loss"))
+    {
+        assert!((a - b).abs() <= 1e-4 * a.abs() + 1e-6, "{a} vs {b}");
     }
     // bf16 autocast and channels-last batches run the same path, in lower precision.
     let bf16 = again(
@@ -272,7 +276,10 @@ name = "adam"
         &["train.autocast=\"bf16\"", "train.channels_last=true"],
     );
     for (a, b) in m.column("train_loss").iter().zip(bf16.column("train_loss")) {
-        assert!(b.is_finite() && (a - b).abs() < 0.05 * a.abs(), "{a} vs {b}");
+        assert!(
+            b.is_finite() && (a - b).abs() <= 0.05 * a.abs() + 1e-3,
+            "{a} vs {b}"
+        );
     }
     let resolved = read_spec(&s.out().join("tiny-imagenet").join("bf16"));
     assert_eq!(

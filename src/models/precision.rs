@@ -158,7 +158,10 @@ mod tests {
         // Close to the f32 result, but not equal: the product really ran in bf16.
         let exact = layer.forward(&x);
         assert_eq!(exact.kind(), Kind::Float, "autocast is off again");
-        let diff = (y.to_kind(Kind::Float) - &exact).abs().max().double_value(&[]);
+        let diff = (y.to_kind(Kind::Float) - &exact)
+            .abs()
+            .max()
+            .double_value(&[]);
         assert!(diff > 0.0 && diff < 0.05, "bf16 error {diff}");
         // Gradients of the f32 parameters stay f32.
         let loss = precision

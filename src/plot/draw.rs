@@ -198,7 +198,9 @@ fn segments(points: &[(f64, f64)], logx: bool, logy: bool) -> Vec<Vec<(f64, f64)
 fn spans_a_decade(values: impl Iterator<Item = f64>) -> bool {
     let (low, high) = values
         .filter(|&v| plottable(v, true))
-        .fold((f64::INFINITY, 0.0f64), |(low, high), v| (low.min(v), high.max(v)));
+        .fold((f64::INFINITY, 0.0f64), |(low, high), v| {
+            (low.min(v), high.max(v))
+        });
     high >= 10.0 * low
 }
 

@@ -101,9 +101,9 @@ impl Run {
 
     /// A metric of the last metrics row (summary.json's `last`).
     pub fn last(&self, metric: &str) -> Result<f64> {
-        self.summary["last"][metric].as_f64().with_context(|| {
-            format!("{}: summary.json has no last {metric}", self.dir.display())
-        })
+        self.summary["last"][metric]
+            .as_f64()
+            .with_context(|| format!("{}: summary.json has no last {metric}", self.dir.display()))
     }
 
     /// The best test accuracy of any metrics row (any epoch), in %.

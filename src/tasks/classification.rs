@@ -508,13 +508,9 @@ impl Task for Classification {
             let x = self.precision.input(&x);
             tch::with_grad(|| -> Result<()> {
                 let loss = self.precision.forward(self.device, || {
-                    self.model.forward_t(&x, true).f_cross_entropy_loss::<Tensor>(
-                        &part.y,
-                        None,
-                        Reduction::Mean,
-                        -100,
-                        0.0,
-                    )
+                    self.model
+                        .forward_t(&x, true)
+                        .f_cross_entropy_loss::<Tensor>(&part.y, None, Reduction::Mean, -100, 0.0)
                 })?;
                 let loss = if len == total {
                     loss
@@ -929,7 +925,9 @@ mod tests {
             let mut t =
                 Classification::new(blobs(64, 1), blobs(40, 2), move |p| net.build(p), config)
                     .unwrap();
-            (0..6).map(|k| t.local(k % 2, &w, false).unwrap().grad).collect()
+            (0..6)
+                .map(|k| t.local(k % 2, &w, false).unwrap().grad)
+                .collect()
         };
         let whole = grads(0);
         for (a, b) in whole.iter().zip(grads(10)) {
@@ -981,7 +979,10 @@ mod tests {
             let (grad, metrics) = run(Precision::new(Some(kind), true).unwrap());
             assert_eq!(grad.kind(), Kind::Float, "gradients stay f32");
             let error = (&grad - &exact).norm().double_value(&[]) / exact.norm().double_value(&[]);
-            assert!(error > 0.0 && error < 0.05, "{kind:?}: relative error {error}");
+            assert!(
+                error > 0.0 && error < 0.05,
+                "{kind:?}: relative error {error}"
+            );
             assert!(metrics.iter().all(|m| m.is_finite()));
         }
     }

@@ -206,7 +206,12 @@ mod tests {
         let mut rewound = Batches::new(vec![(0, 6), (6, 6)], 3, 5);
         let draw = rewound.next(0);
         let got = decode_ahead.images(&draw, 0, &rewound).unwrap();
-        let indices: Vec<usize> = draw.rows.slice(0, 2).iter().map(|&r| images[r as usize]).collect();
+        let indices: Vec<usize> = draw
+            .rows
+            .slice(0, 2)
+            .iter()
+            .map(|&r| images[r as usize])
+            .collect();
         assert!(got.equal(&folder.batch(&indices, transform, draw.seed).unwrap().0));
     }
 
