@@ -50,11 +50,6 @@ impl DecodeAhead {
         }
     }
 
-    /// The chunk sizes of a batch of `len` examples, in order.
-    pub fn chunks(&self, len: i64) -> Vec<(i64, i64)> {
-        chunks(len, self.chunk)
-    }
-
     /// The decoded uint8 images of rows `start..start + len` of `draw`'s batch.
     /// `after` is the batch draws right after `draw` (where the walk resumes on a restart).
     pub fn images(&mut self, draw: &Draw, start: i64, after: &Batches) -> Result<Tensor> {
@@ -189,7 +184,7 @@ mod tests {
         // Round-robin (prefetched), then out of order (restarts), then round-robin again.
         for worker in [0, 1, 0, 1, 1, 1, 0, 0, 1, 0, 1] {
             let draw = batches.next(worker);
-            for (start, len) in decode_ahead.chunks(draw.rows.len()) {
+            for (start, len) in chunks(draw.rows.len(), 2) {
                 let got = decode_ahead.images(&draw, start, &batches).unwrap();
                 let indices: Vec<usize> = draw
                     .rows
