@@ -106,17 +106,41 @@ struct Common {
     /// Where relative data paths are looked up (default: $PISA_DATA_DIR, else ./data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// libtorch's intra-op threads (default: train.threads, else one per core for `run`
+    /// and one per run for `sweep --jobs` > 1). CPU metrics are bit-identical for the same
+    /// binary, machine, seed and thread count.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
-/// Runs the CLI; returns the process exit code (2 for a bad spec, 1 for other failures).
+impl Common {
+    /// The spec (with `--set`) and its experiment, built and checked; an error about a
+    /// spec key found while building is located in the spec like a parse error.
+    fn prepare(&self, spec: &Spec) -> Result<Experiment> {
+        let data_dir = spec::data_dir(self.data_dir.as_deref());
+        Experiment::prepare(spec, &data_dir)
+            .map_err(|e| spec::locate_build_error(e, &self.spec, &self.set))
+    }
+
+    /// The thread count in force: `--threads`, else the spec's.
+    fn threads(&self, spec: &Spec) -> Option<usize> {
+        self.threads.map(usize::from).or(spec.train.threads)
+    }
+}
+
+/// Runs the CLI; returns the process exit code (2 for a bad spec, 1 for other failures,
+/// 130 for runs stopped by a signal).
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    crate::interrupt::install();
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             if e.downcast_ref::<SpecError>().is_some() {
                 2
+            } else if crate::interrupt::requested() {
+                crate::interrupt::EXIT_CODE
             } else {
                 1
             }
@@ -137,6 +161,17 @@ fn dispatch(command: Command) -> Result<i32> {
         }
         Command::Sweep { common, jobs } => run_sweep(&common, jobs),
         Command::Plot { results_dir } => {
+            if !results_dir.is_dir() {
+                bail!(
+                    "{}: {}; `pisa plot` takes a results folder (e.g. results/figure4a)",
+                    results_dir.display(),
+                    if results_dir.exists() {
+                        "is a file, not a folder"
+                    } else {
+                        "no such folder"
+                    }
+                );
+            }
             for file in crate::plot::plot_results(&results_dir)? {
                 println!("{}", file.display());
             }
@@ -153,17 +188,22 @@ fn dispatch(command: Command) -> Result<i32> {
 
 fn run(common: &Common, run_id: Option<String>, resume: bool) -> Result<i32> {
     let spec = Spec::load(&common.spec, &common.set)?;
-    if let Some(id) = &run_id {
-        spec::check_folder_name(id).map_err(|message| SpecError {
-            origin: "--run-id".into(),
-            position: None,
-            key: None,
-            message,
-        })?;
-    }
+    let origin = if run_id.is_some() {
+        "--run-id"
+    } else {
+        "the run id made of the --set values (give --run-id)"
+    };
     let run_id = run_id.unwrap_or_else(|| default_run_id(&common.set));
-    let data_dir = spec::data_dir(common.data_dir.as_deref());
-    let experiment = Experiment::prepare(&spec, &data_dir)?;
+    spec::check_folder_name(&run_id).map_err(|message| SpecError {
+        origin: origin.into(),
+        position: None,
+        key: None,
+        message,
+    })?;
+    if let Some(threads) = common.threads(&spec) {
+        tch::set_num_threads(threads as i32);
+    }
+    let experiment = common.prepare(&spec)?;
     let final_path = common.out.join(&spec.name).join(&run_id);
     let dir = if resume {
         RunDir::resume(&final_path)?
@@ -181,11 +221,10 @@ fn run_sweep(common: &Common, jobs: Option<usize>) -> Result<i32> {
     let points = sweep::points(&common.spec, &common.set)?;
     let total = points.len();
     let (todo, done) = sweep::pending(&common.out, points)?;
-    let data_dir = spec::data_dir(common.data_dir.as_deref());
     // Build every experiment first: a missing file stops the sweep before it writes.
     let experiments: Vec<_> = todo
         .iter()
-        .map(|p| Experiment::prepare(&p.spec, &data_dir).map(|e| (p, e)))
+        .map(|p| common.prepare(&p.spec).map(|e| (p, e)))
         .collect::<Result<_>>()?;
     let on_cuda = todo.iter().any(|p| p.spec.train.device != "cpu");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -195,18 +234,27 @@ fn run_sweep(common: &Common, jobs: Option<usize>) -> Result<i32> {
         common.spec.display(),
         todo.len()
     );
-    if jobs > 1 {
+    let threads = todo.first().and_then(|p| common.threads(&p.spec));
+    if todo.iter().any(|p| common.threads(&p.spec) != threads) {
+        bail!(
+            "train.threads must be the same for every sweep point (libtorch has one thread pool)"
+        );
+    }
+    match threads {
+        Some(threads) => tch::set_num_threads(threads as i32),
         // Parallel runs, one libtorch thread each.
-        tch::set_num_threads(1);
+        None if jobs > 1 => tch::set_num_threads(1),
+        None => {}
     }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let multi = MultiProgress::new();
     let outcomes: Vec<Result<(Summary, PathBuf)>> = pool.install(|| {
         experiments
             .into_par_iter()
+            .filter(|_| !crate::interrupt::requested())
             .map(|(point, experiment)| {
                 let bar = progress_bar(&multi, experiment.iterations(), &point.run_id);
-                let dir = RunDir::create(&sweep::run_path(&common.out, point))?;
+                let dir = RunDir::resume(&sweep::run_path(&common.out, point))?;
                 let out = experiment.execute(dir, &point.run_id, point.json(), &bar);
                 bar.finish_and_clear();
                 out
@@ -218,13 +266,17 @@ fn run_sweep(common: &Common, jobs: Option<usize>) -> Result<i32> {
         match outcome {
             Ok((summary, path)) => {
                 report(&summary, &path);
-                failures += exit_code(&summary);
+                failures += usize::from(exit_code(&summary) != 0);
             }
             Err(e) => {
                 eprintln!("error: {e:#}");
                 failures += 1;
             }
         }
+    }
+    if crate::interrupt::requested() {
+        eprintln!("sweep interrupted: run it again to continue");
+        return Ok(crate::interrupt::EXIT_CODE);
     }
     if failures > 0 {
         bail!(
@@ -254,7 +306,11 @@ fn default_run_id(set: &[Override]) -> String {
 }
 
 fn exit_code(summary: &Summary) -> i32 {
-    i32::from(summary.status != Status::Completed)
+    match summary.status {
+        Status::Completed => 0,
+        Status::Interrupted => crate::interrupt::EXIT_CODE,
+        Status::Diverged | Status::Failed => 1,
+    }
 }
 
 fn report(summary: &Summary, path: &Path) {
@@ -272,6 +328,9 @@ fn report(summary: &Summary, path: &Path) {
     );
     if let Some(e) = &summary.error {
         eprintln!("  {}: {e}", summary.status);
+    }
+    if summary.status == Status::Interrupted {
+        eprintln!("  interrupted: `pisa run SPEC --resume` (or the sweep, run again) continues it");
     }
 }
 

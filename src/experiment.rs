@@ -2,7 +2,7 @@
 //! results folder.
 use crate::optim::{self, Optimizer};
 use crate::results::checkpoint::{self, CHECKPOINT_FILE};
-use crate::results::{MetricsWriter, RunDir, Status, Summary, METRICS_FILE, SPEC_FILE};
+use crate::results::{MetricsWriter, Provenance, RunDir, Status, Summary, METRICS_FILE, SPEC_FILE};
 use crate::spec::Spec;
 use crate::tasks::Task;
 use anyhow::{ensure, Context, Result};
@@ -44,7 +44,7 @@ impl Experiment {
         let layout = task.layout();
         // n of Table 5, for epoch-based schedules.
         let iterations_per_epoch = task.iterations_per_epoch();
-        let iterations = spec.train.length(iterations_per_epoch);
+        let iterations = spec.train.length(iterations_per_epoch)?;
         let schedule = match &spec.schedule {
             Some(s) => s.build(iterations, iterations_per_epoch)?,
             None => crate::schedule::Schedule::default(),
@@ -124,6 +124,7 @@ impl Experiment {
             state_numel: self.optimizer.state_numel(),
             device: self.spec.train.device.clone(),
             pisa_version: env!("CARGO_PKG_VERSION").to_string(),
+            provenance: Some(Provenance::current(self.spec.train.device()?)),
         };
         match self.train(&run_dir, bar) {
             Ok(end) => {
@@ -132,10 +133,10 @@ impl Experiment {
                 summary.last = names.into_iter().zip(end.last).collect();
                 summary.iterations = end.iterations;
                 summary.wall_s = end.wall_s;
-                summary.status = if end.diverged.is_some() {
-                    Status::Diverged
-                } else {
-                    Status::Completed
+                summary.status = match (&end.diverged, end.interrupted) {
+                    (Some(_), _) => Status::Diverged,
+                    (None, true) => Status::Interrupted,
+                    (None, false) => Status::Completed,
                 };
                 summary.error = end.diverged;
             }
@@ -163,14 +164,15 @@ impl Experiment {
         let metrics_file = run_dir.file(METRICS_FILE);
         let (mut metrics, start, wall_offset) = if run_dir.resumed() {
             let saved = checkpoint::load(&checkpoint)?;
+            let position = saved.position;
             self.optimizer
                 .load_state(&saved.optimizer)
                 .context("restoring the optimizer from the checkpoint")?;
             self.task
                 .load_state(&saved.task)
                 .context("restoring the task from the checkpoint")?;
-            let metrics = MetricsWriter::resume(&metrics_file, saved.iteration)?;
-            (metrics, saved.iteration, saved.wall_s)
+            let metrics = MetricsWriter::resume(&metrics_file, position.metrics_bytes)?;
+            (metrics, position.iteration, position.wall_s)
         } else {
             let metrics = MetricsWriter::create(&metrics_file, &self.columns())?;
             (metrics, 0, 0.0)

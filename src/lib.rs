@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod data;
 pub mod experiment;
+pub mod interrupt;
 pub mod models;
 pub mod optim;
 pub mod plot;

@@ -66,8 +66,15 @@ pub fn points(path: &Path, overrides: &[Override]) -> Result<Vec<Point>, SpecErr
                 .iter()
                 .map(|(k, v)| (k.clone(), value_text(v)))
                 .collect();
+            let run_id = run_id(&text);
+            crate::spec::check_folder_name(&run_id).map_err(|message| SpecError {
+                origin: path.display().to_string(),
+                position: None,
+                key: Some("sweep".into()),
+                message: format!("a sweep point's run folder: {message}"),
+            })?;
             Ok(Point {
-                run_id: run_id(&text),
+                run_id,
                 values,
                 spec,
             })
@@ -129,17 +136,16 @@ fn essence(spec: &Spec) -> Spec {
     s.sweep = None;
     s.plot = None;
     s.description = None;
+    s.train.threads = None; // recorded in summary.json; it changes bits, not the experiment
     s
 }
 
-/// Which points still need running under `root/<name>/`. A finished run made from a
+/// Which points still need running under `root/<name>/` (an interrupted or killed one
+/// continues from its checkpoint when it runs). A finished run made from a
 /// different spec is an error (never silently mixed into or replaced in the results).
 pub fn pending(root: &Path, points: Vec<Point>) -> Result<(Vec<Point>, usize)> {
     let mut todo = Vec::new();
     let mut done = 0;
-    if let Some(p) = points.first() {
-        results::clean_stale_staging(&root.join(&p.spec.name))?;
-    }
     for p in points {
         let dir = run_path(root, &p);
         match results::existing(&dir)? {
@@ -158,7 +164,7 @@ pub fn pending(root: &Path, points: Vec<Point>) -> Result<(Vec<Point>, usize)> {
                 }
                 done += 1;
             }
-            Existing::Failed(_) | Existing::None => todo.push(p),
+            Existing::Unfinished(_) | Existing::None => todo.push(p),
         }
     }
     Ok((todo, done))

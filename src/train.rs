@@ -30,12 +30,15 @@ pub struct LoopEnd {
     pub wall_s: f64,
     /// Why the run diverged, if it did.
     pub diverged: Option<String>,
+    /// A signal stopped it (after a whole iteration, with a checkpoint).
+    pub interrupted: bool,
 }
 
 /// Runs the iterations of `plan`: each worker's gradient at the broadcast global point,
 /// its local update, then evaluation every `eval_every` iterations (and at the end).
 /// Row 0 is the initial point; row ℓ is the global point after ℓ iterations. A global
-/// point that is not finite stops the run at once as diverged.
+/// point that is not finite stops the run at once as diverged. A signal
+/// ([`crate::interrupt`]) stops it after the current iteration, with a checkpoint.
 pub fn train(
     task: &mut dyn Task,
     optimizer: &mut dyn Optimizer,
@@ -52,8 +55,9 @@ pub fn train(
         (last, diverged) = record(task, optimizer, metrics, plan, 0, elapsed())?;
     }
     let mut done = plan.start;
+    let mut interrupted = false;
     bar.set_position(done as u64);
-    while done < plan.iterations && diverged.is_none() {
+    while done < plan.iterations && diverged.is_none() && !interrupted {
         optimizer.begin_iteration();
         let hessian = optimizer.needs_hessian();
         for worker in 0..workers {
@@ -72,11 +76,18 @@ pub fn train(
             last = values;
             diverged = diverged.or(bad.map(|b| format!("{b}; {}", optimizer.divergence_advice())));
         }
+        interrupted = crate::interrupt::requested() && done < plan.iterations;
         let due = plan.checkpoint_every > 0
             && (done % plan.checkpoint_every == 0 || done == plan.iterations);
-        if due && diverged.is_none() {
-            metrics.flush()?;
-            checkpoint::save(&plan.checkpoint, done, elapsed(), optimizer, task)?;
+        if (due || interrupted) && diverged.is_none() {
+            // The checkpoint covers exactly the metrics bytes written so far.
+            let metrics_bytes = metrics.flush()?;
+            let state = checkpoint::Position {
+                iteration: done,
+                wall_s: elapsed(),
+                metrics_bytes,
+            };
+            checkpoint::save(&plan.checkpoint, &state, optimizer, task)?;
         }
         bar.inc(1);
     }
@@ -87,6 +98,7 @@ pub fn train(
         last,
         wall_s,
         diverged,
+        interrupted,
     })
 }
 

@@ -79,6 +79,23 @@ impl fmt::Display for Scheme {
     }
 }
 
+impl Scheme {
+    /// What can be checked without the data: on failure the key (`beta`, `labels`) and a
+    /// message.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        match *self {
+            Scheme::Dirichlet { beta } | Scheme::QuantitySkew { beta } => {
+                check_beta(beta).map_err(|e| ("beta".into(), e.to_string()))
+            }
+            Scheme::LabelSkew { labels: 0 } => Err((
+                "labels".into(),
+                "partition: label skew needs at least 1 label per client".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// For each client, the indices of its samples in the training set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

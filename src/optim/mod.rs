@@ -47,9 +47,10 @@ pub trait Optimizer: Send {
     fn load_state(&mut self, _saved: &HashMap<String, Tensor>) -> Result<()> {
         bail!("this optimizer cannot resume from a checkpoint")
     }
-    /// What to try when the iterates stop being finite.
-    fn divergence_advice(&self) -> &'static str {
-        "lower the learning rate"
+    /// What to try when the iterates stop being finite, from what the optimizer knows of
+    /// the cause.
+    fn divergence_advice(&self) -> String {
+        "lower the learning rate".into()
     }
     /// Floats sent (up to the server, down to the workers) since the run began, for the
     /// optimizers that run as a server and clients (the federated algorithms and the ADMM
@@ -67,7 +68,13 @@ pub trait Optimizer: Send {
 /// v as a 0-d tensor of `like`'s dtype and device: the scalar factor of `addcmul_`,
 /// `addcdiv_` and `mul_out`, whose tch bindings take no `value`/`alpha` (and tch's
 /// `*_scalar_out` are libtorch composites that allocate a temporary and copy it).
+/// A value beyond f32's range becomes ±inf (or 0), as a cast would round it, rather than
+/// libtorch's overflow error: the run then stops as diverged, with the cause.
 pub fn scalar(v: f64, like: &Tensor) -> Tensor {
+    let v = match like.kind() {
+        tch::Kind::Float => v as f32 as f64,
+        _ => v,
+    };
     Tensor::full([], v, (like.kind(), like.device()))
 }
 

@@ -10,27 +10,43 @@ use tch::{Device, Tensor};
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 
-/// A checkpoint read back.
-pub struct Checkpoint {
-    /// Iterations done when it was written.
+/// Where the loop stood when a checkpoint was written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Position {
+    /// Iterations done.
     pub iteration: usize,
     /// Training seconds spent until then.
     pub wall_s: f64,
+    /// The length of `metrics.csv` then: a resumed run cuts the file back to it, so a row
+    /// torn by a kill never survives.
+    pub metrics_bytes: u64,
+}
+
+/// A checkpoint read back.
+pub struct Checkpoint {
+    pub position: Position,
     pub optimizer: HashMap<String, Tensor>,
     pub task: HashMap<String, Tensor>,
 }
 
-/// Saves the state after `iteration` iterations to `path` (temporary file, then rename).
+/// Saves the state at `position` to `path` (temporary file, then rename; on failure the
+/// previous checkpoint stays as it was).
 pub fn save(
     path: &Path,
-    iteration: usize,
-    wall_s: f64,
+    position: &Position,
     optimizer: &dyn Optimizer,
     task: &dyn Task,
 ) -> Result<()> {
     let mut named: Vec<(String, Tensor)> = vec![
-        ("loop.iteration".into(), Tensor::from(iteration as i64)),
-        ("loop.wall_s".into(), Tensor::from(wall_s)),
+        (
+            "loop.iteration".into(),
+            Tensor::from(position.iteration as i64),
+        ),
+        ("loop.wall_s".into(), Tensor::from(position.wall_s)),
+        (
+            "loop.metrics_bytes".into(),
+            Tensor::from(position.metrics_bytes as i64),
+        ),
     ];
     let prefixed = |prefix: &str, state: Vec<(String, Tensor)>| {
         state
@@ -45,12 +61,8 @@ pub fn save(
     };
     named.extend(prefixed("optimizer", optimizer.state()));
     named.extend(prefixed("task", task.state()));
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{CHECKPOINT_FILE}.tmp-{}", std::process::id()));
-    Tensor::write_safetensors(&named, &tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    super::write_atomic_with(path, |tmp| Ok(Tensor::write_safetensors(&named, tmp)?))
+        .context("writing the checkpoint")
 }
 
 pub fn load(path: &Path) -> Result<Checkpoint> {
@@ -59,6 +71,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     let mut optimizer = HashMap::new();
     let mut task = HashMap::new();
     let mut iteration = None;
+    let mut metrics_bytes = None;
     let mut wall_s = 0.0;
     for (name, t) in named {
         if let Some(rest) = name.strip_prefix("optimizer.") {
@@ -69,12 +82,22 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             iteration = Some(t.int64_value(&[]) as usize);
         } else if name == "loop.wall_s" {
             wall_s = t.double_value(&[]);
+        } else if name == "loop.metrics_bytes" {
+            metrics_bytes = Some(t.int64_value(&[]) as u64);
         }
     }
+    let not_ours = || {
+        format!(
+            "{} is not a checkpoint of this pisa version",
+            path.display()
+        )
+    };
     Ok(Checkpoint {
-        iteration: iteration
-            .with_context(|| format!("{} is not a pisa checkpoint", path.display()))?,
-        wall_s,
+        position: Position {
+            iteration: iteration.with_context(not_ours)?,
+            wall_s,
+            metrics_bytes: metrics_bytes.with_context(not_ours)?,
+        },
         optimizer,
         task,
     })

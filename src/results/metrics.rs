@@ -5,6 +5,7 @@ use std::path::Path;
 
 pub struct MetricsWriter {
     csv: csv::Writer<File>,
+    path: std::path::PathBuf,
 }
 
 impl MetricsWriter {
@@ -17,49 +18,44 @@ impl MetricsWriter {
             .into_iter()
             .chain(columns.iter().copied())
             .chain(["wall_s"]);
-        csv.write_record(header)?;
-        Ok(Self { csv })
+        csv.write_record(header)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Self {
+            csv,
+            path: path.to_path_buf(),
+        })
     }
 
-    /// Reopens the file of an interrupted run, keeping the header and the rows up to
-    /// iteration `upto` (those after the checkpoint are written again).
-    pub fn resume(path: &Path, upto: usize) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let column = text
-            .lines()
-            .next()
-            .and_then(|header| header.split(',').position(|c| c == "iteration"))
-            .with_context(|| format!("{} has no iteration column", path.display()))?;
-        let kept: Vec<&str> = text
-            .lines()
-            .enumerate()
-            .filter(|(i, line)| {
-                *i == 0
-                    || line
-                        .split(',')
-                        .nth(column)
-                        .and_then(|it| it.parse::<usize>().ok())
-                        .is_some_and(|it| it <= upto)
-            })
-            .map(|(_, line)| line)
-            .collect();
-        super::write_atomic(path, (kept.join("\n") + "\n").as_bytes())?;
+    /// Reopens the file of an interrupted run, cut back to the `bytes` its checkpoint
+    /// covers (the rows after it, torn or whole, are written again).
+    pub fn resume(path: &Path, bytes: u64) -> Result<Self> {
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
             .with_context(|| format!("cannot append to {}", path.display()))?;
+        let len = file.metadata()?.len();
+        anyhow::ensure!(
+            len >= bytes,
+            "{} holds {len} bytes, fewer than the {bytes} its checkpoint covers",
+            path.display()
+        );
+        file.set_len(bytes)
+            .with_context(|| format!("cannot cut {} back to its checkpoint", path.display()))?;
         Ok(Self {
             csv: csv::WriterBuilder::new()
                 .has_headers(false)
                 .from_writer(file),
+            path: path.to_path_buf(),
         })
     }
 
-    /// Pushes the rows so far to disk (before a checkpoint refers to them).
-    pub fn flush(&mut self) -> Result<()> {
-        self.csv.flush()?;
-        Ok(())
+    /// Pushes the rows so far to disk (before a checkpoint refers to them); returns the
+    /// file's length.
+    pub fn flush(&mut self) -> Result<u64> {
+        self.csv
+            .flush()
+            .with_context(|| format!("cannot write metrics to {}", self.path.display()))?;
+        Ok(self.csv.get_ref().metadata()?.len())
     }
 
     pub fn row(&mut self, epoch: f64, iteration: usize, values: &[f64], wall_s: f64) -> Result<()> {
@@ -67,13 +63,14 @@ impl MetricsWriter {
             .into_iter()
             .chain(values.iter().map(|v| format_value(*v)))
             .chain([format!("{wall_s:.6}")]);
-        self.csv.write_record(fields)?;
+        self.csv
+            .write_record(fields)
+            .with_context(|| format!("cannot write metrics to {}", self.path.display()))?;
         Ok(())
     }
 
     pub fn finish(mut self) -> Result<()> {
-        self.csv.flush()?;
-        Ok(())
+        self.flush().map(|_| ())
     }
 }
 

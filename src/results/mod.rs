@@ -2,11 +2,14 @@
 //! `summary.json`. A run is written into a hidden staging folder beside its final place
 //! and renamed into place when it ends, so a folder that exists is whole.
 pub mod checkpoint;
+mod lock;
 mod metrics;
 mod summary;
 
+use lock::RunLock;
+
 pub use metrics::MetricsWriter;
-pub use summary::{Status, Summary};
+pub use summary::{Provenance, Status, Summary};
 
 use anyhow::{bail, Context, Result};
 use std::fs;
@@ -22,6 +25,8 @@ pub struct RunDir {
     staging: PathBuf,
     /// Whether the staging folder was taken over from an interrupted run.
     resumed: bool,
+    /// No other process works on this run id meanwhile.
+    _lock: RunLock,
 }
 
 /// What is already at a run's final place.
@@ -30,8 +35,9 @@ pub enum Existing {
     None,
     /// A finished run (completed or diverged): never overwritten.
     Finished(Summary),
-    /// A failed run: may be replaced by a new attempt.
-    Failed(Summary),
+    /// A failed or interrupted run: may be replaced by a new attempt (or an interrupted
+    /// one continued with `--resume`).
+    Unfinished(Summary),
 }
 
 /// Reads the summary of the run at `path`, if any.
@@ -48,69 +54,84 @@ pub fn existing(path: &Path) -> Result<Existing> {
     }
     let summary = Summary::read(&file)?;
     Ok(match summary.status {
-        Status::Failed => Existing::Failed(summary),
+        Status::Failed | Status::Interrupted => Existing::Unfinished(summary),
         Status::Completed | Status::Diverged => Existing::Finished(summary),
     })
 }
 
 impl RunDir {
-    /// Prepares a staging folder for the run that will live at `final_path`. Refuses if a
-    /// finished run is there already.
+    /// Prepares a staging folder for the run that will live at `final_path`, after taking
+    /// its lock and removing what dead processes left of it. Refuses if a finished run is
+    /// there already.
     pub fn create(final_path: &Path) -> Result<Self> {
-        if let Existing::Finished(s) = existing(final_path)? {
+        Self::open(final_path, false)
+    }
+
+    /// Continues an interrupted run of `final_path` if one left a checkpoint: one stopped
+    /// by a signal (status "interrupted" in place) or one killed (the staging folder of a
+    /// dead process); otherwise as [`RunDir::create`].
+    pub fn resume(final_path: &Path) -> Result<Self> {
+        Self::open(final_path, true)
+    }
+
+    fn open(final_path: &Path, resume: bool) -> Result<Self> {
+        let parent = final_path.parent().context("run folder has no parent")?;
+        let leaf = final_path.file_name().context("run folder has no name")?;
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let lock = RunLock::take(final_path)?;
+        let existing = existing(final_path)?;
+        if let Existing::Finished(s) = &existing {
             bail!(
                 "{} already holds a {} run; delete it or choose another --run-id / --out",
                 final_path.display(),
                 s.status
             );
         }
-        let parent = final_path.parent().context("run folder has no parent")?;
-        let leaf = final_path.file_name().context("run folder has no name")?;
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-        let staging = parent.join(format!(
-            ".{}.partial-{}",
-            leaf.to_string_lossy(),
-            std::process::id()
-        ));
-        if staging.exists() {
-            fs::remove_dir_all(&staging)?;
-        }
-        fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-        Ok(Self {
-            final_path: final_path.to_path_buf(),
-            staging,
-            resumed: false,
-        })
-    }
-
-    /// Takes over the staging folder of an interrupted run of `final_path` (its process
-    /// gone, a checkpoint inside) if there is one; otherwise as [`RunDir::create`].
-    pub fn resume(final_path: &Path) -> Result<Self> {
-        let mut dir = Self::create(final_path)?;
-        let parent = final_path.parent().context("run folder has no parent")?;
-        let prefix = format!(
-            ".{}.partial-",
-            final_path
-                .file_name()
-                .context("run folder has no name")?
-                .to_string_lossy()
-        );
-        let interrupted = fs::read_dir(parent)?.flatten().map(|e| e.path()).find(|p| {
-            p != &dir.staging
-                && p.file_name()
+        let prefix = format!(".{}.partial-", leaf.to_string_lossy());
+        let staging = parent.join(format!("{prefix}{}", std::process::id()));
+        let has_checkpoint = |p: &Path| p.join(checkpoint::CHECKPOINT_FILE).is_file();
+        let interrupted = matches!(&existing, Existing::Unfinished(s) if s.status == Status::Interrupted)
+            && has_checkpoint(final_path);
+        // Staging folders of this run id whose process is gone (killed runs).
+        let mut stale: Vec<PathBuf> = fs::read_dir(parent)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
                     .and_then(|n| n.to_str())
                     .and_then(|n| n.strip_prefix(&prefix))
                     .is_some_and(|pid| !process_alive(pid))
-                && p.join(checkpoint::CHECKPOINT_FILE).is_file()
-        });
-        if let Some(old) = interrupted {
-            fs::remove_dir(&dir.staging)?;
-            fs::rename(&old, &dir.staging)
-                .with_context(|| format!("cannot take over {}", old.display()))?;
-            dir.resumed = true;
+            })
+            .collect();
+        stale.sort_by_key(|p| std::cmp::Reverse(modified(p)));
+        let killed = stale.iter().position(|p| has_checkpoint(p));
+        let taken = match (resume, interrupted, killed) {
+            (true, true, _) => Some(final_path.to_path_buf()),
+            (true, false, Some(i)) => Some(stale.remove(i)),
+            _ => None,
+        };
+        for old in &stale {
+            fs::remove_dir_all(old)
+                .with_context(|| format!("cannot remove the stale {}", old.display()))?;
         }
-        Ok(dir)
+        match &taken {
+            Some(old) => {
+                fs::rename(old, &staging)
+                    .with_context(|| format!("cannot take over {}", old.display()))?;
+                remove_temporaries(&staging)?;
+                // An interrupted run's summary is rewritten when it ends.
+                let _ = fs::remove_file(staging.join(SUMMARY_FILE));
+            }
+            None => fs::create_dir(&staging)
+                .with_context(|| format!("cannot create {}", staging.display()))?,
+        }
+        Ok(Self {
+            final_path: final_path.to_path_buf(),
+            staging,
+            resumed: taken.is_some(),
+            _lock: lock,
+        })
     }
 
     /// Whether this run continues an interrupted one (its files are already there).
@@ -123,11 +144,20 @@ impl RunDir {
         self.staging.join(file)
     }
 
-    /// Writes the summary and moves the run into place (replacing a failed attempt).
+    /// Writes the summary and moves the run into place (replacing a failed attempt). No
+    /// temporary file of a write cut short is carried into place.
     pub fn finish(self, summary: &Summary) -> Result<PathBuf> {
-        summary.write(&self.file(SUMMARY_FILE))?;
-        if let Existing::Failed(_) = existing(&self.final_path)? {
-            fs::remove_dir_all(&self.final_path)?;
+        remove_temporaries(&self.staging)?;
+        summary
+            .write(&self.file(SUMMARY_FILE))
+            .context("writing the run's summary")?;
+        if let Existing::Unfinished(_) = existing(&self.final_path)? {
+            fs::remove_dir_all(&self.final_path).with_context(|| {
+                format!(
+                    "cannot remove the earlier attempt {}",
+                    self.final_path.display()
+                )
+            })?;
         }
         fs::rename(&self.staging, &self.final_path).with_context(|| {
             format!(
@@ -136,29 +166,24 @@ impl RunDir {
                 self.final_path.display()
             )
         })?;
-        Ok(self.final_path)
+        Ok(self.final_path.clone())
     }
 }
 
-/// Removes staging folders left by runs that were killed (`.<id>.partial-<pid>`) whose
-/// process is gone.
-pub fn clean_stale_staging(dir: &Path) -> Result<()> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
+/// Removes the `.<file>.tmp-<pid>` files of atomic writes that did not finish.
+fn remove_temporaries(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((_, pid)) = name
-            .strip_prefix('.')
-            .and_then(|n| n.rsplit_once(".partial-"))
-        else {
-            continue;
-        };
-        if !process_alive(pid) {
-            fs::remove_dir_all(entry.path())?;
+        if name.starts_with('.') && name.contains(".tmp-") {
+            fs::remove_file(entry.path())
+                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
         }
     }
     Ok(())
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Whether the process `pid` (as written in a staging folder's name) still runs.
@@ -169,10 +194,18 @@ fn process_alive(pid: &str) -> bool {
 
 /// Writes `contents` to `path` atomically (temporary file in the same folder, then rename).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    write_atomic_with(path, |tmp| Ok(fs::write(tmp, contents)?))
+}
+
+/// Writes `path` atomically through `write`, which fills the temporary file it is given:
+/// on any failure (a full disk) the temporary file is removed and `path` is untouched.
+pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().context("no file name")?.to_string_lossy();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    fs::write(&tmp, contents).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    let written = write(&tmp).and_then(|()| Ok(fs::rename(&tmp, path)?));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("cannot write {}", path.display()))
 }

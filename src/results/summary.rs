@@ -13,6 +13,9 @@ pub enum Status {
     Diverged,
     /// An error stopped the run.
     Failed,
+    /// SIGINT or SIGTERM stopped it after a whole iteration, with a checkpoint:
+    /// `pisa run --resume` (or the sweep, run again) continues it.
+    Interrupted,
 }
 
 impl fmt::Display for Status {
@@ -21,6 +24,7 @@ impl fmt::Display for Status {
             Status::Completed => "completed",
             Status::Diverged => "diverged",
             Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
         })
     }
 }
@@ -51,6 +55,68 @@ pub struct Summary {
     pub state_numel: i64,
     pub device: String,
     pub pisa_version: String,
+    /// Where the numbers were made: the same binary, machine and thread count give
+    /// bit-identical CPU metrics. Absent from summaries of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// The build and machine a run was made with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// libtorch's intra-op threads.
+    pub threads: usize,
+    pub libtorch_version: String,
+    /// pisa's git commit at build time ("unknown" outside a git checkout).
+    pub git_commit: String,
+    /// The CPU model (`/proc/cpuinfo`), and the GPU's on CUDA.
+    pub cpu: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<String>,
+}
+
+impl Provenance {
+    /// This process, running on `device`.
+    pub fn current(device: tch::Device) -> Self {
+        Self {
+            threads: tch::get_num_threads().max(1) as usize,
+            libtorch_version: env!("PISA_LIBTORCH_VERSION").to_string(),
+            git_commit: env!("PISA_GIT_COMMIT").to_string(),
+            cpu: cpu_model(),
+            gpu: match device {
+                tch::Device::Cuda(n) => Some(gpu_model(n)),
+                _ => None,
+            },
+        }
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, m)| m.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+/// The NVIDIA driver's name of GPU `index` (its `/proc` entries, in bus order).
+fn gpu_model(index: usize) -> String {
+    let mut gpus: Vec<_> = std::fs::read_dir("/proc/driver/nvidia/gpus")
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    gpus.sort();
+    gpus.get(index)
+        .and_then(|g| std::fs::read_to_string(g.join("information")).ok())
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("Model:").map(|m| m.trim().to_string()))
+        })
+        .unwrap_or_else(|| format!("CUDA device {index}"))
 }
 
 impl Summary {
@@ -139,6 +205,7 @@ mod tests {
             state_numel: 0,
             device: "cpu".into(),
             pisa_version: "0".into(),
+            provenance: Some(Provenance::current(tch::Device::Cpu)),
         };
         let text = serde_json::to_string(&summary).unwrap();
         let back: Summary = serde_json::from_str(&text).unwrap();
@@ -146,5 +213,6 @@ mod tests {
         assert_eq!(back.last["b"], f64::INFINITY);
         assert_eq!(back.last["c"], f64::NEG_INFINITY);
         assert_eq!(back.last["d"], 1.5);
+        assert_eq!(back.provenance, summary.provenance);
     }
 }

@@ -75,6 +75,21 @@ impl SigmaSchedule {
         }
     }
 
+    /// How σ grows, in words (divergence advice).
+    pub fn describe(&self) -> String {
+        match self.gamma {
+            Gamma::Fixed(g) => format!(
+                "σ is divided by gamma = {g} every k0 = {} iterations",
+                self.k0
+            ),
+            Gamma::Epochs { epochs, .. } => format!(
+                "σ is divided by Table 5's γ_ℓ = 1 − 1/(E − ⌊ℓ/n⌋) (E = {epochs}) every k0 = {} \
+                 iterations",
+                self.k0
+            ),
+        }
+    }
+
     /// σ^{ℓ+1} from σ^ℓ at iteration ℓ (0-based): divided by γ_ℓ when k0 divides ℓ, so
     /// with k0 = 1 and a fixed γ it is (2.12) at every iteration and σ^ℓ = σ^0 γ^{-ℓ}.
     pub fn next(&self, sigma: f64, iteration: usize) -> f64 {

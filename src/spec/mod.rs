@@ -8,7 +8,7 @@ mod overrides;
 mod plot;
 mod train;
 
-pub use error::SpecError;
+pub use error::{KeyError, SpecError};
 pub use model::{ModelKind, ModelSpec};
 pub use optimizer::OptimizerSpec;
 pub use overrides::Override;
@@ -144,8 +144,10 @@ impl Spec {
     /// Reads, applies `overrides` and validates a spec file. Every failure is a
     /// [`SpecError`] naming the file (or the `--set` argument), line, column and key.
     pub fn load(path: &Path, overrides: &[Override]) -> Result<Spec, SpecError> {
-        let source = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .map_err(|e| SpecError::io(path, format!("cannot read spec: {e}")))?;
+        let source = String::from_utf8(bytes)
+            .map_err(|e| SpecError::not_utf8(path, e.as_bytes(), &e.utf8_error()))?;
         let spec = Self::parse(&source, path)?;
         if overrides.is_empty() {
             Ok(spec)
@@ -174,6 +176,7 @@ impl Spec {
         t.validate()?;
         self.validate_data()?;
         self.optimizer.validate("optimizer")?;
+        self.optimizer.check_dtype("optimizer", t.dtype)?;
         if let Some(schedule) = &self.schedule {
             // With epochs the length is known only with the task; `build` checks it then.
             schedule.validate(t.iterations.unwrap_or(usize::MAX))?;
@@ -227,6 +230,20 @@ impl Spec {
                 "data.partition",
                 "partition applies to classification data only",
             );
+        }
+        let t = &self.train;
+        for (key, given) in [
+            ("train.micro_batch", t.micro_batch != 0),
+            ("train.autocast", t.autocast.is_some()),
+            ("train.channels_last", t.channels_last),
+        ] {
+            if given {
+                return bad(
+                    key,
+                    "micro_batch, autocast and channels_last are for networks; least squares \
+                     has none",
+                );
+            }
         }
         match (&d.path, d.samples, d.dim) {
             (Some(_), None, None) => {
@@ -313,6 +330,18 @@ impl Spec {
                 return bad(key, format!("{key} does not apply to {:?} data", d.kind));
             }
         }
+        if d.kind == DataKind::Adult && d.augment() == AugmentKind::CropFlip {
+            return bad(
+                "data.augment",
+                "crop-flip augments images; Adult's samples are feature vectors (use \"none\")"
+                    .into(),
+            );
+        }
+        if let Some(scheme) = &d.partition {
+            scheme
+                .validate()
+                .map_err(|(key, msg)| (format!("data.partition.{key}"), msg))?;
+        }
         if let Some(f) = d.test_fraction {
             if !(f > 0.0 && f < 1.0) {
                 return bad(
@@ -350,8 +379,19 @@ impl Spec {
     }
 }
 
+/// The longest folder name a spec `name` or run id may have: a file name holds 255
+/// bytes, and the staging folder adds a dot and `.partial-<pid>` (and the lock `.lock`).
+pub const MAX_FOLDER_NAME: usize = 200;
+
 /// Names that become folders (spec `name`, run ids) must be one plain path component.
 pub fn check_folder_name(name: &str) -> Result<(), String> {
+    if name.len() > MAX_FOLDER_NAME {
+        return Err(format!(
+            "{:?}… is {} characters long; a folder name may have at most {MAX_FOLDER_NAME}",
+            &name[..name.char_indices().nth(24).map_or(name.len(), |(i, _)| i)],
+            name.len()
+        ));
+    }
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && name
@@ -365,6 +405,35 @@ pub fn check_folder_name(name: &str) -> Result<(), String> {
              (it names a folder)"
         ))
     }
+}
+
+/// An error from building the experiment of the spec at `path` (with `overrides`): a
+/// [`KeyError`] becomes a [`SpecError`] located at its key (in the file, or naming the
+/// `--set` that gave it); any other error is returned as it is.
+pub fn locate_build_error(
+    err: anyhow::Error,
+    path: &Path,
+    overrides: &[Override],
+) -> anyhow::Error {
+    let Some(KeyError { key, message }) = err.downcast_ref::<KeyError>().cloned() else {
+        return err;
+    };
+    let given = |o: &&Override| key == o.key || key.starts_with(&format!("{}.", o.key));
+    if let Some(o) = overrides.iter().rev().find(given) {
+        let origin = match o.from_sweep {
+            true => format!("{} ([sweep] value {o})", path.display()),
+            false => format!("--set {o}"),
+        };
+        return SpecError {
+            origin,
+            position: None,
+            key: Some(key),
+            message,
+        }
+        .into();
+    }
+    let source = std::fs::read_to_string(path).unwrap_or_default();
+    SpecError::at_key(path, &source, &key, message).into()
 }
 
 /// The data directory: `--data-dir`, else `PISA_DATA_DIR`, else `./data`.

@@ -1,6 +1,7 @@
 //! `[optimizer]`: a registered optimizer's name and its hyperparameters. The keys each
 //! optimizer takes, their kinds and defaults live in the registry (`optim::registry`);
 //! this module only checks a spec against it and writes the defaults out.
+use super::Dtype;
 use crate::optim::hyper::{Hypers, Kind};
 use crate::optim::registry;
 use serde::{Deserialize, Serialize};
@@ -35,7 +36,14 @@ impl OptimizerSpec {
         })?;
         let located = |(key, msg): (String, String)| (format!("{prefix}.{key}"), msg);
         let hypers = Hypers::resolve(entry.name, entry.hypers, &self.hypers)
-            .map_err(|(key, msg)| (key.clone(), msg + &takers(entry.name, &key)))
+            .map_err(|(key, msg)| {
+                // A bad value of a key this optimizer takes needs no hint about others.
+                let hint = match entry.hypers.iter().any(|h| h.name == key) {
+                    true => String::new(),
+                    false => takers(entry.name, &key),
+                };
+                (key, msg + &hint)
+            })
             .map_err(located)?;
         for h in entry.hypers.iter().filter(|h| h.kind == Kind::Optimizer) {
             if let Some(toml::Value::Table(inner)) = self.hypers.get(h.name) {
@@ -46,6 +54,39 @@ impl OptimizerSpec {
             }
         }
         Ok(hypers)
+    }
+
+    /// Checks that every float hyperparameter fits the run's `dtype` (f32 flushes values
+    /// below 1.2e-38 and overflows above 3.4e38), nested optimizers included.
+    pub fn check_dtype(&self, prefix: &str, dtype: Dtype) -> Result<(), (String, String)> {
+        let hypers = self.resolve(prefix)?;
+        let entry = registry::find(&self.name).expect("resolved above");
+        for h in entry.hypers {
+            match (h.kind, hypers.get(h.name)) {
+                (Kind::Float { .. }, Some(toml::Value::Float(v))) => {
+                    let (tiny, huge) = dtype.normal_range();
+                    let magnitude = v.abs();
+                    if magnitude != 0.0 && !(tiny..=huge).contains(&magnitude) {
+                        return Err((
+                            format!("{prefix}.{}", h.name),
+                            format!(
+                                "{v:e} does not fit train.dtype = \"{dtype}\", whose numbers \
+                                 lie between {tiny:.1e} and {huge:.1e} in magnitude; use dtype = \
+                                 \"f64\" or another value"
+                            ),
+                        ));
+                    }
+                }
+                (Kind::Optimizer, Some(toml::Value::Table(inner))) => {
+                    let inner: OptimizerSpec = toml::Value::Table(inner.clone())
+                        .try_into()
+                        .map_err(|e| (format!("{prefix}.{}", h.name), format!("{e}")))?;
+                    inner.check_dtype(&format!("{prefix}.{}", h.name), dtype)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// The spec with every default written out, in the registry's key order.

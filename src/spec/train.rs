@@ -17,6 +17,23 @@ impl Dtype {
             Dtype::F64 => tch::Kind::Double,
         }
     }
+
+    /// The smallest and largest magnitudes of its normal numbers.
+    pub fn normal_range(self) -> (f64, f64) {
+        match self {
+            Dtype::F32 => (f32::MIN_POSITIVE as f64, f32::MAX as f64),
+            Dtype::F64 => (f64::MIN_POSITIVE, f64::MAX),
+        }
+    }
+}
+
+impl std::fmt::Display for Dtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dtype::F32 => "f32",
+            Dtype::F64 => "f64",
+        })
+    }
 }
 
 /// A cadence: every so many iterations (0 = never), or once per epoch (`"epoch"`).
@@ -74,6 +91,10 @@ impl<'de> Deserialize<'de> for Every {
     }
 }
 
+/// The longest run, in iterations: counters (and ℓ in the σ and learning-rate schedules)
+/// stay exact in an i64 checkpoint field and in an f64 metrics column.
+pub const MAX_ITERATIONS: usize = 1 << 52;
+
 /// `[train]`: workers, batches, length, numeric type and device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +137,11 @@ pub struct TrainSpec {
     /// Image batches in channels-last (NHWC) memory order.
     #[serde(default, skip_serializing_if = "is_false")]
     pub channels_last: bool,
+    /// libtorch's intra-op threads (`--threads` overrides it); absent = one per core for
+    /// `pisa run`, one per run for `pisa sweep --jobs` > 1. CPU results are bit-identical
+    /// only for the same thread count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
 }
 
 /// The arithmetic kind of an autocast forward pass.
@@ -163,11 +189,23 @@ impl TrainSpec {
         parse_device(&self.device)
     }
 
-    /// The run's length in iterations for a task of `per_epoch` iterations per epoch.
-    pub fn length(&self, per_epoch: usize) -> usize {
+    /// The run's length in iterations for a task of `per_epoch` iterations per epoch;
+    /// an error at `train.epochs` when E × n does not fit in a counter.
+    pub fn length(&self, per_epoch: usize) -> anyhow::Result<usize> {
         match (self.iterations, self.epochs) {
-            (Some(iterations), _) => iterations,
-            (None, Some(epochs)) => epochs * per_epoch.max(1),
+            (Some(iterations), _) => Ok(iterations),
+            (None, Some(epochs)) => epochs
+                .checked_mul(per_epoch.max(1))
+                .filter(|&n| n <= MAX_ITERATIONS)
+                .ok_or_else(|| {
+                    super::KeyError::new(
+                        "train.epochs",
+                        format!(
+                            "{epochs} epochs of {per_epoch} iterations exceed the {MAX_ITERATIONS} \
+                             iterations a run may have"
+                        ),
+                    )
+                }),
             (None, None) => unreachable!("validated: iterations or epochs"),
         }
     }
@@ -189,6 +227,15 @@ impl TrainSpec {
             (Some(0), _) => return bad(".iterations", "iterations must be at least 1"),
             (_, Some(0)) => return bad(".epochs", "epochs must be at least 1"),
             _ => {}
+        }
+        if self.iterations.is_some_and(|n| n > MAX_ITERATIONS) {
+            return bad(
+                ".iterations",
+                &format!("a run may have at most {MAX_ITERATIONS} iterations"),
+            );
+        }
+        if self.threads == Some(0) {
+            return bad(".threads", "threads must be at least 1");
         }
         if self.eval_every == Every::Iterations(0) {
             return bad(

@@ -18,6 +18,7 @@ use crate::data::transform::{Augment, Normalise, Transform};
 use crate::models::precision::Precision;
 use crate::models::{self, FlatParams};
 use crate::optim::layout::Layout;
+use crate::spec::KeyError;
 use anyhow::{ensure, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -266,10 +267,12 @@ impl Classification {
         train.check("training")?;
         test.check("test")?;
         let n = train.len();
-        ensure!(
-            workers >= 1 && workers as i64 <= n,
-            "classification: {n} training samples cannot be split among train.workers = {workers}"
-        );
+        if workers < 1 || workers as i64 > n {
+            return Err(KeyError::new(
+                "train.workers",
+                format!("{n} training samples cannot be split among {workers} workers"),
+            ));
+        }
 
         let mut store = nn::VarStore::new(device);
         store.set_kind(kind);
@@ -317,11 +320,15 @@ impl Classification {
         }
         let per = shares.iter().map(|&(_, len)| len).min().unwrap_or(0);
         ensure!(per > 0, "classification: a worker's share D_i is empty");
-        ensure!(
-            batch_size as i64 <= per,
-            "train.batch_size = {batch_size} exceeds the {per} samples of the smallest \
-             worker share D_i"
-        );
+        if batch_size as i64 > per {
+            return Err(KeyError::new(
+                "train.batch_size",
+                format!(
+                    "batch_size {batch_size} exceeds the {per} samples of the smallest worker \
+                     share D_i"
+                ),
+            ));
+        }
         let alphas = shares
             .iter()
             .map(|&(_, len)| len as f64 / n as f64)

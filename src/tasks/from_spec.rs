@@ -8,7 +8,7 @@ use crate::data::transform::Normalise;
 use crate::data::{self, cifar, idx, least_squares::Problem, libsvm, synthetic};
 use crate::models::precision::Precision;
 use crate::models::{catalog, fed_lamb, simple_cnn::SimpleCnn, Mlp};
-use crate::spec::{Autocast, DataKind, ModelKind, Spec};
+use crate::spec::{Autocast, DataKind, KeyError, ModelKind, Spec};
 use anyhow::{bail, ensure, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -33,11 +33,6 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
     let mut artifacts = vec![];
     let task: Box<dyn Task> = match spec.data.kind {
         DataKind::LeastSquares => {
-            ensure!(
-                t.micro_batch == 0 && t.autocast.is_none() && !t.channels_last,
-                "train.micro_batch, train.autocast and train.channels_last are for networks; \
-                 least squares has none"
-            );
             let problem = match (&spec.data.path, spec.data.samples, spec.data.dim) {
                 (Some(path), _, _) => {
                     let file = data::locate(
@@ -80,8 +75,8 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
             let clients = match &spec.data.partition {
                 Some(scheme) => {
                     let labels = partition::labels_of(&train.y)?;
-                    let p =
-                        Partition::new(&labels, classes as usize, t.workers, scheme, spec.seed)?;
+                    let p = Partition::new(&labels, classes as usize, t.workers, scheme, spec.seed)
+                        .map_err(|e| KeyError::new("data.partition", format!("{e:#}")))?;
                     let record = p.record(&labels, classes as usize, scheme, spec.seed);
                     artifacts.push((PARTITION_FILE, serde_json::to_vec_pretty(&record)?));
                     Some(p.clients)
@@ -101,6 +96,8 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
                 None => train.x.size(),
             };
             let input: i64 = shape[1..].iter().product();
+            // A model that does not fit the data is the spec's `model.kind` to blame.
+            let fits = |e: anyhow::Error| KeyError::new("model.kind", format!("{e:#}"));
             let network: Box<dyn Fn(&nn::Path) -> nn::SequentialT> = match model.kind {
                 ModelKind::Mlp => {
                     let activation = model.activation.parse().expect("validated activation");
@@ -109,24 +106,29 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
                     Box::new(move |p| mlp.build(p))
                 }
                 ModelKind::SimpleCnn => {
-                    let (c, h, w) = image_shape(&shape)?;
-                    let cnn = SimpleCnn::new(c, h, w, classes)?;
+                    let (c, h, w) = image_shape(&shape).map_err(fits)?;
+                    let cnn = SimpleCnn::new(c, h, w, classes).map_err(fits)?;
                     Box::new(move |p| cnn.build(p))
                 }
                 ModelKind::FedLambCnn => {
-                    let (c, h, w) = image_shape(&shape)?;
-                    ensure!(
-                        (c, h, w) == (1, 28, 28) && classes == 10,
-                        "model.kind = \"fed_lamb_cnn\" is for 1×28×28 images of 10 classes"
-                    );
+                    let (c, h, w) = image_shape(&shape).map_err(fits)?;
+                    if (c, h, w) != (1, 28, 28) || classes != 10 {
+                        return Err(KeyError::new(
+                            "model.kind",
+                            format!(
+                                "fed_lamb_cnn is for 1×28×28 images of 10 classes, not \
+                                 {c}×{h}×{w} of {classes}"
+                            ),
+                        ));
+                    }
                     let cnn = fed_lamb::MnistCnn::new();
                     Box::new(move |p| cnn.build(p))
                 }
                 kind => {
                     let name = kind.catalog_name().expect("the others are matched above");
-                    let (c, h, w) = image_shape(&shape)?;
+                    let (c, h, w) = image_shape(&shape).map_err(fits)?;
                     // Checks the name and the image shape before anything is built.
-                    catalog::parameter_count(name, [c, h, w], classes)?;
+                    catalog::parameter_count(name, [c, h, w], classes).map_err(fits)?;
                     Box::new(move |p| {
                         catalog::build(name, p, [c, h, w], classes).expect("checked above")
                     })

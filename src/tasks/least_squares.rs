@@ -1,7 +1,8 @@
 //! Least squares, Appendix A.2: f(w; (a, b)) = (⟨w, a⟩ − b)²/2, D_i = m equal row blocks.
 use super::{Local, Task};
 use crate::data::least_squares::Problem;
-use anyhow::{ensure, Context, Result};
+use crate::spec::KeyError;
+use anyhow::{Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -36,15 +37,21 @@ impl LeastSquares {
         device: Device,
     ) -> Result<Self> {
         let n = problem.samples() as usize;
-        ensure!(
-            n % workers == 0,
-            "least squares: N = {n} rows do not split into train.workers = {workers} equal blocks"
-        );
+        if n % workers != 0 {
+            return Err(KeyError::new(
+                "train.workers",
+                format!("N = {n} rows do not split into {workers} equal blocks D_i"),
+            ));
+        }
         let per = n / workers;
-        ensure!(
-            batch_size <= per,
-            "train.batch_size = {batch_size} exceeds the {per} rows of each worker's block D_i"
-        );
+        if batch_size > per {
+            return Err(KeyError::new(
+                "train.batch_size",
+                format!(
+                    "batch_size {batch_size} exceeds the {per} rows of each worker's block D_i"
+                ),
+            ));
+        }
         let blocks: Vec<_> = (0..workers as i64)
             .map(|i| {
                 let rows = i * per as i64;

@@ -356,8 +356,28 @@ impl Optimizer for Admm {
         vec![("sigma", self.sigma), ("rho", self.rho)]
     }
 
-    fn divergence_advice(&self) -> &'static str {
-        "restart with a larger sigma0 (Appendix A.2)"
+    fn divergence_advice(&self) -> String {
+        let largest = match self.w.kind() {
+            tch::Kind::Float => f32::MAX as f64,
+            _ => f64::MAX,
+        };
+        // σ beyond the dtype, or grown ten orders of magnitude: the schedule is the cause.
+        let overflowed = self.sigma.abs() > largest || self.rho.abs() > largest;
+        if overflowed || self.sigma_base > 1e10 * self.settings.sigma0 {
+            return format!(
+                "σ = {:e}, ρ = {:e} after {} iterations: {}, and that \
+                 drives σ to infinity; raise gamma toward 1, raise k0, or run fewer iterations \
+                 (a larger sigma0 only overflows sooner)",
+                self.sigma,
+                self.rho,
+                self.iteration,
+                self.settings.schedule.describe()
+            );
+        }
+        format!(
+            "σ = {:e} is too small for this problem: restart with a larger sigma0 (Appendix A.2)",
+            self.sigma
+        )
     }
 }
 

@@ -137,7 +137,7 @@ impl Optimizer for Lookahead {
         Ok(())
     }
 
-    fn divergence_advice(&self) -> &'static str {
+    fn divergence_advice(&self) -> String {
         self.inner.divergence_advice()
     }
 }
