@@ -4,7 +4,10 @@
 //! A dataset is a [`Manifest`]: its folder under the data directory and its files, each
 //! with official URLs, SHA-256 and size. [`download`] streams one URL into a temporary
 //! file next to the destination, hashing as it goes, and renames it into place only when
-//! the length and the hash are right; on any failure nothing is left behind.
+//! the length and the hash are right; a server silent for longer than the timeout of
+//! [`Network`] (30 s, `$PISA_FETCH_TIMEOUT_S`) is given up on, and a failure that may pass
+//! (timeout, broken connection, 5xx) is tried again a few times. On any failure nothing is
+//! left behind: no temporary file, no empty folder made for it.
 //! [`fetch`] skips files already there with the right hash, and unpacks archives
 //! (CIFAR-10's tar.gz) into the folder the reader looks in.
 //!
@@ -204,15 +207,18 @@ pub fn manifest(name: &str) -> Result<Manifest> {
 
 /// `pisa data fetch NAME [--dir DIR] [--mirror URL]`: fetches into `<data dir>/<folder>`
 /// (the data directory as `spec::data_dir` resolves `dir`) with a progress bar when
-/// stderr is a terminal, and prints the dataset folder.
+/// stderr is a terminal, and prints the dataset folder. `$PISA_FETCH_TIMEOUT_S` sets the
+/// network timeout (see [`Network::from_env`]).
 pub fn fetch_command(name: &str, dir: Option<&Path>, mirror: Option<&str>) -> Result<()> {
     let manifest = manifest(name)?;
+    let network = Network::from_env()?;
     let data_dir = crate::spec::data_dir(dir);
     let folder = fetch(
         &manifest,
         &data_dir,
         mirror,
         std::io::stderr().is_terminal(),
+        &network,
     )?;
     println!("{}", folder.display());
     Ok(())
@@ -222,11 +228,14 @@ pub fn fetch_command(name: &str, dir: Option<&Path>, mirror: Option<&str>) -> Re
 /// kept, the others downloaded (from `mirror`/<file name> when given, else from each
 /// official URL in turn), archives unpacked. Reports on stderr as it goes. Every file is
 /// tried; the error lists those that could not be had and where to put them by hand.
+/// A failure leaves the files already verified; the dataset folder (and the data
+/// directory) stay only if they existed before or hold some file.
 pub fn fetch(
     manifest: &Manifest,
     data_dir: &Path,
     mirror: Option<&str>,
     progress: bool,
+    network: &Network,
 ) -> Result<PathBuf> {
     let folder = data_dir.join(&manifest.folder);
     let name = &manifest.name;
@@ -239,8 +248,7 @@ pub fn fetch(
             return Ok(folder);
         }
     }
-    std::fs::create_dir_all(&folder)
-        .with_context(|| format!("cannot create the dataset folder {}", folder.display()))?;
+    let _new_folders = NewFolders::create(&folder)?;
     let mut failed: Vec<(&FileSpec, Vec<String>)> = Vec::new();
     for f in &manifest.files {
         let dest = folder.join(&f.name);
@@ -271,7 +279,7 @@ pub fn fetch(
         let mut done = false;
         for url in &urls {
             eprintln!("{name}: downloading {url}");
-            match download(url, &dest, &f.sha256, Some(f.size), progress) {
+            match download(url, &dest, &f.sha256, Some(f.size), progress, network) {
                 Ok(()) => {
                     done = true;
                     break;
@@ -416,20 +424,168 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How downloads face a slow or failing network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    /// The longest wait to connect, for the response headers, and for each read of the
+    /// body: a server silent for longer is given up on. The body as a whole has no limit,
+    /// so a slow download that keeps going finishes.
+    pub timeout: Duration,
+    /// Tries of one URL, when a try fails for a reason that may pass: a timeout, a
+    /// connection reset, a body cut short, a 5xx (or 408, 429) status.
+    pub attempts: u32,
+    /// The pause before the second try, doubled before each later one.
+    pub backoff: Duration,
+}
+
+/// The environment variable that sets [`Network::timeout`] of `pisa data fetch`, in
+/// seconds (e.g. `5` or `0.5`).
+pub const TIMEOUT_VAR: &str = "PISA_FETCH_TIMEOUT_S";
+
+impl Default for Network {
+    /// 30 s timeouts, 3 tries, 0.5 s then 1 s between them.
+    fn default() -> Self {
+        Network {
+            timeout: Duration::from_secs(30),
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Network {
+    /// The defaults, with the timeout from `$PISA_FETCH_TIMEOUT_S` when it is set.
+    pub fn from_env() -> Result<Self> {
+        let mut network = Network::default();
+        match std::env::var(TIMEOUT_VAR) {
+            Ok(text) => {
+                network.timeout = text
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| *s > 0.0)
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .with_context(|| {
+                        format!("{TIMEOUT_VAR}={text:?} is not a positive number of seconds")
+                    })?;
+            }
+            Err(std::env::VarError::NotPresent) => {}
+            Err(e) => bail!("{TIMEOUT_VAR}: {e}"),
+        }
+        Ok(network)
+    }
+}
+
+/// Folders created for a download, removed again when this is dropped if they are still
+/// empty: a failure leaves no empty folder behind, while folders that existed before, and
+/// any that hold a file, stay.
+struct NewFolders(Vec<PathBuf>);
+
+impl NewFolders {
+    /// Creates `dir` and its missing parents, remembering which were missing.
+    fn create(dir: &Path) -> Result<Self> {
+        let missing = NewFolders(
+            dir.ancestors()
+                .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+                .map(Path::to_path_buf)
+                .collect(),
+        );
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+        Ok(missing)
+    }
+}
+
+impl Drop for NewFolders {
+    fn drop(&mut self) {
+        // Deepest first; `remove_dir` refuses a folder that holds anything, and then its
+        // parents are not empty either.
+        for dir in &self.0 {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Why one try failed, and whether another try might do better.
+struct Failed {
+    cause: anyhow::Error,
+    transient: bool,
+}
+
+impl Failed {
+    fn fatal(cause: anyhow::Error) -> Self {
+        Failed {
+            cause,
+            transient: false,
+        }
+    }
+
+    fn transient(cause: anyhow::Error) -> Self {
+        Failed {
+            cause,
+            transient: true,
+        }
+    }
+}
+
+/// Whether a request that failed with `e` may succeed if tried again: timeouts, broken
+/// connections and server-side statuses may pass; a refused connection (nothing listens
+/// there), an unknown host, a TLS failure or a 4xx status will not within a few seconds.
+fn transient(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    match e {
+        ureq::Error::StatusCode(code) => *code >= 500 || *code == 408 || *code == 429,
+        ureq::Error::Timeout(_) => true,
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            K::ConnectionReset
+                | K::ConnectionAborted
+                | K::BrokenPipe
+                | K::UnexpectedEof
+                | K::TimedOut
+                | K::WouldBlock
+                | K::Interrupted
+                | K::NotConnected
+        ),
+        _ => false,
+    }
+}
+
+/// `e` in words, saying when it is a timeout and which limit it hit.
+fn describe(e: &ureq::Error, network: &Network) -> String {
+    let limit = network.timeout.as_secs_f64();
+    match e {
+        ureq::Error::StatusCode(code) => format!("HTTP status {code}"),
+        ureq::Error::Timeout(ureq::Timeout::PerRead) => {
+            format!(
+                "timed out: the server sent nothing for {limit} s ({TIMEOUT_VAR} sets the limit)"
+            )
+        }
+        ureq::Error::Timeout(which) => {
+            format!("timed out ({which}) after {limit} s ({TIMEOUT_VAR} sets the limit)")
+        }
+        e => e.to_string(),
+    }
+}
+
 /// Downloads `url` to `dest`: streams it into a temporary file in `dest`'s folder,
 /// checks the length (the server's Content-Length and `size` when given) and the
-/// SHA-256, then renames it to `dest` (replacing a file there). On any error the
-/// temporary file is deleted and `dest` is left as it was; the error names the URL, and
-/// for a hash mismatch the file, the expected and the actual hash. `progress` draws a
-/// bar on stderr.
+/// SHA-256, then renames it to `dest` (replacing a file there). A try that fails for a
+/// reason that may pass (see [`Network`]) is made again, up to `network.attempts` tries;
+/// a 404 or a wrong hash is not. On any error the temporary file is deleted, `dest` is
+/// left as it was and no folder created for it remains; the error names the URL, `dest`,
+/// the tries made and the cause, and for a hash mismatch the expected and the actual
+/// hash. `progress` draws a bar on stderr.
 pub fn download(
     url: &str,
     dest: &Path,
     sha256: &str,
     size: Option<u64>,
     progress: bool,
+    network: &Network,
 ) -> Result<()> {
-    let expected = sha256.to_ascii_lowercase();
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -439,98 +595,180 @@ pub fn download(
         .with_context(|| format!("{} is not a file path", dest.display()))?
         .to_string_lossy()
         .into_owned();
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the folder {}", dir.display()))?;
-
+    let _new_folders = NewFolders::create(dir)?;
+    let job = Job {
+        url,
+        dir,
+        dest,
+        file_name,
+        sha256: sha256.to_ascii_lowercase(),
+        size,
+    };
     let config = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_response(Some(Duration::from_secs(60)))
+        .timeout_connect(Some(network.timeout))
+        .timeout_send_request(Some(network.timeout))
+        .timeout_recv_response(Some(network.timeout))
+        .timeout_per_read(Some(network.timeout))
         .user_agent(concat!("pisa/", env!("CARGO_PKG_VERSION")))
         .build();
     let agent = ureq::Agent::new_with_config(config);
-    let mut response = agent.get(url).call().map_err(|e| match e {
-        ureq::Error::StatusCode(code) => anyhow::anyhow!("{url}: HTTP status {code}"),
-        e => anyhow::anyhow!("{url}: {e}"),
-    })?;
-    let announced = response.body().content_length();
-    if let (Some(announced), Some(size)) = (announced, size) {
-        ensure!(
-            announced == size,
-            "{url}: the server announces {announced} bytes, but {file_name} has {size}"
-        );
-    }
-
-    let prefix = format!(".{file_name}.");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".part");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-
-    let bar = if progress {
-        let bar = ProgressBar::new(announced.or(size).unwrap_or(0));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-            )
-            .expect("valid template"),
-        );
-        bar.set_prefix(file_name.clone());
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let mut reader = response.body_mut().as_reader();
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut got: u64 = 0;
+    let attempts = network.attempts.max(1);
+    let mut pause = network.backoff;
+    let mut attempt = 1;
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                bar.abandon();
-                let of = announced.map_or(String::new(), |a| format!(" of {a}"));
-                bail!("{url}: transfer interrupted after {got}{of} bytes: {e}");
-            }
+        let Err(failed) = job.once(&agent, network, progress) else {
+            return Ok(());
         };
-        hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n])
-            .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-        got += n as u64;
-        bar.set_position(got);
+        if failed.transient && attempt < attempts {
+            eprintln!(
+                "{url}: attempt {attempt} of {attempts} failed ({:#}); trying again in {} s",
+                failed.cause,
+                pause.as_secs_f64()
+            );
+            std::thread::sleep(pause);
+            pause *= 2;
+            attempt += 1;
+            continue;
+        }
+        let tries = match (attempt, failed.transient) {
+            (1, false) => "1 attempt, not retried".to_string(),
+            (n, false) => format!("{n} attempts, not retried further"),
+            (n, true) => format!("{n} attempts"),
+        };
+        return Err(failed.cause.context(format!(
+            "cannot download {url} to {} ({tries})",
+            dest.display()
+        )));
     }
-    bar.finish_and_clear();
-    if let Some(announced) = announced {
-        ensure!(
-            got == announced,
-            "{url}: connection closed after {got} of {announced} bytes"
-        );
+}
+
+/// One file to download, as [`download`] was asked.
+struct Job<'a> {
+    url: &'a str,
+    /// The folder of `dest`, where the temporary file goes.
+    dir: &'a Path,
+    dest: &'a Path,
+    file_name: String,
+    /// Lower-case hex.
+    sha256: String,
+    size: Option<u64>,
+}
+
+impl Job<'_> {
+    /// One try: on success the checked file is at `dest`; on failure the temporary file
+    /// is gone.
+    fn once(&self, agent: &ureq::Agent, network: &Network, progress: bool) -> Result<(), Failed> {
+        let Job {
+            url,
+            dir,
+            dest,
+            file_name,
+            ..
+        } = self;
+        let mut response = agent.get(*url).call().map_err(|e| Failed {
+            transient: transient(&e),
+            cause: anyhow::anyhow!("{}", describe(&e, network)),
+        })?;
+        let announced = response.body().content_length();
+        if let (Some(announced), Some(size)) = (announced, self.size) {
+            if announced != size {
+                return Err(Failed::fatal(anyhow::anyhow!(
+                    "the server announces {announced} bytes, but {file_name} has {size}"
+                )));
+            }
+        }
+
+        let prefix = format!(".{file_name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".part");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        let mut tmp = builder
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))
+            .map_err(Failed::fatal)?;
+
+        let bar = if progress {
+            let bar = ProgressBar::new(announced.or(self.size).unwrap_or(0));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                )
+                .expect("valid template"),
+            );
+            bar.set_prefix(file_name.clone());
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        let mut reader = response.body_mut().as_reader();
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got: u64 = 0;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    bar.abandon();
+                    let e = ureq::Error::from(e);
+                    let of = announced.map_or(String::new(), |a| format!(" of {a}"));
+                    return Err(Failed {
+                        transient: transient(&e),
+                        cause: anyhow::anyhow!(
+                            "transfer interrupted after {got}{of} bytes: {}",
+                            describe(&e, network)
+                        ),
+                    });
+                }
+            };
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n])
+                .with_context(|| format!("cannot write {}", tmp.path().display()))
+                .map_err(Failed::fatal)?;
+            got += n as u64;
+            bar.set_position(got);
+        }
+        bar.finish_and_clear();
+        if let Some(announced) = announced {
+            if got != announced {
+                return Err(Failed::transient(anyhow::anyhow!(
+                    "connection closed after {got} of {announced} bytes"
+                )));
+            }
+        }
+        if let Some(size) = self.size {
+            if got != size {
+                let cause = anyhow::anyhow!("received {got} bytes, but {file_name} has {size}");
+                // Fewer bytes may be a cut connection; more are another file.
+                return Err(if got < size {
+                    Failed::transient(cause)
+                } else {
+                    Failed::fatal(cause)
+                });
+            }
+        }
+        let actual = hex(&hasher.finalize());
+        if actual != self.sha256 {
+            return Err(Failed::fatal(anyhow::anyhow!(
+                "SHA-256 mismatch for {file_name}: expected {}, got {actual}; the download \
+                 was deleted",
+                self.sha256
+            )));
+        }
+        tmp.as_file()
+            .sync_all()
+            .with_context(|| format!("cannot write {}", tmp.path().display()))
+            .map_err(Failed::fatal)?;
+        tmp.persist(dest)
+            .with_context(|| format!("cannot move the download to {}", dest.display()))
+            .map_err(Failed::fatal)?;
+        Ok(())
     }
-    if let Some(size) = size {
-        ensure!(
-            got == size,
-            "{url}: received {got} bytes, but {file_name} has {size}"
-        );
-    }
-    let actual = hex(&hasher.finalize());
-    ensure!(
-        actual == expected,
-        "{url}: SHA-256 mismatch for {file_name}: expected {expected}, got {actual}; the \
-         download was deleted"
-    );
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    tmp.persist(dest)
-        .with_context(|| format!("cannot move the download to {}", dest.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -595,6 +833,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn only_failures_that_may_pass_are_retried() {
+        use std::io::{Error as Io, ErrorKind as K};
+        for (e, retry) in [
+            (ureq::Error::StatusCode(503), true),
+            (ureq::Error::StatusCode(500), true),
+            (ureq::Error::StatusCode(429), true),
+            (ureq::Error::StatusCode(404), false),
+            (ureq::Error::StatusCode(403), false),
+            (ureq::Error::Timeout(ureq::Timeout::PerRead), true),
+            (ureq::Error::Timeout(ureq::Timeout::Connect), true),
+            (ureq::Error::Io(Io::from(K::ConnectionReset)), true),
+            (ureq::Error::Io(Io::from(K::UnexpectedEof)), true),
+            (ureq::Error::Io(Io::from(K::ConnectionRefused)), false),
+            (ureq::Error::HostNotFound, false),
+        ] {
+            assert_eq!(transient(&e), retry, "{e}");
+        }
+        let network = Network {
+            timeout: Duration::from_millis(1500),
+            ..Network::default()
+        };
+        let text = describe(&ureq::Error::Timeout(ureq::Timeout::PerRead), &network);
+        assert!(
+            text.starts_with("timed out: the server sent nothing for 1.5 s"),
+            "{text}"
+        );
+        let text = describe(&ureq::Error::Timeout(ureq::Timeout::Connect), &network);
+        assert!(
+            text.starts_with("timed out (connect) after 1.5 s"),
+            "{text}"
+        );
     }
 
     #[test]
