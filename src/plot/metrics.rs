@@ -25,11 +25,20 @@ impl Metrics {
             .iter()
             .map(str::to_owned)
             .collect();
+        // A row that does not parse (a torn write) is an error naming its line, never a
+        // point of a figure.
         let rows = reader
             .records()
             .map(|record| {
-                let record = record.with_context(|| format!("reading {}", path.display()))?;
-                record.iter().map(|cell| parse_cell(cell, path)).collect()
+                let record = record.map_err(|e| {
+                    let line = e.position().map_or(0, |p| p.line());
+                    anyhow!("{}, line {line}: {e}", path.display())
+                })?;
+                let line = record.position().map_or(0, |p| p.line());
+                record
+                    .iter()
+                    .map(|cell| parse_cell(cell, path, line))
+                    .collect()
             })
             .collect::<Result<_>>()?;
         Ok(Self {
@@ -60,11 +69,11 @@ impl Metrics {
     }
 }
 
-/// Parses one cell, reading an empty one as NaN.
-fn parse_cell(cell: &str, path: &Path) -> Result<f64> {
+/// Parses one cell (on `line` of `path`), reading an empty one as NaN.
+fn parse_cell(cell: &str, path: &Path, line: u64) -> Result<f64> {
     if cell.is_empty() {
         return Ok(f64::NAN);
     }
     cell.parse()
-        .with_context(|| format!("{}: `{cell}` is not a number", path.display()))
+        .with_context(|| format!("{}, line {line}: `{cell}` is not a number", path.display()))
 }

@@ -67,9 +67,9 @@ impl RunDir {
         Self::open(final_path, false)
     }
 
-    /// Continues an interrupted run of `final_path` if one left a checkpoint: one stopped
-    /// by a signal (status "interrupted" in place) or one killed (the staging folder of a
-    /// dead process); otherwise as [`RunDir::create`].
+    /// Continues an unfinished run of `final_path` if it left a checkpoint: one stopped by
+    /// a signal or a failed write (status "interrupted" or "failed" in place) or one killed
+    /// (the staging folder of a dead process); otherwise as [`RunDir::create`].
     pub fn resume(final_path: &Path) -> Result<Self> {
         Self::open(final_path, true)
     }
@@ -91,8 +91,7 @@ impl RunDir {
         let prefix = format!(".{}.partial-", leaf.to_string_lossy());
         let staging = parent.join(format!("{prefix}{}", std::process::id()));
         let has_checkpoint = |p: &Path| p.join(checkpoint::CHECKPOINT_FILE).is_file();
-        let interrupted = matches!(&existing, Existing::Unfinished(s) if s.status == Status::Interrupted)
-            && has_checkpoint(final_path);
+        let unfinished = matches!(existing, Existing::Unfinished(_)) && has_checkpoint(final_path);
         // Staging folders of this run id whose process is gone (killed runs).
         let mut stale: Vec<PathBuf> = fs::read_dir(parent)?
             .flatten()
@@ -106,7 +105,7 @@ impl RunDir {
             .collect();
         stale.sort_by_key(|p| std::cmp::Reverse(modified(p)));
         let killed = stale.iter().position(|p| has_checkpoint(p));
-        let taken = match (resume, interrupted, killed) {
+        let taken = match (resume, unfinished, killed) {
             (true, true, _) => Some(final_path.to_path_buf()),
             (true, false, Some(i)) => Some(stale.remove(i)),
             _ => None,
