@@ -43,6 +43,23 @@ enum Command {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
+    /// Write the initial weights a spec's runs start from, for `train.init` or PyTorch.
+    ///
+    /// The file is safetensors, its tensors named as in the model's PyTorch state_dict;
+    /// the same spec and seed give the same w⁰ as `pisa run`.
+    Init {
+        /// The experiment spec (TOML).
+        spec: PathBuf,
+        /// The file to write (atomically), e.g. init.safetensors.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Override a spec value, e.g. --set seed=3 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<Override>,
+        /// Where relative data paths are looked up (default: $PISA_DATA_DIR, else ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// What the registries hold: `pisa list optimizers`, `pisa list models`.
     List {
         #[arg(value_enum)]
@@ -160,6 +177,18 @@ fn dispatch(command: Command) -> Result<i32> {
             Ok(0)
         }
         Command::Sweep { common, jobs } => run_sweep(&common, jobs),
+        Command::Init {
+            spec,
+            out,
+            set,
+            data_dir,
+        } => {
+            let spec = Spec::load(&spec, &set)?;
+            let experiment = Experiment::prepare(&spec, &spec::data_dir(data_dir.as_deref()))?;
+            crate::tasks::init::write(experiment.task(), &out)?;
+            println!("{}", out.display());
+            Ok(0)
+        }
         Command::Plot { results_dir } => {
             if !results_dir.is_dir() {
                 bail!(

@@ -83,6 +83,11 @@ impl Experiment {
         self.iterations
     }
 
+    /// The task, as built (at w⁰: `pisa init` writes its weights).
+    pub fn task(&self) -> &dyn Task {
+        self.task.as_ref()
+    }
+
     /// Trains into `run_dir` and moves it into place. The run folder always ends up whole,
     /// with `summary.json` saying whether it completed, diverged or failed (and why).
     pub fn execute(

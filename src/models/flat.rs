@@ -32,6 +32,8 @@ pub struct FlatParams {
     /// The non-trainable variables (batch-norm running statistics), viewed the same way
     /// as one [B] buffer in name order; empty (B = 0) for models without any.
     state: Tensor,
+    /// Names, shapes and offsets of the non-trainable variables in `state`.
+    state_layout: Layout,
 }
 
 impl FlatParams {
@@ -80,16 +82,17 @@ impl FlatParams {
         let mut vars = vars;
         let (buffer, layout) = flatten(&mut vars, names, kind);
         let (names, mut buffers): (Vec<String>, Vec<Tensor>) = named.into_iter().unzip();
-        let state = if buffers.is_empty() {
-            Tensor::zeros([0], (kind, device))
+        let (state, state_layout) = if buffers.is_empty() {
+            (Tensor::zeros([0], (kind, device)), Layout::default())
         } else {
-            flatten(&mut buffers, names, kind).0
+            flatten(&mut buffers, names, kind)
         };
         Ok(Self {
             buffer,
             vars,
             layout,
             state,
+            state_layout,
         })
     }
 
@@ -155,6 +158,11 @@ impl FlatParams {
     /// that the model reads and its training-mode forward passes write; B = 0 without any.
     pub fn state(&self) -> &Tensor {
         &self.state
+    }
+
+    /// Names, shapes and offsets of the non-trainable variables in [`FlatParams::state`].
+    pub fn state_layout(&self) -> &Layout {
+        &self.state_layout
     }
 
     /// Zeroes every variable's gradient in place (those without one stay without).

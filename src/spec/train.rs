@@ -142,6 +142,14 @@ pub struct TrainSpec {
     /// only for the same thread count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
+    /// Start from these weights instead of the seeded initialisation: a safetensors file
+    /// whose tensors are the model's PyTorch `state_dict` (parameters and batch-norm
+    /// running statistics, named as `pisa init` writes them; least squares: one tensor
+    /// `w`), in `dtype`. Every tensor must be there with the model's shape, and no other
+    /// (PyTorch's `num_batches_tracked` counters are skipped). A relative path is looked
+    /// up in the data directory, like `data.path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<std::path::PathBuf>,
 }
 
 /// The arithmetic kind of an autocast forward pass.

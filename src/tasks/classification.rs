@@ -488,6 +488,27 @@ impl Task for Classification {
         self.params.layout().clone()
     }
 
+    fn initial_buffers(&self) -> (Layout, Tensor) {
+        let start = self.worker_state.get(0).copy();
+        (self.params.state_layout().clone(), start)
+    }
+
+    fn set_initial(&mut self, w0: &Tensor, buffers: &Tensor) -> Result<()> {
+        let b = self.params.state().numel() as i64;
+        ensure!(
+            buffers.size() == [b],
+            "classification: expected the model's {b} buffer values as one [{b}] tensor, got {:?}",
+            buffers.size()
+        );
+        self.params.load(w0)?;
+        self.initial = self.params.values();
+        tch::no_grad(|| {
+            let rows = buffers.unsqueeze(0).expand_as(&self.worker_state);
+            self.worker_state.copy_(&rows);
+        });
+        Ok(())
+    }
+
     fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local> {
         ensure!(
             worker < self.shares().len(),

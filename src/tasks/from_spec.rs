@@ -1,4 +1,5 @@
-//! The task a spec's `[data]` and `[model]` describe, built and checked before any write.
+//! The task a spec's `[data]` and `[model]` describe (starting from `train.init` if given),
+//! built and checked before any write.
 use super::classification::{Classification, Config, Examples, Folders};
 use super::least_squares::LeastSquares;
 use super::Task;
@@ -31,7 +32,7 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
     let kind = spec.train.dtype.kind();
     let t = &spec.train;
     let mut artifacts = vec![];
-    let task: Box<dyn Task> = match spec.data.kind {
+    let mut task: Box<dyn Task> = match spec.data.kind {
         DataKind::LeastSquares => {
             let problem = match (&spec.data.path, spec.data.samples, spec.data.dim) {
                 (Some(path), _, _) => {
@@ -150,6 +151,9 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
             )?)
         }
     };
+    if let Some(init) = &t.init {
+        super::init::load(task.as_mut(), &super::init::locate(init, data_dir)?)?;
+    }
     Ok(Built { task, artifacts })
 }
 

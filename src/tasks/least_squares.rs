@@ -15,6 +15,8 @@ pub struct LeastSquares {
     /// ∇²H_i = A_iᵀA_i/|D_i|, cached for full batches (it does not depend on w).
     full_hessians: Vec<Option<Tensor>>,
     alphas: Vec<f64>,
+    /// w⁰: zeros, or what `train.init` gave.
+    initial: Tensor,
     /// |B_i|; 0 = the whole block.
     batch_size: usize,
     mu: f64,
@@ -68,11 +70,13 @@ impl LeastSquares {
             .map(|(a, _)| (batch_size == 0).then(|| a.tr().mm(a) / per as f64))
             .collect();
         let (_, optimum) = problem.optimum(mu);
+        let initial = Tensor::zeros([problem.dim()], (kind, device));
         Ok(Self {
             problem,
             blocks,
             full_hessians,
             alphas: vec![1.0 / workers as f64; workers],
+            initial,
             batch_size,
             mu,
             optimum,
@@ -89,11 +93,28 @@ impl Task for LeastSquares {
     }
 
     fn initial_point(&self) -> Tensor {
-        Tensor::zeros([self.problem.dim()], (self.kind, self.device))
+        self.initial.copy()
     }
 
     fn layout(&self) -> crate::optim::layout::Layout {
         crate::optim::layout::Layout::vector(self.problem.dim())
+    }
+
+    fn initial_buffers(&self) -> (crate::optim::layout::Layout, Tensor) {
+        let none = Tensor::zeros([0], (self.kind, self.device));
+        (crate::optim::layout::Layout::default(), none)
+    }
+
+    fn set_initial(&mut self, w0: &Tensor, buffers: &Tensor) -> Result<()> {
+        let d = self.problem.dim();
+        ensure!(
+            w0.size() == [d] && buffers.numel() == 0,
+            "least squares: w⁰ must be one [{d}] tensor without buffers, not {:?} and {:?}",
+            w0.size(),
+            buffers.size()
+        );
+        self.initial = w0.to_device(self.device).to_kind(self.kind);
+        Ok(())
     }
 
     fn iterations_per_epoch(&self) -> usize {

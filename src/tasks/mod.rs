@@ -4,6 +4,7 @@ pub mod batches;
 pub mod classification;
 pub mod decode_ahead;
 pub mod from_spec;
+pub mod init;
 pub mod least_squares;
 
 use anyhow::Result;
@@ -28,6 +29,13 @@ pub trait Task: Send {
     fn initial_point(&self) -> Tensor;
     /// Where each parameter tensor sits in the flat w.
     fn layout(&self) -> crate::optim::layout::Layout;
+    /// The model's non-trainable tensors at the start (batch-norm running statistics) as
+    /// one flat [B] tensor of w's dtype and device, and where each sits in it; an empty
+    /// layout and tensor for a model without any.
+    fn initial_buffers(&self) -> (crate::optim::layout::Layout, Tensor);
+    /// Starts from `w0` (laid out as [`Task::layout`]) and `buffers` (as
+    /// [`Task::initial_buffers`]) instead of the seeded initialisation (`train.init`).
+    fn set_initial(&mut self, w0: &Tensor, buffers: &Tensor) -> Result<()>;
     /// n: iterations per epoch, the passes of the workers' batches over their blocks D_i
     /// (epoch-based schedules count in it).
     fn iterations_per_epoch(&self) -> usize;
