@@ -29,6 +29,8 @@ impl Experiment {
     /// a wrong shape, an unavailable device) leave no trace on disk.
     pub fn prepare(spec: &Spec, data_dir: &Path) -> Result<Self> {
         let spec = spec.resolved();
+        // A missing dataset first: its message says how to get it.
+        crate::tasks::from_spec::locate_data(&spec, data_dir)?;
         let device = spec.train.device()?;
         if let tch::Device::Cuda(n) = device {
             ensure!(

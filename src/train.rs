@@ -71,14 +71,14 @@ pub fn train(
                 optimizer.divergence_advice()
             ));
         }
-        if done % plan.eval_every == 0 || done == plan.iterations || diverged.is_some() {
+        if done.is_multiple_of(plan.eval_every) || done == plan.iterations || diverged.is_some() {
             let (values, bad) = record(task, optimizer, metrics, plan, done, elapsed())?;
             last = values;
             diverged = diverged.or(bad.map(|b| format!("{b}; {}", optimizer.divergence_advice())));
         }
         interrupted = crate::interrupt::requested() && done < plan.iterations;
         let due = plan.checkpoint_every > 0
-            && (done % plan.checkpoint_every == 0 || done == plan.iterations);
+            && (done.is_multiple_of(plan.checkpoint_every) || done == plan.iterations);
         if (due || interrupted) && diverged.is_none() {
             // The checkpoint covers exactly the metrics bytes written so far.
             let metrics_bytes = metrics.flush()?;

@@ -152,7 +152,7 @@ fn check_file(file: &Path, problems: &Problems) -> Vec<String> {
                         .double_value(&[])
                         / want.abs().max().double_value(&[]).max(1e-12);
                     worst = worst.max(err);
-                    if !(err <= tolerance) {
+                    if err.is_nan() || err > tolerance {
                         failures.push(format!(
                             "{id}: row {t}: relative error {err:.3e} > {tolerance:e}"
                         ));

@@ -93,7 +93,7 @@ fn every_optimizer_resumes_exactly_from_its_state() {
         let (a, b) = (whole.params(), resumed.params());
         let moved = (a - &w0).abs().max().double_value(&[]);
         let diff = (a - b).abs().max().double_value(&[]);
-        if !(diff <= 1e-12 * moved.max(1e-12)) || moved == 0.0 {
+        if diff.is_nan() || diff > 1e-12 * moved.max(1e-12) || moved == 0.0 {
             failures.push(format!(
                 "{name}: resumed differs by {diff:e} (moved {moved:e})"
             ));

@@ -22,10 +22,11 @@ pub fn locate(path: &Path, data_dir: &Path, what: &str) -> anyhow::Result<PathBu
     if !full.is_file() {
         anyhow::bail!(
             "data file {} not found (data.path = {:?}, data directory {}; set it with \
-             --data-dir or PISA_DATA_DIR). Expected {what}.",
+             --data-dir or PISA_DATA_DIR). Expected {}.",
             full.display(),
             path,
-            data_dir.display()
+            data_dir.display(),
+            what.trim_end_matches('.')
         );
     }
     Ok(full)
@@ -41,10 +42,11 @@ pub fn locate_dir(path: &Path, data_dir: &Path, what: &str) -> anyhow::Result<Pa
     if !full.is_dir() {
         anyhow::bail!(
             "data folder {} not found (data.path = {:?}, data directory {}; set it with \
-             --data-dir or PISA_DATA_DIR). Expected {what}.",
+             --data-dir or PISA_DATA_DIR). Expected {}.",
             full.display(),
             path,
-            data_dir.display()
+            data_dir.display(),
+            what.trim_end_matches('.')
         );
     }
     Ok(full)

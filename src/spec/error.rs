@@ -93,7 +93,7 @@ pub struct KeyError {
 }
 
 impl KeyError {
-    pub fn new(key: &str, message: impl Into<String>) -> anyhow::Error {
+    pub fn at(key: &str, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Self {
             key: key.to_string(),
             message: message.into(),

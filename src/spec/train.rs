@@ -206,7 +206,7 @@ impl TrainSpec {
                 .checked_mul(per_epoch.max(1))
                 .filter(|&n| n <= MAX_ITERATIONS)
                 .ok_or_else(|| {
-                    super::KeyError::new(
+                    super::KeyError::at(
                         "train.epochs",
                         format!(
                             "{epochs} epochs of {per_epoch} iterations exceed the {MAX_ITERATIONS} \

@@ -268,7 +268,7 @@ impl Classification {
         test.check("test")?;
         let n = train.len();
         if workers < 1 || workers as i64 > n {
-            return Err(KeyError::new(
+            return Err(KeyError::at(
                 "train.workers",
                 format!("{n} training samples cannot be split among {workers} workers"),
             ));
@@ -321,7 +321,7 @@ impl Classification {
         let per = shares.iter().map(|&(_, len)| len).min().unwrap_or(0);
         ensure!(per > 0, "classification: a worker's share D_i is empty");
         if batch_size as i64 > per {
-            return Err(KeyError::new(
+            return Err(KeyError::at(
                 "train.batch_size",
                 format!(
                     "batch_size {batch_size} exceeds the {per} samples of the smallest worker \

@@ -35,12 +35,8 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
     let mut task: Box<dyn Task> = match spec.data.kind {
         DataKind::LeastSquares => {
             let problem = match (&spec.data.path, spec.data.samples, spec.data.dim) {
-                (Some(path), _, _) => {
-                    let file = data::locate(
-                        path,
-                        data_dir,
-                        "an .npz file with arrays A (N x d) and b (N)",
-                    )?;
+                (Some(_), _, _) => {
+                    let file = locate_data(spec, data_dir)?.expect("validated: a path");
                     Problem::read_npz(&file)?
                 }
                 (None, Some(n), Some(d)) => Problem::generate(
@@ -77,7 +73,7 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
                 Some(scheme) => {
                     let labels = partition::labels_of(&train.y)?;
                     let p = Partition::new(&labels, classes as usize, t.workers, scheme, spec.seed)
-                        .map_err(|e| KeyError::new("data.partition", format!("{e:#}")))?;
+                        .map_err(|e| KeyError::at("data.partition", format!("{e:#}")))?;
                     let record = p.record(&labels, classes as usize, scheme, spec.seed);
                     artifacts.push((PARTITION_FILE, serde_json::to_vec_pretty(&record)?));
                     Some(p.clients)
@@ -98,7 +94,7 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
             };
             let input: i64 = shape[1..].iter().product();
             // A model that does not fit the data is the spec's `model.kind` to blame.
-            let fits = |e: anyhow::Error| KeyError::new("model.kind", format!("{e:#}"));
+            let fits = |e: anyhow::Error| KeyError::at("model.kind", format!("{e:#}"));
             let network: Box<dyn Fn(&nn::Path) -> nn::SequentialT> = match model.kind {
                 ModelKind::Mlp => {
                     let activation = model.activation.parse().expect("validated activation");
@@ -114,7 +110,7 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
                 ModelKind::FedLambCnn => {
                     let (c, h, w) = image_shape(&shape).map_err(fits)?;
                     if (c, h, w) != (1, 28, 28) || classes != 10 {
-                        return Err(KeyError::new(
+                        return Err(KeyError::at(
                             "model.kind",
                             format!(
                                 "fed_lamb_cnn is for 1×28×28 images of 10 classes, not \
@@ -157,6 +153,41 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
     Ok(Built { task, artifacts })
 }
 
+/// Where the spec's data file or folder is, found but not read (`None` for generated
+/// data): checked before anything else, so a missing dataset is what a run reports first,
+/// with how to get it.
+pub fn locate_data(spec: &Spec, data_dir: &Path) -> Result<Option<std::path::PathBuf>> {
+    let Some(path) = &spec.data.path else {
+        return Ok(None);
+    };
+    let idx_files =
+        |source: idx::Source| format!("the {} IDX files. {}", source.name(), source.how_to_get());
+    let folder = |what: &str| data::locate_dir(path, data_dir, what).map(Some);
+    match spec.data.kind {
+        DataKind::LeastSquares => data::locate(
+            path,
+            data_dir,
+            "an .npz file with arrays A (N x d) and b (N)",
+        )
+        .map(Some),
+        DataKind::Cifar10 => folder(&format!(
+            "the CIFAR-10 binary files ({}/ with {} … {} and {}). {}",
+            cifar::FOLDER,
+            cifar::TRAIN_FILES[0],
+            cifar::TRAIN_FILES[cifar::TRAIN_FILES.len() - 1],
+            cifar::TEST_FILE,
+            cifar::HOW_TO_GET
+        )),
+        DataKind::ImageFolder => {
+            folder("an ImageNet-style root with train/<class>/*.JPEG and val/<class>/* folders")
+        }
+        DataKind::Adult => folder("the LIBSVM files a9a and a9a.t"),
+        DataKind::Mnist => folder(&idx_files(idx::Source::Mnist)),
+        DataKind::FashionMnist => folder(&idx_files(idx::Source::FashionMnist)),
+        DataKind::SyntheticImages => Ok(None),
+    }
+}
+
 /// (channels, height, width) of image samples [N, H, W] or [N, C, H, W].
 fn image_shape(shape: &[i64]) -> Result<(i64, i64, i64)> {
     match shape {
@@ -176,8 +207,9 @@ fn classification_data(
     data_dir: &Path,
 ) -> Result<(Examples, Examples, Normalise, Option<Folders>)> {
     let kind = spec.train.dtype.kind();
-    let path = spec.data.path.clone().unwrap_or_default();
-    let path = &path;
+    let located = || -> Result<std::path::PathBuf> {
+        Ok(locate_data(spec, data_dir)?.expect("validated: a path"))
+    };
     let images = |s: &idx::Split| Examples::images(&s.images, &s.labels);
     let (train, test) = match spec.data.kind {
         DataKind::SyntheticImages => {
@@ -190,7 +222,7 @@ fn classification_data(
             return Ok((images(&train), images(&test), normalise, None));
         }
         DataKind::Cifar10 => {
-            let dir = data::locate_dir(path, data_dir, cifar::HOW_TO_GET)?;
+            let dir = located()?;
             let dataset = cifar::load(&dir)?;
             ensure!(
                 spec.data.test_fraction.is_none(),
@@ -204,11 +236,7 @@ fn classification_data(
             ));
         }
         DataKind::ImageFolder => {
-            let dir = data::locate_dir(
-                path,
-                data_dir,
-                "an ImageNet-style root with train/<class>/*.JPEG and val/<class>/* folders",
-            )?;
+            let dir = located()?;
             let open = |split: &str| -> Result<Arc<ImageFolder>> {
                 Ok(Arc::new(ImageFolder::open(&dir.join(split))?))
             };
@@ -233,7 +261,7 @@ fn classification_data(
             ));
         }
         DataKind::Adult => {
-            let dir = data::locate_dir(path, data_dir, "the LIBSVM files a9a and a9a.t")?;
+            let dir = located()?;
             let adult = libsvm::load_adult(&dir, kind)?;
             let test = adult.test.context("Adult needs its test file a9a.t")?;
             ensure!(
@@ -248,11 +276,7 @@ fn classification_data(
                 DataKind::Mnist => idx::Source::Mnist,
                 _ => idx::Source::FashionMnist,
             };
-            let dir = data::locate_dir(
-                path,
-                data_dir,
-                &format!("the {} IDX files. {}", source.name(), source.how_to_get()),
-            )?;
+            let dir = located()?;
             let dataset = idx::load(&dir, source)?;
             match (dataset.train, spec.data.test_fraction) {
                 (Some(train), None) => (images(&train), images(&dataset.test)),

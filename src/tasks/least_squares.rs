@@ -2,7 +2,7 @@
 use super::{Local, Task};
 use crate::data::least_squares::Problem;
 use crate::spec::KeyError;
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -39,15 +39,15 @@ impl LeastSquares {
         device: Device,
     ) -> Result<Self> {
         let n = problem.samples() as usize;
-        if n % workers != 0 {
-            return Err(KeyError::new(
+        if !n.is_multiple_of(workers) {
+            return Err(KeyError::at(
                 "train.workers",
                 format!("N = {n} rows do not split into {workers} equal blocks D_i"),
             ));
         }
         let per = n / workers;
         if batch_size > per {
-            return Err(KeyError::new(
+            return Err(KeyError::at(
                 "train.batch_size",
                 format!(
                     "batch_size {batch_size} exceeds the {per} rows of each worker's block D_i"

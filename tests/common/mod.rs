@@ -165,7 +165,7 @@ pub fn run(spec: &Path, out: &Path, extra: &[&str]) -> Outcome {
         "--out".as_ref(),
         out.as_ref(),
     ];
-    args.extend(extra.iter().map(|s| OsStr::new(s)));
+    args.extend(extra.iter().map(OsStr::new));
     pisa(args)
 }
 
@@ -177,7 +177,7 @@ pub fn sweep(spec: &Path, out: &Path, extra: &[&str]) -> Outcome {
         "--out".as_ref(),
         out.as_ref(),
     ];
-    args.extend(extra.iter().map(|s| OsStr::new(s)));
+    args.extend(extra.iter().map(OsStr::new));
     pisa(args)
 }
 

@@ -282,11 +282,11 @@ fn lean_state_matches_the_literal_algorithm_for_every_scheme() {
                 1e-12,
                 &format!("{scheme:?} w at ℓ = {l}"),
             );
-            for i in 0..3 {
-                let h = ls_grad(&data[i], &lit.w);
+            for (i, block) in data.iter().enumerate().take(3) {
+                let h = ls_grad(block, &lit.w);
                 admm.local_update(i, local(&h)).unwrap();
-                for k in 0..3 {
-                    let g = h[k] + (mu - lambda) * lit.w[k]; // (2.4)
+                for (k, &hk) in h.iter().enumerate().take(3) {
+                    let g = hk + (mu - lambda) * lit.w[k]; // (2.4)
                     let u = lit.dual[i][k] + g;
                     let m = &mut lit.moment[i][k];
                     let m_tilde = match scheme {
