@@ -881,7 +881,10 @@ mod tests {
             )
         };
         let e = err(blobs(64, 1), config(2, 33, Kind::Double));
-        assert!(e.contains("key `train.batch_size`: batch_size 33 exceeds the 32"), "{e}");
+        assert!(
+            e.contains("key `train.batch_size`: batch_size 33 exceeds the 32"),
+            "{e}"
+        );
         let e = err(blobs(3, 1), config(4, 0, Kind::Double));
         assert!(e.contains("cannot be split"), "{e}");
         let mut wide = blobs(64, 1);
