@@ -135,8 +135,10 @@ impl Common {
     /// spec key found while building is located in the spec like a parse error.
     fn prepare(&self, spec: &Spec) -> Result<Experiment> {
         let data_dir = spec::data_dir(self.data_dir.as_deref());
-        Experiment::prepare(spec, &data_dir)
-            .map_err(|e| spec::locate_build_error(e, &self.spec, &self.set))
+        crate::panics::caught("building the experiment", || {
+            Experiment::prepare(spec, &data_dir)
+        })
+        .map_err(|e| spec::locate_build_error(e, &self.spec, &self.set))
     }
 
     /// The thread count in force: `--threads`, else the spec's.

@@ -133,7 +133,10 @@ impl Experiment {
             pisa_version: env!("CARGO_PKG_VERSION").to_string(),
             provenance: Some(Provenance::current(self.spec.train.device()?)),
         };
-        match self.train(&run_dir, bar) {
+        // A panic (a libtorch error tch unwraps, such as an allocation that fails) still
+        // ends in a whole run folder whose summary says what happened.
+        let trained = crate::panics::caught("training", || self.train(&run_dir, bar));
+        match trained {
             Ok(end) => {
                 let mut names: Vec<String> = self.columns().iter().map(|s| s.to_string()).collect();
                 names.push("wall_s".into());

@@ -6,6 +6,7 @@ pub mod experiment;
 pub mod interrupt;
 pub mod models;
 pub mod optim;
+pub mod panics;
 pub mod plot;
 pub mod results;
 pub mod schedule;

@@ -162,6 +162,7 @@ pub fn pending(root: &Path, points: Vec<Point>) -> Result<(Vec<Point>, usize)> {
                         p.run_id
                     );
                 }
+                results::remove_stale_staging(&dir)?;
                 done += 1;
             }
             Existing::Unfinished(_) | Existing::None => todo.push(p),

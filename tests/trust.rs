@@ -317,7 +317,8 @@ fn wait_with_limit(mut child: Child, limit: Duration) -> (Option<i32>, String) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 40,
+        // PROPTEST_CASES=400 for a longer search.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(40),
         max_shrink_iters: 16,
         failure_persistence: None,
         ..ProptestConfig::default()
@@ -340,7 +341,7 @@ proptest! {
         let child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let (code, stderr) = wait_with_limit(child, Duration::from_secs(120));
         prop_assert!(matches!(code, Some(0..=2)), "exit {code:?}: {stderr}\nspec:\n{}", fs::read_to_string(&spec).unwrap());
-        prop_assert!(!stderr.contains("panicked"), "{stderr}");
+        prop_assert!(!stderr.contains("panicked") && !stderr.contains("internal error"), "{stderr}");
         if code == Some(2) {
             prop_assert!(entries(&s.out()).is_empty(), "a spec error wrote {:?}", entries(&s.out()));
         }
@@ -351,6 +352,29 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn an_allocation_larger_than_memory_is_an_error_not_a_panic() {
+    let s = Scratch::new();
+    let spec = s.write(
+        "spec.toml",
+        &edit(IMAGE_SPEC, "hidden = [8]", "hidden = [2000000000]"),
+    );
+    let o = run(&spec, &s.out(), &[]);
+    o.expect_code(1, "huge model").expect_stderr(
+        &[
+            "internal error while building the experiment",
+            "can't allocate memory",
+        ],
+        "huge model",
+    );
+    assert!(
+        !o.stderr.contains("panicked") && !o.stderr.contains("frame #"),
+        "{}",
+        o.stderr
+    );
+    assert_nothing_written(&s.out(), "huge model");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -92,18 +92,7 @@ impl RunDir {
         let staging = parent.join(format!("{prefix}{}", std::process::id()));
         let has_checkpoint = |p: &Path| p.join(checkpoint::CHECKPOINT_FILE).is_file();
         let unfinished = matches!(existing, Existing::Unfinished(_)) && has_checkpoint(final_path);
-        // Staging folders of this run id whose process is gone (killed runs).
-        let mut stale: Vec<PathBuf> = fs::read_dir(parent)?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_prefix(&prefix))
-                    .is_some_and(|pid| !process_alive(pid))
-            })
-            .collect();
-        stale.sort_by_key(|p| std::cmp::Reverse(modified(p)));
+        let mut stale = stale_staging(final_path)?;
         let killed = stale.iter().position(|p| has_checkpoint(p));
         let taken = match (resume, unfinished, killed) {
             (true, true, _) => Some(final_path.to_path_buf()),
@@ -167,6 +156,36 @@ impl RunDir {
         })?;
         Ok(self.final_path.clone())
     }
+}
+
+/// The staging folders of the run at `final_path` whose process is gone (killed runs),
+/// newest first.
+fn stale_staging(final_path: &Path) -> Result<Vec<PathBuf>> {
+    let parent = final_path.parent().context("run folder has no parent")?;
+    let leaf = final_path.file_name().context("run folder has no name")?;
+    let prefix = format!(".{}.partial-", leaf.to_string_lossy());
+    let mut stale: Vec<PathBuf> = fs::read_dir(parent)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix(&prefix))
+                .is_some_and(|pid| !process_alive(pid))
+        })
+        .collect();
+    stale.sort_by_key(|p| std::cmp::Reverse(modified(p)));
+    Ok(stale)
+}
+
+/// Removes what killed processes left of the run at `final_path` (a finished run's
+/// leftovers, which nothing will resume).
+pub fn remove_stale_staging(final_path: &Path) -> Result<()> {
+    for old in stale_staging(final_path)? {
+        fs::remove_dir_all(&old)
+            .with_context(|| format!("cannot remove the stale {}", old.display()))?;
+    }
+    Ok(())
 }
 
 /// Removes the `.<file>.tmp-<pid>` files of atomic writes that did not finish.

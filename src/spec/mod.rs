@@ -312,6 +312,22 @@ impl Spec {
                         .into(),
                 );
             }
+            // uint8 pixels of the training images and the fifth as many test images.
+            let bytes = image
+                .iter()
+                .try_fold(n as u64 + (n as u64 / 5).max(1), |b, &s| {
+                    b.checked_mul(s as u64)
+                })
+                .filter(|&b| b <= MAX_SYNTHETIC_BYTES);
+            if bytes.is_none() {
+                return bad(
+                    "data.image",
+                    format!(
+                        "{n} synthetic images of {image:?} need more than {} GiB of pixels",
+                        MAX_SYNTHETIC_BYTES >> 30
+                    ),
+                );
+            }
         } else if d.path.is_none() {
             return bad(
                 "data.path",
@@ -378,6 +394,9 @@ impl Spec {
         toml::to_string_pretty(self).expect("a Spec always serializes")
     }
 }
+
+/// The most memory synthetic images may take (uint8 pixels): they are made at once.
+const MAX_SYNTHETIC_BYTES: u64 = 16 << 30;
 
 /// The longest folder name a spec `name` or run id may have: a file name holds 255
 /// bytes, and the staging folder adds a dot and `.partial-<pid>` (and the lock `.lock`).
