@@ -6,10 +6,10 @@
 #               Default: results/.recompute/ (git-ignored), emptied first.
 # Other arguments go to every `pisa sweep` (e.g. --jobs 1).
 # Exits 1 when a curve is missing or its final objective differs from the reference by more
-# than RTOL (relative). The runs are deterministic: bit-identical from run to run, with 1 or 2
-# libtorch threads (measured on 2 cores). The committed ones, made by an earlier version of the
-# code (57ce44a, before metrics.csv had sigma/rho/floats columns), differ by at most 7.7e-14
-# (figure4d/gamma=0.6): rounding-level, so RTOL = 1e-12 leaves a margin of 13.
+# than RTOL (relative). The runs are deterministic: bit-identical from run to run on the same
+# machine and thread count, and the committed runs were made by this code on the project's
+# 2-core machine. Another machine or libtorch build sums in another order: runs made by an
+# earlier version differed by at most 7.7e-14, so RTOL = 1e-12 allows for rounding only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RTOL=1e-12

@@ -109,6 +109,32 @@ fn every_spec_of_the_malformed_corpus_is_a_located_error_and_writes_nothing() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+#[test]
+fn a_bad_value_gets_no_hint_about_other_optimizers_and_long_run_ids_are_refused() {
+    let s = Scratch::new();
+    let spec = s.write("spec.toml", BASE_SPEC);
+    let o = run(&spec, &s.out(), &["--set", "optimizer.scheme=7"]);
+    o.expect_code(2, "scheme = 7")
+        .expect_stderr(&["scheme must be one of 1, 2, 3, not 7"], "scheme = 7");
+    assert!(!o.stderr.contains("is for"), "{}", o.stderr);
+    let long = "r".repeat(250);
+    let o = run(&spec, &s.out(), &["--run-id", &long]);
+    o.expect_code(2, "long --run-id")
+        .expect_stderr(&["--run-id", "at most 200"], "long --run-id");
+    // A run id made of many --set values is checked the same way.
+    let sets: Vec<String> = (0..40)
+        .map(|i| format!("optimizer.sigma0={}.0", 16 + i))
+        .collect();
+    let mut args: Vec<&str> = vec![];
+    for set in &sets {
+        args.extend(["--set", set]);
+    }
+    let o = run(&spec, &s.out(), &args);
+    o.expect_code(2, "long run id")
+        .expect_stderr(&["give --run-id", "at most 200"], "long run id");
+    assert_nothing_written(&s.out(), "long run ids");
+}
+
 // ---------------------------------------------------------------------------------------
 // No panic, whatever the spec: random mutations of valid specs and --set values.
 // ---------------------------------------------------------------------------------------
