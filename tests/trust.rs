@@ -443,6 +443,15 @@ fn signal(child: &Child, sig: i32) {
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }
 
+/// No `.tmp-<pid>` file of a cut-short write is left in `dir`.
+fn assert_no_temporaries(dir: &Path) {
+    let left: Vec<String> = entries(dir)
+        .into_iter()
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(left.is_empty(), "{} holds {left:?}", dir.display());
+}
+
 /// Waits until the run has written a checkpoint in its staging folder.
 fn wait_for_checkpoint(out: &Path) {
     let root = out.join(NAME);
@@ -492,11 +501,7 @@ fn kill_9_at_random_points_always_resumes_to_identical_metrics() {
         "left behind: {:?}",
         entries(&s.out().join(NAME))
     );
-    assert!(
-        !entries(&dir).iter().any(|n| n.contains(".tmp-")),
-        "{:?}",
-        entries(&dir)
-    );
+    assert_no_temporaries(&dir);
 }
 
 #[test]
@@ -532,11 +537,7 @@ fn sigint_checkpoints_as_interrupted_and_resume_completes_identically() {
     run(&spec, &s.out(), &["--resume"]).expect_code(0, "resume");
     assert_eq!(status(&dir), "completed");
     assert_eq!(read_metrics(&dir).numbers(), want);
-    assert!(
-        !entries(&dir).iter().any(|n| n.contains(".tmp-")),
-        "{:?}",
-        entries(&dir)
-    );
+    assert_no_temporaries(&dir);
 }
 
 #[test]
@@ -679,11 +680,7 @@ fn a_full_disk_names_the_write_removes_temporaries_and_keeps_the_checkpoint() {
         error.contains("cannot write metrics to") && error.contains("File too large"),
         "{error}"
     );
-    assert!(
-        !entries(&dir).iter().any(|n| n.contains(".tmp-")),
-        "{:?}",
-        entries(&dir)
-    );
+    assert_no_temporaries(&dir);
     // With room again, the last good checkpoint continues the run to the same numbers.
     run(&spec, &s.out(), &["--resume"]).expect_code(0, "resume");
     let want = reference(&spec);
