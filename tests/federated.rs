@@ -139,7 +139,7 @@ fn table2_end_to_end_on_a_tiny_dataset() {
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(
         rows[0],
-        "dataset,partition,algorithm,seeds,mean,std,paper_mean,paper_std"
+        "dataset,partition,algorithm,seeds,mean,std,paper_mean,paper_std,difference,disagrees"
     );
     // One row per algorithm that ran, in the paper's column order.
     assert_eq!(rows.len(), 3, "{csv}");
@@ -203,11 +203,23 @@ fn table2_end_to_end_on_a_tiny_dataset() {
             (table_std - std).abs() < 1e-4,
             "{row}: std of {accuracies:?}"
         );
+        // Δ = ours − the paper's, ≠ beyond 3 standard deviations of the difference.
+        let (paper_mean, paper_std): (f64, f64) =
+            (paper.0.parse().unwrap(), paper.1.parse().unwrap());
+        let delta = mean - paper_mean;
+        let far = delta.abs() > 3.0 * std.hypot(paper_std);
         assert_eq!(
             md_cell,
-            format!("{mean:.2} ± {std:.2} (n = 2) [{} ± {}]", paper.0, paper.1),
+            format!(
+                "{mean:.2} ± {std:.2} (n = 2) [{} ± {}] Δ {delta:+.2}{}",
+                paper.0,
+                paper.1,
+                if far { " ≠" } else { "" }
+            ),
             "{md_row}"
         );
+        assert_eq!(fields[8], format!("{delta:.4}"), "{row}");
+        assert_eq!(fields[9], far.to_string(), "{row}");
     }
     // each experiment's accuracy figure is drawn too
     assert!(s

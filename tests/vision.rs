@@ -195,9 +195,10 @@ fn cifar_runs_by_epoch_and_plots_table3_and_figure1() {
     let table = fs::read_to_string(out.join("table3.md")).unwrap();
     assert!(table.contains("| resnet18 | cifar10 |"), "{table}");
     let csv = fs::read_to_string(out.join("table3.csv")).unwrap();
-    assert!(
-        csv.starts_with("model,dataset,algorithm,schedule,seeds,mean,std,paper_mean,paper_std\n")
-    );
+    assert!(csv.starts_with(
+        "model,dataset,algorithm,schedule,seeds,mean,std,paper_mean,paper_std,difference,\
+             disagrees\n"
+    ));
     // One row per (model, optimizer) cell: the pairs' variants are not mixed.
     assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
     // One seed each: the reported variant's run alone, its schedule named.
@@ -206,7 +207,7 @@ fn cifar_runs_by_epoch_and_plots_table3_and_figure1() {
         ("simple_cnn,cifar10,adam,sisa,1,", reported[1]),
     ] {
         assert!(
-            csv.contains(&format!("\n{row}{mean:.4},0.0000,,\n")),
+            csv.contains(&format!("\n{row}{mean:.4},0.0000,,,,\n")),
             "{row}{mean:.4}\n{csv}"
         );
     }

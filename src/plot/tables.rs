@@ -201,6 +201,19 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// How the Markdown tables mark a difference from the paper.
+const DIFFERENCE_NOTE: &str = "Δ = ours − the paper's; ≠ marks a cell where they differ by more \
+     than 3 standard deviations of the difference, √(s² + s_paper²) (a paper value printed \
+     without one counts as exact).";
+
+/// Ours − the paper's, and whether that is more than 3 standard deviations of the difference
+/// of two independent cells, √(s² + s_paper²) (any difference when both spreads are 0).
+fn compare((mean, std): (f64, f64), (paper, paper_std): PaperValue) -> (f64, bool) {
+    let delta = mean - paper;
+    let spread = std.hypot(paper_std.unwrap_or(0.0));
+    (delta, delta.abs() > 3.0 * spread)
+}
+
 /// Writes every known table that runs under `dir` fill; returns the files.
 pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut written = vec![];
@@ -306,8 +319,10 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let keys = table.row_header.join(",");
     let variant = table.variant_header();
-    let mut csv = format!("{keys},algorithm{variant},seeds,mean,std,paper_mean,paper_std\n");
-    let mut md = format!("{}\n\n|", table.caption);
+    let mut csv = format!(
+        "{keys},algorithm{variant},seeds,mean,std,paper_mean,paper_std,difference,disagrees\n"
+    );
+    let mut md = format!("{}\n\n{DIFFERENCE_NOTE}\n\n|", table.caption);
     for h in table.row_header.iter().chain(table.columns) {
         let _ = write!(md, " {h} |");
     }
@@ -315,6 +330,7 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
     md.push_str(&"---|".repeat(table.row_header.len()));
     md.push_str(&"---:|".repeat(table.columns.len()));
     md.push('\n');
+    let d = table.decimals;
     for ((_, key), by_algorithm) in &rows {
         md.push('|');
         for k in key {
@@ -329,16 +345,20 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
                 ),
                 None => (String::new(), String::new()),
             };
-            match by_algorithm.get(*a) {
-                Some(variant) => {
-                    let ((m, s), n) = (variant.mean_std(), variant.values.len());
+            let ours = by_algorithm.get(*a).map(|v| (v, v.mean_std()));
+            match ours {
+                Some((variant, (m, s))) => {
+                    let n = variant.values.len();
                     let (label, marker) = table.variant_label(variant);
+                    let (difference, disagrees) = match reference.map(|r| compare((m, s), r)) {
+                        Some((delta, far)) => (format!("{delta:.4}"), far.to_string()),
+                        None => (String::new(), String::new()),
+                    };
                     let _ = writeln!(
                         csv,
-                        "{},{a}{label},{n},{m:.4},{s:.4},{pm},{ps}",
+                        "{},{a}{label},{n},{m:.4},{s:.4},{pm},{ps},{difference},{disagrees}",
                         key.join(",")
                     );
-                    let d = table.decimals;
                     let _ = write!(md, " {m:.d$} ± {s:.d$} (n = {n}){marker}");
                 }
                 None => md.push_str(" –"),
@@ -351,6 +371,10 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
                     let _ = write!(md, " [{m:.2}]");
                 }
                 None => {}
+            }
+            if let (Some((_, ours)), Some(paper)) = (ours, reference) {
+                let (delta, far) = compare(ours, paper);
+                let _ = write!(md, " Δ {delta:+.d$}{}", if far { " ≠" } else { "" });
             }
             md.push_str(" |");
         }

@@ -385,16 +385,17 @@ fn table3_reports_the_better_schedule_of_each_cell_and_marks_sisas() {
     let csv = fs::read_to_string(dir.path().join("table3.csv")).unwrap();
     assert_eq!(
         csv,
-        "model,dataset,algorithm,schedule,seeds,mean,std,paper_mean,paper_std\n\
-         resnet34,cifar10,sisa,default,1,95.0000,0.0000,95.04,\n\
-         resnet34,cifar10,sgd,sisa,2,94.0000,1.4142,94.65,\n\
-         resnet34,cifar10,adam,default,1,89.0000,0.0000,94.69,\n"
+        "model,dataset,algorithm,schedule,seeds,mean,std,paper_mean,paper_std,difference,\
+         disagrees\n\
+         resnet34,cifar10,sisa,default,1,95.0000,0.0000,95.04,,-0.0400,true\n\
+         resnet34,cifar10,sgd,sisa,2,94.0000,1.4142,94.65,,-0.6500,false\n\
+         resnet34,cifar10,adam,default,1,89.0000,0.0000,94.69,,-5.6900,true\n"
     );
     let md = fs::read_to_string(dir.path().join("table3.md")).unwrap();
     assert!(
         md.contains(
-            "| resnet34 | cifar10 | 95.00 ± 0.00 (n = 1) [95.04] | 94.00 ± 1.41 (n = 2) † \
-             [94.65] | – [94.33] | 89.00 ± 0.00 (n = 1) [94.69] |"
+            "| resnet34 | cifar10 | 95.00 ± 0.00 (n = 1) [95.04] Δ -0.04 ≠ | 94.00 ± 1.41 \
+             (n = 2) † [94.65] Δ -0.65 | – [94.33] | 89.00 ± 0.00 (n = 1) [94.69] Δ -5.69 ≠ |"
         ),
         "{md}"
     );
@@ -442,8 +443,8 @@ fn table2_averages_all_runs_of_a_cell_whatever_their_names() {
     let csv = fs::read_to_string(dir.path().join("table2.csv")).unwrap();
     assert_eq!(
         csv,
-        "dataset,partition,algorithm,seeds,mean,std,paper_mean,paper_std\n\
-         mnist,1-Label,fedavg,2,60.0000,14.1421,53.19,0.21\n"
+        "dataset,partition,algorithm,seeds,mean,std,paper_mean,paper_std,difference,disagrees\n\
+         mnist,1-Label,fedavg,2,60.0000,14.1421,53.19,0.21,6.8100,false\n"
     );
 }
 
@@ -464,10 +465,10 @@ fn figure5_draws_a_loss_figure_per_model_and_tabulates_the_last_losses() {
     // The paper's panel order (ViT first), its legend order (SISA first).
     assert_eq!(
         csv,
-        "model,dataset,algorithm,seeds,mean,std,paper_mean,paper_std\n\
-         vit_b_16,image_folder,adam,1,0.5000,0.0000,,\n\
-         resnet18_imagenet,image_folder,sisa,2,0.5000,0.3536,,\n\
-         resnet18_imagenet,image_folder,sgd,1,0.5000,0.0000,,\n"
+        "model,dataset,algorithm,seeds,mean,std,paper_mean,paper_std,difference,disagrees\n\
+         vit_b_16,image_folder,adam,1,0.5000,0.0000,,,,\n\
+         resnet18_imagenet,image_folder,sisa,2,0.5000,0.3536,,,,\n\
+         resnet18_imagenet,image_folder,sgd,1,0.5000,0.0000,,,,\n"
     );
     let md = fs::read_to_string(dir.path().join("figure5.md")).unwrap();
     assert!(md.contains("| 0.5000 ± 0.3536 (n = 2) |"), "{md}");
