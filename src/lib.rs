@@ -7,6 +7,7 @@ pub mod interrupt;
 pub mod models;
 pub mod optim;
 pub mod plot;
+pub mod protocol;
 pub mod results;
 pub mod schedule;
 pub mod spec;
