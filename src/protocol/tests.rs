@@ -406,3 +406,40 @@ fn halving_is_decided_up_to_rounding_only() {
     assert!(!halved(0.2501, 1.0));
     assert!(halved(0.0, 0.0), "a consensus state has t_mix = 0");
 }
+
+/// Lemma 1 on the synchronous protocols: with ξ = 1 (their M_t are symmetric doubly stochastic,
+/// ‖M_t‖₂ ≤ 1, Assumption 3), after j·t_mix steps (t_mix the worst case over X) the distance to
+/// consensus is at most 2^{−j}‖X − M∞X‖ ≤ 2^{−⌊(t−s)/t_mix⌋}(1 + ξ)ξ‖X‖, (2).
+#[test]
+fn lemma_1_halves_the_distance_every_t_mix() {
+    for protocol in [
+        Protocol::SyncRing,
+        Protocol::Slack { gamma: 0.1 },
+        Protocol::LocalSteps { m: 3 },
+    ] {
+        for n in [4, 7, 12] {
+            let worst = protocol.derived_t_mix(n).unwrap();
+            let mut rng = run_rng(5, "lemma", n, 0);
+            let mut x = State::gaussian(n, 3, &mut rng);
+            let initial = Consensus::Average.distance2(&x).sqrt();
+            let norm: f64 = (0..n)
+                .flat_map(|i| x.row(i).to_vec())
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt();
+            let mut schedule = Schedule::new(protocol, n, rng);
+            let mut events = Vec::new();
+            for t in 1..=6 * worst {
+                schedule.next(&mut events);
+                events.iter().for_each(|e| e.apply(&mut x));
+                let j = (t / worst) as i32;
+                let distance = Consensus::Average.distance2(&x).sqrt();
+                assert!(
+                    distance <= 0.5f64.powi(j) * initial * (1.0 + 1e-9),
+                    "{protocol:?} n = {n} t = {t}"
+                );
+                assert!(distance <= 0.5f64.powi(j) * 2.0 * norm, "(2)");
+            }
+        }
+    }
+}
