@@ -112,7 +112,8 @@ fn a_bad_spec_is_located_and_writes_nothing() {
         (SPEC.replace("kind = \"allreduce\"", "kind = \"all-reduce\""), "mix.toml:7:8: key `protocols.AllReduce.kind`", "unknown variant"),
         (SPEC.replace("runs = 40", "runs = 40\nbogus = 1"), "mix.toml:5:1: key `bogus`", "bogus"),
         (SPEC.replace("[2, 5, 8]", "[2, 1]"), "mix.toml:3:1: key `workers`", "≥ 2"),
-        (SPEC.replace("runs = 40", "runs = 40\nmax_time = 3"), "mix.toml:5:1: key `max_time`", "AllReduce with n = 5 did not halve"),
+        (SPEC.replace("runs = 40", "runs = 40\nmax_time = 4"), "mix.toml:5:1: key `max_time`", "AllReduce with n = 5 did not halve"),
+        (SPEC.replace("max_delay_rounds = 0.5", "max_delay_rounds = 1e30"), "mix.toml:15:1: key `protocols.AsyncPS.max_delay_rounds`", "exceeds max_time"),
         (SPEC.replace("max_delay_rounds = 0.5", ""), "", ""),
     ];
     for (text, at, says) in cases {

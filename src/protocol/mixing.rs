@@ -4,8 +4,8 @@
 //! every X and every start t. A run measures, for one random X (i.i.d. N(0, 1) entries,
 //! X ∈ R^{rows×d}) and one seeded operator sequence started at t = 0, the smallest t with
 //! ‖(M_{t−1}⋯M_0)X − M∞X‖_F ≤ ½‖X − M∞X‖_F, in the Frobenius norm. t = 0 is the start of a
-//! synchronous round, the worst start for the synchronous protocols; for the asynchronous
-//! ones every start is alike. One Gaussian X is a typical state, not the worst: for the
+//! synchronous round, the worst start for the synchronous protocols; for AsyncDR every start
+//! is alike, and for AsyncPS t = 0, with no pull in flight yet, is the slowest. One Gaussian X is a typical state, not the worst: for the
 //! synchronous protocols [`super::Protocol::derived_t_mix`] gives the supremum over X, which a
 //! run never exceeds. The distribution over runs is over X and the protocol's randomness.
 use super::{MixingSpec, Protocol, Schedule, State};

@@ -185,9 +185,26 @@ impl MixingSpec {
                         "a protocol's label must not be empty".into(),
                     ));
                 }
-                p.protocol()
-                    .map(|protocol| (label.clone(), protocol))
-                    .map_err(|(key, msg)| (format!("protocols.{label}.{key}"), msg))
+                let located = |(key, msg)| (format!("protocols.{label}.{key}"), msg);
+                let protocol = p.protocol().map_err(located)?;
+                let most = *self
+                    .workers
+                    .iter()
+                    .max()
+                    .expect("workers checked non-empty");
+                if let Protocol::AsyncPs { max_delay_rounds } = protocol {
+                    if max_delay_rounds * most as f64 > self.max_time as f64 {
+                        return Err(located((
+                            "max_delay_rounds",
+                            format!(
+                                "a delay of up to {max_delay_rounds} × {most} worker steps \
+                                 exceeds max_time = {}",
+                                self.max_time
+                            ),
+                        )));
+                    }
+                }
+                Ok((label.clone(), protocol))
             })
             .collect()
     }
