@@ -70,6 +70,18 @@ enum Command {
         /// A results folder, e.g. results/figure4a.
         results_dir: PathBuf,
     },
+    /// Measure the mixing time t_mix of communication protocols (MixML, Assumption 2) over
+    /// seeded runs; writes <out>/<name>/ (spec.toml, t_mix.csv, t_mix-summary.csv).
+    Mixing {
+        /// The mixing spec (TOML), e.g. experiments/mixml/figure3.toml.
+        spec: PathBuf,
+        /// Runs per protocol and number of workers (default: the spec's `runs`).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        runs: Option<u64>,
+        /// Results root.
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
     /// Datasets: `pisa data fetch mnist`.
     Data {
         #[command(subcommand)]
@@ -206,6 +218,11 @@ fn dispatch(command: Command) -> Result<i32> {
             for file in crate::plot::plot_results(&results_dir)? {
                 println!("{}", file.display());
             }
+            Ok(0)
+        }
+        Command::Mixing { spec, runs, out } => {
+            let runs = runs.map(|r| r as usize);
+            println!("{}", crate::protocol::run(&spec, runs, &out)?.display());
             Ok(0)
         }
         Command::Data {

@@ -8,6 +8,7 @@ pub mod models;
 pub mod optim;
 pub mod panics;
 pub mod plot;
+pub mod protocol;
 pub mod results;
 pub mod schedule;
 pub mod spec;

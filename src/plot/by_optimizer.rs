@@ -66,6 +66,7 @@ impl ByOptimizer {
                         Ok(Curve {
                             label: label.clone(),
                             points: metrics.points("epoch", y)?,
+                            band: Vec::new(),
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;

@@ -10,6 +10,8 @@ use super::runs::Run;
 pub(super) struct Curve {
     pub label: String,
     pub points: Vec<(f64, f64)>,
+    /// A shaded band around the line, `(x, low, high)` points; empty for none.
+    pub band: Vec<(f64, f64, f64)>,
 }
 
 /// A run together with the legend label of its curve.
@@ -58,6 +60,7 @@ pub(super) fn curves(runs: &[LabelledRun], x: &str, y: &str) -> Result<Vec<Curve
             Ok(Curve {
                 label: label.clone(),
                 points,
+                band: Vec::new(),
             })
         })
         .collect()

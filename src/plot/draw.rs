@@ -109,24 +109,34 @@ where
         .iter()
         .map(|curve| segments(&curve.points, logx, logy))
         .collect();
-    let points = || segments.iter().flatten().flatten();
+    let bands: Vec<_> = figure
+        .curves
+        .iter()
+        .map(|curve| band_polygons(&curve.band, logx, logy))
+        .collect();
+    let points = || segments.iter().chain(&bands).flatten().flatten();
     let x = axis_range(points().map(|&(x, _)| x), logx);
     let y = axis_range(points().map(|&(_, y)| y), logy);
+    let lines = (&segments[..], &bands[..]);
     match (logx, logy) {
-        (false, false) => draw_chart(&root, figure, &segments, x, y),
-        (true, false) => draw_chart(&root, figure, &segments, x.log_scale(), y),
-        (false, true) => draw_chart(&root, figure, &segments, x, y.log_scale()),
-        (true, true) => draw_chart(&root, figure, &segments, x.log_scale(), y.log_scale()),
+        (false, false) => draw_chart(&root, figure, lines, x, y),
+        (true, false) => draw_chart(&root, figure, lines, x.log_scale(), y),
+        (false, true) => draw_chart(&root, figure, lines, x, y.log_scale()),
+        (true, true) => draw_chart(&root, figure, lines, x.log_scale(), y.log_scale()),
     }?;
     root.present()?;
     Ok(())
 }
 
-/// Draws the axes, one line per curve (made of its `segments`) and the legend.
+/// Lines (or polygons) of every curve, each made of pieces of plottable points.
+type Pieces = [Vec<Vec<(f64, f64)>>];
+
+/// Draws the axes, each curve's band (its polygons, shaded), one line per curve (made of its
+/// segments) and the legend.
 fn draw_chart<DB, X, Y>(
     root: &DrawingArea<DB, Shift>,
     figure: &Figure,
-    segments: &[Vec<Vec<(f64, f64)>>],
+    (segments, bands): (&Pieces, &Pieces),
     x: X,
     y: Y,
 ) -> Result<()>
@@ -156,6 +166,14 @@ where
         .bold_line_style(BLACK.mix(0.12))
         .light_line_style(BLACK.mix(0.04))
         .draw()?;
+    for (index, polygons) in bands.iter().enumerate() {
+        let fill = PALETTE[index % PALETTE.len()].mix(0.18).filled();
+        chart.draw_series(
+            polygons
+                .iter()
+                .map(|polygon| Polygon::new(polygon.clone(), fill)),
+        )?;
+    }
     for (index, (curve, segments)) in figure.curves.iter().zip(segments).enumerate() {
         let style = PALETTE[index % PALETTE.len()].stroke_width(2);
         chart
@@ -186,9 +204,31 @@ where
 /// Splits `points` into runs of consecutive plottable points: finite, and
 /// positive on a log axis. A curve is thus never drawn across a gap.
 fn segments(points: &[(f64, f64)], logx: bool, logy: bool) -> Vec<Vec<(f64, f64)>> {
-    points
-        .split(|&(x, y)| !plottable(x, logx) || !plottable(y, logy))
-        .filter(|segment| !segment.is_empty())
+    pieces(points, |&(x, y)| plottable(x, logx) && plottable(y, logy))
+}
+
+/// The polygons of a band of `(x, low, high)` points: one per run of plottable points, along
+/// the highs and back along the lows.
+fn band_polygons(band: &[(f64, f64, f64)], logx: bool, logy: bool) -> Vec<Vec<(f64, f64)>> {
+    let ok = |&(x, low, high): &(f64, f64, f64)| {
+        plottable(x, logx) && plottable(low, logy) && plottable(high, logy)
+    };
+    pieces(band, ok)
+        .into_iter()
+        .map(|piece| {
+            let highs = piece.iter().map(|&(x, _, high)| (x, high));
+            highs
+                .chain(piece.iter().rev().map(|&(x, low, _)| (x, low)))
+                .collect()
+        })
+        .collect()
+}
+
+/// The maximal runs of consecutive items that are `ok`.
+fn pieces<T: Copy>(items: &[T], ok: impl Fn(&T) -> bool) -> Vec<Vec<T>> {
+    items
+        .split(|item| !ok(item))
+        .filter(|piece| !piece.is_empty())
         .map(<[_]>::to_vec)
         .collect()
 }

@@ -10,6 +10,7 @@ mod curves;
 mod draw;
 pub mod figure5;
 mod metrics;
+mod mixing;
 mod runs;
 pub mod table2;
 pub mod table3;
@@ -25,7 +26,11 @@ use runs::Run;
 /// Draws every figure the runs' `[plot]` table describes; returns the files written.
 /// A folder of experiment folders (as `pisa sweep --out DIR` makes for several specs)
 /// has each of them plotted, then the paper tables its runs fill written beside them.
+/// A `pisa mixing` folder gets its t_mix figure (MixML Figure 3).
 pub fn plot_results(dir: &Path) -> Result<Vec<PathBuf>> {
+    if mixing::holds_mixing(dir) {
+        return mixing::write(dir);
+    }
     if !holds_runs(dir) {
         let mut written = Vec::new();
         let mut experiments: Vec<PathBuf> = std::fs::read_dir(dir)?

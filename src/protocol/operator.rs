@@ -1,0 +1,67 @@
+//! Communication events: linear maps X ← M X on the state (Section 3: "each communication
+//! event acts linearly on this state"), applied in place. The matrix M of an event is what it
+//! does to X = I ([`super::State::identity`]).
+use super::State;
+
+/// One communication event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Operator {
+    /// x_i ← x_i + (γ/n) Σ_j (x_j − x_i) over all n rows (Section 6), i.e.
+    /// M = (1 − γ)I + γ(1/n)11ᵀ; γ = 1 is AllReduce's M = (1/n)11ᵀ (case study I). Doubly
+    /// stochastic for γ ∈ [0, 1].
+    Slack { gamma: f64 },
+    /// Ring gossip (case study II, D-PSGD's W): every x_i ← the mean of x_j over its closed
+    /// ring neighbourhood {i − 1, i, i + 1} mod n as a set (weights ⅓ for n ≥ 3; for n = 2 the
+    /// set is both workers). Symmetric and doubly stochastic: every neighbourhood has the same
+    /// size.
+    Ring,
+    /// AD-PSGD's atomic pairwise average: x_i, x_j ← (x_i + x_j)/2. Symmetric, doubly
+    /// stochastic.
+    Pair(usize, usize),
+    /// A parameter-server pull: worker `worker`'s copy ← the server's row `server`. Row
+    /// stochastic, not column stochastic: it keeps the server's value, not the average.
+    Pull { worker: usize, server: usize },
+}
+
+impl Operator {
+    /// X ← M X.
+    pub fn apply(&self, x: &mut State) {
+        match *self {
+            Operator::Slack { gamma } => {
+                let mean = x.mean_row();
+                for i in 0..x.rows() {
+                    for (v, m) in x.row_mut(i).iter_mut().zip(&mean) {
+                        *v += gamma * (m - *v);
+                    }
+                }
+            }
+            Operator::Ring => {
+                let (n, old) = (x.rows(), x.clone());
+                for i in 0..n {
+                    let mut neighbourhood = vec![(i + n - 1) % n, i, (i + 1) % n];
+                    neighbourhood.sort_unstable();
+                    neighbourhood.dedup();
+                    let weight = 1.0 / neighbourhood.len() as f64;
+                    let row = x.row_mut(i);
+                    row.fill(0.0);
+                    for &j in &neighbourhood {
+                        row.iter_mut()
+                            .zip(old.row(j))
+                            .for_each(|(v, o)| *v += weight * o);
+                    }
+                }
+            }
+            Operator::Pair(i, j) => {
+                let (a, b) = x.two_rows_mut(i, j);
+                for (u, v) in a.iter_mut().zip(b.iter_mut()) {
+                    let mean = 0.5 * (*u + *v);
+                    (*u, *v) = (mean, mean);
+                }
+            }
+            Operator::Pull { worker, server } => {
+                let (to, from) = x.two_rows_mut(worker, server);
+                to.copy_from_slice(from);
+            }
+        }
+    }
+}
