@@ -49,21 +49,58 @@ pub(super) fn label_runs<'a>(
     Ok(labelled)
 }
 
-/// The curves of column `y` against column `x`, one per run, in legend order.
+/// The curves of column `y` against column `x`, one per label in legend order: runs that
+/// share a label (the seeds of a sweep point) are drawn as their mean with a band.
 pub(super) fn curves(runs: &[LabelledRun], x: &str, y: &str) -> Result<Vec<Curve>> {
-    runs.iter()
-        .map(|LabelledRun { run, label }| {
-            let points = match &run.metrics {
-                Some(metrics) => metrics.points(x, y)?,
-                None => Vec::new(),
-            };
-            Ok(Curve {
-                label: label.clone(),
-                points,
-                band: Vec::new(),
-            })
-        })
-        .collect()
+    let mut groups: Vec<(String, Vec<Vec<(f64, f64)>>)> = vec![];
+    for LabelledRun { run, label } in runs {
+        let points = match &run.metrics {
+            Some(metrics) => metrics.points(x, y)?,
+            None => Vec::new(),
+        };
+        match groups.iter_mut().find(|(l, _)| l == label) {
+            Some((_, seeds)) => seeds.push(points),
+            None => groups.push((label.clone(), vec![points])),
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(label, seeds)| seed_mean(label, &seeds))
+        .collect())
+}
+
+/// The mean over `seeds` of their `(x, y)` points, row by row (the seeds evaluate at the
+/// same iterations; a run that stopped early shortens the curve to its rows), with the
+/// band from the seeds' minimum to their maximum (none for one seed). `x` is the first
+/// seed's.
+pub(super) fn seed_mean(label: String, seeds: &[Vec<(f64, f64)>]) -> Curve {
+    let rows = seeds.iter().map(Vec::len).min().unwrap_or(0);
+    let mut points = Vec::with_capacity(rows);
+    let mut band = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let x = seeds[0][r].0;
+        let ys: Vec<f64> = seeds.iter().map(|s| s[r].1).collect();
+        let mean = ys.iter().sum::<f64>() / ys.len() as f64;
+        let (low, high) = ys
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &y| {
+                (l.min(y), h.max(y))
+            });
+        points.push((x, mean));
+        band.push((x, low, high));
+    }
+    if seeds.len() < 2 {
+        band.clear();
+    }
+    let label = match seeds.len() {
+        1 => label,
+        n => format!("{label} (mean of {n} seeds)"),
+    };
+    Curve {
+        label,
+        points,
+        band,
+    }
 }
 
 /// The key whose value labels each curve: `series` if given, else the only
@@ -127,5 +164,26 @@ fn display(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_means_band_from_min_to_max_and_stop_with_the_shortest_seed() {
+        let c = seed_mean(
+            "sisa".into(),
+            &[
+                vec![(0.0, 1.0), (1.0, 4.0), (2.0, 9.0)],
+                vec![(0.0, 3.0), (1.0, 2.0)],
+            ],
+        );
+        assert_eq!(c.label, "sisa (mean of 2 seeds)");
+        assert_eq!(c.points, [(0.0, 2.0), (1.0, 3.0)]);
+        assert_eq!(c.band, [(0.0, 1.0, 3.0), (1.0, 2.0, 4.0)]);
+        let one = seed_mean("adam".into(), &[vec![(0.0, 1.0)]]);
+        assert_eq!((one.label.as_str(), one.band.len()), ("adam", 0));
     }
 }

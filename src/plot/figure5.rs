@@ -39,6 +39,7 @@ pub const FIGURE5: ByOptimizer = ByOptimizer {
     title: "Figure 5",
     table: &TABLE,
     ys: &["train_loss"],
+    xs: &["epoch"],
 };
 
 /// (model, dataset) of a Figure 5 run, ranked in the paper's panel order, others last.

@@ -42,6 +42,7 @@ pub fn plot_results(dir: &Path) -> Result<Vec<PathBuf>> {
             written.extend(plot_experiment(experiment)?);
         }
         written.extend(tables::write_all(dir)?);
+        written.extend(tables::write_comparisons(dir)?);
         if written.is_empty() {
             // the usual error for a folder with nothing to plot
             runs::load_runs(dir)?;

@@ -169,3 +169,14 @@ fn paper(row: &[String], column: usize) -> Option<PaperValue> {
         .find(|(d, s, _)| *d == row[0] && *s == labels)
         .map(|(_, _, v)| (v[column].0, Some(v[column].1)))
 }
+
+/// Table 2's curves: for each dataset × partition, the test accuracy of every algorithm
+/// (the mean and range of its seeds) against communication rounds and against the floats
+/// the clients sent up, written as `table2-<dataset>-<s>-Label-test_acc[-by-floats_up]`.
+pub const CURVES: super::by_optimizer::ByOptimizer = super::by_optimizer::ByOptimizer {
+    name: "table2",
+    title: "Table 2",
+    table: &TABLE,
+    ys: &["test_acc"],
+    xs: &["iteration", "floats_up"],
+};

@@ -160,12 +160,13 @@ fn paper(row: &[String], column: usize) -> Option<PaperValue> {
 }
 
 /// Figure 1 of the paper: for each (model, dataset) of the Table 3 runs under `dir`, the
-/// training loss and the test accuracy against epochs, one curve per optimizer (the
-/// lowest seed of the variant its Table 3 cell reports), written as
+/// training loss and the test accuracy against epochs, one curve per optimizer (the mean
+/// and range of the seeds of the variant its Table 3 cell reports), written as
 /// `figure1-<model>-<dataset>-<metric>.{png,svg}`.
 pub const FIGURE1: ByOptimizer = ByOptimizer {
     name: "figure1",
     title: "Figure 1",
     table: &TABLE,
     ys: &["train_loss", "test_acc"],
+    xs: &["epoch"],
 };

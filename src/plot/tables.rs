@@ -220,6 +220,13 @@ pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>> {
     for table in TABLES {
         written.extend(write(table, dir)?);
     }
+    Ok(written)
+}
+
+/// Draws the figures that compare optimizers across the experiments under `dir` (a curve
+/// per optimizer, from the tables' cells); returns the files.
+pub fn write_comparisons(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut written = super::table2::CURVES.write(dir)?;
     written.extend(super::table3::FIGURE1.write(dir)?);
     written.extend(super::figure5::FIGURE5.write(dir)?);
     Ok(written)

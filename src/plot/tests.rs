@@ -403,7 +403,7 @@ fn table3_reports_the_better_schedule_of_each_cell_and_marks_sisas() {
 }
 
 #[test]
-fn figure1_draws_the_reported_schedules_lowest_seed() {
+fn figure1_draws_every_seed_of_the_reported_schedule() {
     let dir = table3_with_two_schedules();
     let rows = super::by_optimizer::rows(&super::table3::TABLE, dir.path()).unwrap();
     let run = |name: &str, seed: i64| dir.path().join(name).join(format!("seed={seed}"));
@@ -412,12 +412,15 @@ fn figure1_draws_the_reported_schedules_lowest_seed() {
         [(
             vec!["resnet34".to_string(), "cifar10".to_string()],
             vec![
-                ("sisa".to_string(), run("table3-resnet34-sisa", 1)),
+                ("sisa".to_string(), vec![run("table3-resnet34-sisa", 1)]),
                 (
                     "sgd".to_string(),
-                    run("table3-resnet34-sgd-sisa-schedule", 2)
+                    vec![
+                        run("table3-resnet34-sgd-sisa-schedule", 2),
+                        run("table3-resnet34-sgd-sisa-schedule", 3)
+                    ]
                 ),
-                ("adam".to_string(), run("table3-resnet34-adam", 1)),
+                ("adam".to_string(), vec![run("table3-resnet34-adam", 1)]),
             ]
         )]
     );
@@ -474,7 +477,13 @@ fn figure5_draws_a_loss_figure_per_model_and_tabulates_the_last_losses() {
     assert!(md.contains("| 0.5000 ± 0.3536 (n = 2) |"), "{md}");
     let rows = super::by_optimizer::rows(&super::figure5::TABLE, dir.path()).unwrap();
     let run = |name: &str, seed: i64| dir.path().join(name).join(format!("seed={seed}"));
-    assert_eq!(rows[1].1[0], ("sisa".to_string(), run("f5-r-sisa", 1)));
+    assert_eq!(
+        rows[1].1[0],
+        (
+            "sisa".to_string(),
+            vec![run("f5-r-sisa", 1), run("f5-r-sisa", 2)]
+        )
+    );
     let written = super::figure5::FIGURE5.write(dir.path()).unwrap();
     let names: Vec<_> = written
         .iter()
