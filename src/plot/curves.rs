@@ -6,6 +6,9 @@ use serde_json::Value;
 
 use super::runs::Run;
 
+/// A run's `(x, y)` points.
+type Points = Vec<(f64, f64)>;
+
 /// One line of a figure: a legend label and the `(x, y)` points of a run.
 pub(super) struct Curve {
     pub label: String,
@@ -52,7 +55,7 @@ pub(super) fn label_runs<'a>(
 /// The curves of column `y` against column `x`, one per label in legend order: runs that
 /// share a label (the seeds of a sweep point) are drawn as their mean with a band.
 pub(super) fn curves(runs: &[LabelledRun], x: &str, y: &str) -> Result<Vec<Curve>> {
-    let mut groups: Vec<(String, Vec<Vec<(f64, f64)>>)> = vec![];
+    let mut groups: Vec<(String, Vec<Points>)> = vec![];
     for LabelledRun { run, label } in runs {
         let points = match &run.metrics {
             Some(metrics) => metrics.points(x, y)?,
@@ -73,7 +76,7 @@ pub(super) fn curves(runs: &[LabelledRun], x: &str, y: &str) -> Result<Vec<Curve
 /// same iterations; a run that stopped early shortens the curve to its rows), with the
 /// band from the seeds' minimum to their maximum (none for one seed). `x` is the first
 /// seed's.
-pub(super) fn seed_mean(label: String, seeds: &[Vec<(f64, f64)>]) -> Curve {
+pub(super) fn seed_mean(label: String, seeds: &[Points]) -> Curve {
     let rows = seeds.iter().map(Vec::len).min().unwrap_or(0);
     let mut points = Vec::with_capacity(rows);
     let mut band = Vec::with_capacity(rows);
