@@ -611,7 +611,11 @@ fn sigterm_interrupts_a_sweep_and_running_it_again_continues() {
 #[test]
 fn a_second_process_on_the_same_run_fails_at_once_naming_the_holder() {
     let s = Scratch::new();
-    let spec = s.write("spec.toml", &long_spec());
+    // Long enough (a minute) that the first is still training when the second starts.
+    let spec = s.write(
+        "spec.toml",
+        &edit(&long_spec(), "iterations = 4000", "iterations = 100000"),
+    );
     let mut first = spawn_run(&spec, &s.out(), &[]);
     wait_for_checkpoint(&s.out());
     let start = Instant::now();
