@@ -146,17 +146,29 @@ impl Common {
     /// The spec (with `--set`) and its experiment, built and checked; an error about a
     /// spec key found while building is located in the spec like a parse error.
     fn prepare(&self, spec: &Spec) -> Result<Experiment> {
-        let data_dir = spec::data_dir(self.data_dir.as_deref());
-        crate::panics::caught("building the experiment", || {
-            Experiment::prepare(spec, &data_dir)
-        })
-        .map_err(|e| spec::locate_build_error(e, &self.spec, &self.set))
+        prepare(spec, &self.spec, &self.set, self.data_dir.as_deref())
     }
 
     /// The thread count in force: `--threads`, else the spec's.
     fn threads(&self, spec: &Spec) -> Option<usize> {
         self.threads.map(usize::from).or(spec.train.threads)
     }
+}
+
+/// The experiment of `spec` (read from `path` with `set`), built and checked: a panic in
+/// libtorch becomes an error, and an error about a spec key is located in the spec like a
+/// parse error.
+fn prepare(
+    spec: &Spec,
+    path: &Path,
+    set: &[Override],
+    data_dir: Option<&Path>,
+) -> Result<Experiment> {
+    let data_dir = spec::data_dir(data_dir);
+    crate::panics::caught("building the experiment", || {
+        Experiment::prepare(spec, &data_dir)
+    })
+    .map_err(|e| spec::locate_build_error(e, path, set))
 }
 
 /// Runs the CLI; returns the process exit code (2 for a bad spec, 1 for other failures,
@@ -197,8 +209,7 @@ fn dispatch(command: Command) -> Result<i32> {
             set,
             data_dir,
         } => {
-            let spec = Spec::load(&spec, &set)?;
-            let experiment = Experiment::prepare(&spec, &spec::data_dir(data_dir.as_deref()))?;
+            let experiment = prepare(&Spec::load(&spec, &set)?, &spec, &set, data_dir.as_deref())?;
             crate::tasks::init::write(experiment.task(), &out)?;
             println!("{}", out.display());
             Ok(0)

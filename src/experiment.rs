@@ -30,7 +30,7 @@ impl Experiment {
     pub fn prepare(spec: &Spec, data_dir: &Path) -> Result<Self> {
         let spec = spec.resolved();
         // A missing dataset first: its message says how to get it.
-        crate::tasks::from_spec::locate_data(&spec, data_dir)?;
+        let data = crate::tasks::from_spec::locate_data(&spec, data_dir)?;
         let device = spec.train.device()?;
         if let tch::Device::Cuda(n) = device {
             ensure!(
@@ -41,7 +41,7 @@ impl Experiment {
         }
         tch::manual_seed(spec.seed as i64);
         let crate::tasks::from_spec::Built { task, artifacts } =
-            crate::tasks::from_spec::build(&spec, data_dir, device)?;
+            crate::tasks::from_spec::build(&spec, data_dir, data.as_deref(), device)?;
         let w0 = task.initial_point();
         let layout = task.layout();
         // n of Table 5, for epoch-based schedules.

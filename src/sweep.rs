@@ -137,6 +137,9 @@ fn essence(spec: &Spec) -> Spec {
     s.plot = None;
     s.description = None;
     s.train.threads = None; // recorded in summary.json; it changes bits, not the experiment
+                            // A resumed run equals an uninterrupted one (tests/trust.rs), so how often a run
+                            // checkpoints does not decide its numbers.
+    s.train.checkpoint_every = crate::spec::Every::Iterations(0);
     s
 }
 

@@ -127,11 +127,7 @@ fn default_max_time() -> u64 {
 impl MixingSpec {
     /// Reads and validates the spec at `path`; returns it with its protocols built.
     pub fn load(path: &Path) -> Result<(MixingSpec, Vec<(String, Protocol)>), SpecError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| SpecError::io(path, format!("cannot read spec: {e}")))?;
-        let source = String::from_utf8(bytes)
-            .map_err(|e| SpecError::not_utf8(path, e.as_bytes(), &e.utf8_error()))?;
-        Self::parse(&source, path)
+        Self::parse(&crate::spec::read_source(path)?, path)
     }
 
     /// Strictly parses and validates TOML `source`; `origin` names it in errors.

@@ -76,7 +76,6 @@ impl RunDir {
 
     fn open(final_path: &Path, resume: bool) -> Result<Self> {
         let parent = final_path.parent().context("run folder has no parent")?;
-        let leaf = final_path.file_name().context("run folder has no name")?;
         fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
         let lock = RunLock::take(final_path)?;
@@ -88,8 +87,11 @@ impl RunDir {
                 s.status
             );
         }
-        let prefix = format!(".{}.partial-", leaf.to_string_lossy());
-        let staging = parent.join(format!("{prefix}{}", std::process::id()));
+        let staging = parent.join(format!(
+            "{}{}",
+            staging_prefix(final_path)?,
+            std::process::id()
+        ));
         let has_checkpoint = |p: &Path| p.join(checkpoint::CHECKPOINT_FILE).is_file();
         let unfinished = matches!(existing, Existing::Unfinished(_)) && has_checkpoint(final_path);
         let mut stale = stale_staging(final_path)?;
@@ -99,10 +101,7 @@ impl RunDir {
             (true, false, Some(i)) => Some(stale.remove(i)),
             _ => None,
         };
-        for old in &stale {
-            fs::remove_dir_all(old)
-                .with_context(|| format!("cannot remove the stale {}", old.display()))?;
-        }
+        remove_dirs(&stale)?;
         match &taken {
             Some(old) => {
                 fs::rename(old, &staging)
@@ -162,8 +161,7 @@ impl RunDir {
 /// newest first.
 fn stale_staging(final_path: &Path) -> Result<Vec<PathBuf>> {
     let parent = final_path.parent().context("run folder has no parent")?;
-    let leaf = final_path.file_name().context("run folder has no name")?;
-    let prefix = format!(".{}.partial-", leaf.to_string_lossy());
+    let prefix = staging_prefix(final_path)?;
     let mut stale: Vec<PathBuf> = fs::read_dir(parent)?
         .flatten()
         .map(|e| e.path())
@@ -181,9 +179,13 @@ fn stale_staging(final_path: &Path) -> Result<Vec<PathBuf>> {
 /// Removes what killed processes left of the run at `final_path` (a finished run's
 /// leftovers, which nothing will resume).
 pub fn remove_stale_staging(final_path: &Path) -> Result<()> {
-    for old in stale_staging(final_path)? {
-        fs::remove_dir_all(&old)
-            .with_context(|| format!("cannot remove the stale {}", old.display()))?;
+    remove_dirs(&stale_staging(final_path)?)
+}
+
+fn remove_dirs(dirs: &[PathBuf]) -> Result<()> {
+    for dir in dirs {
+        fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot remove the stale {}", dir.display()))?;
     }
     Ok(())
 }
@@ -198,6 +200,12 @@ fn remove_temporaries(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `.<run-id>.partial-`: the staging folders' names, before the pid of their process.
+fn staging_prefix(final_path: &Path) -> Result<String> {
+    let leaf = final_path.file_name().context("run folder has no name")?;
+    Ok(format!(".{}.partial-", leaf.to_string_lossy()))
 }
 
 fn modified(path: &Path) -> Option<std::time::SystemTime> {

@@ -76,9 +76,11 @@ fn duplicate(source: &str, span: std::ops::Range<usize>) -> String {
         .map_or(0, |i| i + 1);
     let header = source[line_start..span.start.min(source.len())].trim_start();
     if header.starts_with('[') {
-        let bracket = if header.starts_with("[[") { "[[" } else { "[" };
-        let close = if bracket == "[[" { "]]" } else { "]" };
-        format!("table `{bracket}{name}{close}` is defined twice (merge the two tables into one)")
+        let (open, close) = match header.starts_with("[[") {
+            true => ("[[", "]]"),
+            false => ("[", "]"),
+        };
+        format!("table `{open}{name}{close}` is defined twice (merge the two tables into one)")
     } else {
         format!("key `{name}` is given twice (keep one of them)")
     }

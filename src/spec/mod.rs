@@ -144,10 +144,7 @@ impl Spec {
     /// Reads, applies `overrides` and validates a spec file. Every failure is a
     /// [`SpecError`] naming the file (or the `--set` argument), line, column and key.
     pub fn load(path: &Path, overrides: &[Override]) -> Result<Spec, SpecError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| SpecError::io(path, format!("cannot read spec: {e}")))?;
-        let source = String::from_utf8(bytes)
-            .map_err(|e| SpecError::not_utf8(path, e.as_bytes(), &e.utf8_error()))?;
+        let source = read_source(path)?;
         let spec = Self::parse(&source, path)?;
         if overrides.is_empty() {
             Ok(spec)
@@ -453,6 +450,14 @@ pub fn locate_build_error(
     }
     let source = std::fs::read_to_string(path).unwrap_or_default();
     SpecError::at_key(path, &source, &key, message).into()
+}
+
+/// The text of the spec file at `path`: an unreadable file, or one that is not UTF-8
+/// (located at its first bad byte), is a [`SpecError`].
+pub fn read_source(path: &Path) -> Result<String, SpecError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| SpecError::io(path, format!("cannot read spec: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| SpecError::not_utf8(path, e.as_bytes(), &e.utf8_error()))
 }
 
 /// The data directory: `--data-dir`, else `PISA_DATA_DIR`, else `./data`.

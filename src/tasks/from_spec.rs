@@ -27,18 +27,16 @@ pub struct Built {
     pub artifacts: Vec<(&'static str, Vec<u8>)>,
 }
 
-/// Builds the task of the resolved `spec`, reading data from `data_dir`.
-pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
+/// Builds the task of the resolved `spec` from its data at `data` (found by
+/// [`locate_data`]; `train.init` is looked up in `data_dir`).
+pub fn build(spec: &Spec, data_dir: &Path, data: Option<&Path>, device: Device) -> Result<Built> {
     let kind = spec.train.dtype.kind();
     let t = &spec.train;
     let mut artifacts = vec![];
     let mut task: Box<dyn Task> = match spec.data.kind {
         DataKind::LeastSquares => {
             let problem = match (&spec.data.path, spec.data.samples, spec.data.dim) {
-                (Some(_), _, _) => {
-                    let file = locate_data(spec, data_dir)?.expect("validated: a path");
-                    Problem::read_npz(&file)?
-                }
+                (Some(_), _, _) => Problem::read_npz(data.expect("validated: a path"))?,
                 (None, Some(n), Some(d)) => Problem::generate(
                     n,
                     d,
@@ -63,7 +61,7 @@ pub fn build(spec: &Spec, data_dir: &Path, device: Device) -> Result<Built> {
             )?)
         }
         _ => {
-            let (train, test, normalise, folders) = classification_data(spec, data_dir)?;
+            let (train, test, normalise, folders) = classification_data(spec, data)?;
             let classes = 1 + train
                 .y
                 .max()
@@ -204,12 +202,10 @@ fn image_shape(shape: &[i64]) -> Result<(i64, i64, i64)> {
 /// image folders their `x` indexes (ImageNet).
 fn classification_data(
     spec: &Spec,
-    data_dir: &Path,
+    data: Option<&Path>,
 ) -> Result<(Examples, Examples, Normalise, Option<Folders>)> {
     let kind = spec.train.dtype.kind();
-    let located = || -> Result<std::path::PathBuf> {
-        Ok(locate_data(spec, data_dir)?.expect("validated: a path"))
-    };
+    let located = || data.expect("validated: a path");
     let images = |s: &idx::Split| Examples::images(&s.images, &s.labels);
     let (train, test) = match spec.data.kind {
         DataKind::SyntheticImages => {
@@ -222,8 +218,8 @@ fn classification_data(
             return Ok((images(&train), images(&test), normalise, None));
         }
         DataKind::Cifar10 => {
-            let dir = located()?;
-            let dataset = cifar::load(&dir)?;
+            let dir = located();
+            let dataset = cifar::load(dir)?;
             ensure!(
                 spec.data.test_fraction.is_none(),
                 "data.test_fraction: CIFAR-10 has its own test file"
@@ -236,7 +232,7 @@ fn classification_data(
             ));
         }
         DataKind::ImageFolder => {
-            let dir = located()?;
+            let dir = located();
             let open = |split: &str| -> Result<Arc<ImageFolder>> {
                 Ok(Arc::new(ImageFolder::open(&dir.join(split))?))
             };
@@ -261,8 +257,8 @@ fn classification_data(
             ));
         }
         DataKind::Adult => {
-            let dir = located()?;
-            let adult = libsvm::load_adult(&dir, kind)?;
+            let dir = located();
+            let adult = libsvm::load_adult(dir, kind)?;
             let test = adult.test.context("Adult needs its test file a9a.t")?;
             ensure!(
                 spec.data.test_fraction.is_none(),
@@ -276,8 +272,8 @@ fn classification_data(
                 DataKind::Mnist => idx::Source::Mnist,
                 _ => idx::Source::FashionMnist,
             };
-            let dir = located()?;
-            let dataset = idx::load(&dir, source)?;
+            let dir = located();
+            let dataset = idx::load(dir, source)?;
             match (dataset.train, spec.data.test_fraction) {
                 (Some(train), None) => (images(&train), images(&dataset.test)),
                 (None, Some(fraction)) => holdout(images(&dataset.test), fraction, spec.seed),
