@@ -3,7 +3,8 @@
 use crate::optim::{self, Optimizer};
 use crate::results::checkpoint::{self, CHECKPOINT_FILE};
 use crate::results::{MetricsWriter, Provenance, RunDir, Status, Summary, METRICS_FILE, SPEC_FILE};
-use crate::spec::Spec;
+use crate::schedule::Clock;
+use crate::spec::{Spec, TrainSpec};
 use crate::tasks::Task;
 use anyhow::{ensure, Context, Result};
 use indicatif::ProgressBar;
@@ -17,9 +18,9 @@ pub struct Experiment {
     task: Box<dyn Task>,
     optimizer: Box<dyn Optimizer>,
     k0: Option<usize>,
-    /// The run's length ℓ_max, and n (iterations per epoch).
+    /// The run's length ℓ_max, and where its epochs end.
     iterations: usize,
-    per_epoch: usize,
+    clock: Clock,
     /// Files describing how the task was made (a federated partition), written into the run.
     artifacts: Vec<(&'static str, Vec<u8>)>,
 }
@@ -46,11 +47,13 @@ impl Experiment {
         let layout = task.layout();
         // n of Table 5, for epoch-based schedules.
         let iterations_per_epoch = task.iterations_per_epoch();
-        let iterations = spec.train.length(iterations_per_epoch)?;
-        let schedule = match &spec.schedule {
-            Some(s) => s.build(iterations, iterations_per_epoch)?,
+        let clock = clock(task.as_ref(), &spec.train)?;
+        let iterations = spec.train.length(&clock)?;
+        let mut schedule = match &spec.schedule {
+            Some(s) => s.build(iterations, &clock)?,
             None => crate::schedule::Schedule::default(),
         };
+        schedule.scale = task.step_scales(iterations).map(Into::into);
         let context = optim::registry::Context {
             w0: &w0,
             layout: &layout,
@@ -75,7 +78,7 @@ impl Experiment {
             optimizer,
             k0,
             iterations,
-            per_epoch: iterations_per_epoch,
+            clock,
             artifacts,
         })
     }
@@ -189,9 +192,10 @@ impl Experiment {
         };
         let plan = crate::train::Plan {
             iterations: self.iterations,
-            per_epoch: self.per_epoch,
-            eval_every: t.eval_every.iterations(self.per_epoch),
-            checkpoint_every: t.checkpoint_every.iterations(self.per_epoch),
+            clock: self.clock.clone(),
+            eval_every: t.eval_every,
+            checkpoint_every: t.checkpoint_every,
+            clip_norm: t.clip_norm,
             checkpoint,
             start,
             wall_offset,
@@ -207,4 +211,21 @@ impl Experiment {
         metrics.finish()?;
         Ok(end)
     }
+}
+
+/// Where the task's epochs end: every n iterations, or where the task's own epoch lengths
+/// put them, drawn for `train.epochs` epochs or as many as `train.iterations` reach.
+fn clock(task: &dyn Task, train: &TrainSpec) -> Result<Clock> {
+    let n = task.iterations_per_epoch();
+    let Some(mut lengths) = task.epoch_lengths(train.epochs.unwrap_or(1)) else {
+        return Ok(Clock::fixed(n));
+    };
+    if let Some(iterations) = train.iterations {
+        while lengths.iter().sum::<usize>() < iterations {
+            lengths = task
+                .epoch_lengths(2 * lengths.len())
+                .expect("the task has epochs of their own lengths");
+        }
+    }
+    Clock::from_lengths(n, &lengths)
 }

@@ -2,7 +2,9 @@
 use crate::optim::Optimizer;
 use crate::results::checkpoint;
 use crate::results::MetricsWriter;
-use crate::tasks::Task;
+use crate::schedule::Clock;
+use crate::spec::Every;
+use crate::tasks::{Local, Task};
 use anyhow::Result;
 use indicatif::ProgressBar;
 use std::path::PathBuf;
@@ -11,11 +13,13 @@ use std::time::Instant;
 /// How long to train, when to evaluate and checkpoint, and where a resumed run starts.
 pub struct Plan {
     pub iterations: usize,
-    /// n, iterations per epoch: the metrics' `epoch` column is ℓ / n.
-    pub per_epoch: usize,
-    pub eval_every: usize,
-    /// Write a checkpoint every this many iterations and at the end; 0 = never.
-    pub checkpoint_every: usize,
+    /// Where epochs end: the metrics' `epoch` column, and cadences of "epoch".
+    pub clock: Clock,
+    pub eval_every: Every,
+    /// Write a checkpoint at this cadence and at the end; 0 iterations = never.
+    pub checkpoint_every: Every,
+    /// Rescale each worker's gradient to at most this Euclidean norm (`train.clip_norm`).
+    pub clip_norm: Option<f64>,
     pub checkpoint: PathBuf,
     /// Iterations already done (a resumed run), and the training seconds they took.
     pub start: usize,
@@ -58,10 +62,14 @@ pub fn train(
     let mut interrupted = false;
     bar.set_position(done as u64);
     while done < plan.iterations && diverged.is_none() && !interrupted {
+        task.begin_iteration(done)?;
         optimizer.begin_iteration();
         let hessian = optimizer.needs_hessian();
         for worker in 0..workers {
-            optimizer.local_round(worker, &mut |w| task.local(worker, w, hessian))?;
+            optimizer.local_round(worker, &mut |w| {
+                let local = task.local(worker, w, hessian)?;
+                Ok(clip(local, plan.clip_norm))
+            })?;
         }
         optimizer.end_iteration();
         done += 1;
@@ -71,14 +79,15 @@ pub fn train(
                 optimizer.divergence_advice()
             ));
         }
-        if done.is_multiple_of(plan.eval_every) || done == plan.iterations || diverged.is_some() {
+        if plan.eval_every.due(done, &plan.clock) || done == plan.iterations || diverged.is_some()
+        {
             let (values, bad) = record(task, optimizer, metrics, plan, done, elapsed())?;
             last = values;
             diverged = diverged.or(bad.map(|b| format!("{b}; {}", optimizer.divergence_advice())));
         }
         interrupted = crate::interrupt::requested() && done < plan.iterations;
-        let due = plan.checkpoint_every > 0
-            && (done.is_multiple_of(plan.checkpoint_every) || done == plan.iterations);
+        let due = plan.checkpoint_every != Every::Iterations(0)
+            && (plan.checkpoint_every.due(done, &plan.clock) || done == plan.iterations);
         if (due || interrupted) && diverged.is_none() {
             // The checkpoint covers exactly the metrics bytes written so far.
             let metrics_bytes = metrics.flush()?;
@@ -115,7 +124,7 @@ fn record(
 ) -> Result<(Vec<f64>, Option<String>)> {
     let mut values = task.evaluate(optimizer.params())?;
     values.extend(crate::optim::report(optimizer).into_iter().map(|(_, v)| v));
-    let epoch = iteration as f64 / plan.per_epoch.max(1) as f64;
+    let epoch = plan.clock.epoch_at(iteration);
     metrics.row(epoch, iteration, &values, wall_s)?;
     let bad = task
         .metric_names()
@@ -124,4 +133,17 @@ fn record(
         .find(|(_, v)| !v.is_finite());
     let diverged = bad.map(|(name, v)| format!("{name} is {v} at iteration {iteration}"));
     Ok((values, diverged))
+}
+
+/// The worker's gradient rescaled to norm at most `max` (torch's `clip_grad_norm_` over all
+/// parameters: g · min(1, max/(‖g‖ + 1e-6))).
+fn clip(mut local: Local, max: Option<f64>) -> Local {
+    if let Some(max) = max {
+        let norm = local.grad.norm().double_value(&[]);
+        let factor = max / (norm + 1e-6);
+        if factor < 1.0 {
+            let _ = local.grad.g_mul_scalar_(factor);
+        }
+    }
+    local
 }

@@ -6,6 +6,7 @@ pub mod image_folder;
 pub mod least_squares;
 pub mod libsvm;
 pub mod partition;
+pub mod ptb;
 pub mod synthetic;
 pub mod transform;
 

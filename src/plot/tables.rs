@@ -65,10 +65,11 @@ impl Variant {
 pub type Cells = BTreeMap<((usize, i64), Vec<String>), BTreeMap<String, Variant>>;
 
 /// The tables `pisa plot` knows.
-pub const TABLES: [&Table; 3] = [
+pub const TABLES: [&Table; 4] = [
     &super::table2::TABLE,
     &super::table3::TABLE,
     &super::figure5::TABLE,
+    &super::table8::TABLE,
 ];
 
 /// One completed run: its folder, resolved spec and summary.
@@ -108,20 +109,24 @@ impl Run {
 
     /// The best test accuracy of any metrics row (any epoch), in %.
     pub fn best_accuracy(&self) -> Result<f64> {
+        let best = self.column("test_acc")?.into_iter().fold(f64::NEG_INFINITY, f64::max);
+        Ok(100.0 * best)
+    }
+
+    /// A `metrics.csv` column, every row (a value that does not parse is NaN).
+    pub fn column(&self, metric: &str) -> Result<Vec<f64>> {
         let file = self.dir.join(crate::results::METRICS_FILE);
         let mut reader =
             csv::Reader::from_path(&file).with_context(|| format!("reading {}", file.display()))?;
         let column = reader
             .headers()?
             .iter()
-            .position(|h| h == "test_acc")
-            .with_context(|| format!("{} has no test_acc column", file.display()))?;
-        let mut best = f64::NEG_INFINITY;
-        for record in reader.records() {
-            let value: f64 = record?[column].parse().unwrap_or(f64::NAN);
-            best = best.max(value);
-        }
-        Ok(100.0 * best)
+            .position(|h| h == metric)
+            .with_context(|| format!("{} has no {metric} column", file.display()))?;
+        reader
+            .records()
+            .map(|r| Ok(r?[column].parse().unwrap_or(f64::NAN)))
+            .collect()
     }
 }
 
@@ -229,6 +234,7 @@ pub fn write_comparisons(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut written = super::table2::CURVES.write(dir)?;
     written.extend(super::table3::FIGURE1.write(dir)?);
     written.extend(super::figure5::FIGURE5.write(dir)?);
+    written.extend(super::table8::CURVES.write(dir)?);
     Ok(written)
 }
 

@@ -1,7 +1,8 @@
 //! The learning-rate multiplier f(ℓ) every optimizer shares: a shape (constant, step
 //! decay, cosine to a floor) times an optional linear warm-up. Classic optimizers take
 //! lr·f(ℓ) at iteration ℓ; the ADMM family divides σ and ρ by f(ℓ) (see `optim::admm`).
-//! Milestones and lengths are in iterations here; `spec.rs` converts epochs.
+//! Milestones and lengths are in iterations here; `spec.rs` converts epochs. A task may
+//! scale each iteration's step on top (`scale`: the language model's seq_len/bptt).
 use std::f64::consts::PI;
 
 /// The shape of f(ℓ) before warm-up.
@@ -29,6 +30,8 @@ pub struct Schedule {
     /// Linear warm-up over this many iterations: f is multiplied by (ℓ + 1)/warmup for
     /// ℓ < warmup (so the first iteration already moves); 0 = none.
     pub warmup: usize,
+    /// The task's multiplier of iteration ℓ (`Task::step_scales`), 1 beyond its end.
+    pub scale: Option<std::sync::Arc<[f64]>>,
 }
 
 impl Schedule {
@@ -53,11 +56,13 @@ impl Schedule {
                 }
             }
         };
-        if iteration < self.warmup {
+        let warm = if iteration < self.warmup {
             base * (iteration + 1) as f64 / self.warmup as f64
         } else {
             base
-        }
+        };
+        let scale = self.scale.as_ref().and_then(|s| s.get(iteration));
+        warm * scale.copied().unwrap_or(1.0)
     }
 }
 
@@ -82,6 +87,7 @@ mod tests {
                 factor: 0.5,
             },
             warmup: 0,
+            scale: None,
         };
         assert_eq!(factors(&s, 7), vec![1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25]);
     }
@@ -95,6 +101,7 @@ mod tests {
                 floor: 0.2,
             },
             warmup: 0,
+            scale: None,
         };
         let c = |t: f64| 0.2 + 0.8 * (1.0 + (PI * t).cos()) / 2.0;
         let want = [1.0, c(0.25), 0.6, c(0.75), 0.2, 0.2];
@@ -108,6 +115,7 @@ mod tests {
         let warm = Schedule {
             shape: Shape::Constant,
             warmup: 4,
+            scale: None,
         };
         assert_eq!(factors(&warm, 6), vec![0.25, 0.5, 0.75, 1.0, 1.0, 1.0]);
         let step = Schedule {
@@ -116,6 +124,7 @@ mod tests {
                 factor: 0.1,
             },
             warmup: 2,
+            scale: None,
         };
         assert_eq!(factors(&step, 3), vec![0.5, 0.1, 0.1]);
         // Cosine starts after the warm-up: 2 warm-up iterations, then 1, 0.5, 0 over 2.
@@ -126,11 +135,25 @@ mod tests {
                 floor: 0.0,
             },
             warmup: 2,
+            scale: None,
         };
         let got = factors(&cosine, 5);
         let want = [0.5, 1.0, 1.0, 0.5, 0.0];
         for (g, w) in got.iter().zip(want) {
             assert!((g - w).abs() < 1e-15, "{got:?}");
         }
+    }
+
+    #[test]
+    fn the_task_scale_multiplies_each_iteration_and_ends_at_one() {
+        let s = Schedule {
+            shape: Shape::Step {
+                milestones: vec![2],
+                factor: 0.5,
+            },
+            warmup: 0,
+            scale: Some(vec![1.0, 0.5, 2.0].into()),
+        };
+        assert_eq!(factors(&s, 4), vec![1.0, 0.5, 1.0, 0.5]);
     }
 }

@@ -15,6 +15,7 @@
 //! built, so they are checked there ([`ScheduleSpec::build`]); the rest is checked with
 //! the spec ([`ScheduleSpec::validate`]).
 use super::lr::{Schedule, Shape};
+use super::Clock;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -162,17 +163,18 @@ impl ScheduleSpec {
         s
     }
 
-    /// The schedule of a validated table for a run of `iterations` iterations of which
-    /// `per_epoch` make an epoch (0 when the task does not know, which only epoch-based
+    /// The schedule of a validated table for a run of `iterations` iterations whose epochs
+    /// end where `clock` says (n = 0 when the task does not know, which only epoch-based
     /// keys mind).
-    pub fn build(&self, iterations: usize, per_epoch: usize) -> anyhow::Result<Schedule> {
+    pub fn build(&self, iterations: usize, clock: &Clock) -> anyhow::Result<Schedule> {
         let epochs = |key: &str, e: usize| -> anyhow::Result<usize> {
             anyhow::ensure!(
-                per_epoch > 0,
+                clock.per_epoch() > 0,
                 "schedule.{key} is in epochs, but this task does not say how many iterations \
                  make an epoch; give it in iterations instead"
             );
-            Ok(e * per_epoch)
+            // an epoch beyond the run (or the epochs the task drew) is never reached
+            Ok(clock.end_of(e).unwrap_or(usize::MAX))
         };
         let warmup = match (self.warmup, self.warmup_epochs) {
             (Some(w), _) => w,
@@ -208,7 +210,11 @@ impl ScheduleSpec {
                 }
             }
         };
-        Ok(Schedule { shape, warmup })
+        Ok(Schedule {
+            shape,
+            warmup,
+            scale: None,
+        })
     }
 }
 
@@ -226,10 +232,10 @@ mod tests {
 
     #[test]
     fn parses_and_builds_each_kind() {
-        let s = parse("").build(100, 10).unwrap();
+        let s = parse("").build(100, &Clock::fixed(10)).unwrap();
         assert_eq!(s, Schedule::default());
         let s = parse("kind = \"step\"\nmilestone_epochs = [3, 6]\nwarmup_epochs = 1")
-            .build(100, 10)
+            .build(100, &Clock::fixed(10))
             .unwrap();
         assert_eq!(
             s,
@@ -238,11 +244,12 @@ mod tests {
                     milestones: vec![30, 60],
                     factor: 0.1
                 },
-                warmup: 10
+                warmup: 10,
+                scale: None,
             }
         );
         let s = parse("kind = \"cosine\"\nwarmup = 20\nfloor = 0.1")
-            .build(100, 0)
+            .build(100, &Clock::fixed(0))
             .unwrap();
         assert_eq!(
             s.shape,
@@ -290,7 +297,7 @@ mod tests {
             "schedule.warmup_epochs"
         );
         assert!(
-            parse("warmup_epochs = 1").build(100, 0).is_err(),
+            parse("warmup_epochs = 1").build(100, &Clock::fixed(0)).is_err(),
             "epochs need n"
         );
     }

@@ -64,11 +64,14 @@ pub enum DataKind {
     /// Generated images of `image` = [C, H, W] shape, `classes` classes and `samples`
     /// training images (a fifth as many test images), for quick runs without real data.
     SyntheticImages,
+    /// Word-level Penn Treebank (Mikolov's text files), `path` = their folder, for a
+    /// language model (`model.kind = "awd_lstm"`).
+    Ptb,
 }
 
 impl DataKind {
     pub fn is_classification(self) -> bool {
-        !matches!(self, DataKind::LeastSquares)
+        !matches!(self, DataKind::LeastSquares | DataKind::Ptb)
     }
 }
 
@@ -101,6 +104,10 @@ pub struct DataSpec {
     /// hold out this fraction of them, seeded, as the test set and train on the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_fraction: Option<f64>,
+    /// PTB without its training file (this machine): train on the validation file but for
+    /// its last `valid_fraction` of lines, which validate (a documented proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_fraction: Option<f64>,
     /// Each worker's (client's) D_i drawn by this scheme instead of an equal random cut:
     /// `{ kind = "label-skew", labels = 2 }`, `{ kind = "dirichlet", beta = 0.5 }`,
     /// `{ kind = "quantity-skew", beta = 0.5 }` or `{ kind = "iid" }`. Saved to the run's
@@ -204,8 +211,26 @@ impl Spec {
     fn validate_data(&self) -> Result<(), (String, String)> {
         let d = &self.data;
         let bad = |key: &str, msg: &str| Err((key.to_string(), msg.to_string()));
+        if d.kind != DataKind::Ptb {
+            let t = &self.train;
+            for (key, given) in [
+                ("train.bptt", t.bptt.is_some()),
+                ("train.eval_batch_size", t.eval_batch_size.is_some()),
+                ("train.test_batch_size", t.test_batch_size.is_some()),
+            ] {
+                if given {
+                    return bad(key, "bptt and the evaluation batch sizes are for ptb data");
+                }
+            }
+        }
         if d.kind.is_classification() {
             return self.validate_images();
+        }
+        if d.kind == DataKind::Ptb {
+            return self.validate_language();
+        }
+        if d.valid_fraction.is_some() {
+            return bad("data.valid_fraction", "valid_fraction applies to ptb data only");
         }
         if self.model.is_some() {
             return bad(
@@ -372,6 +397,78 @@ impl Spec {
         }
     }
 
+    fn validate_language(&self) -> Result<(), (String, String)> {
+        let (d, t) = (&self.data, &self.train);
+        let bad = |key: &str, msg: String| Err((key.to_string(), msg));
+        if d.path.is_none() {
+            return bad(
+                "data.path",
+                "ptb data needs path = the folder of its text files".into(),
+            );
+        }
+        for (key, given) in [
+            ("data.samples", d.samples.is_some()),
+            ("data.dim", d.dim.is_some()),
+            ("data.image", d.image.is_some()),
+            ("data.classes", d.classes.is_some()),
+            ("data.noise", d.noise.is_some()),
+            ("data.test_fraction", d.test_fraction.is_some()),
+            ("data.partition", d.partition.is_some()),
+            ("data.augment", d.augment.is_some()),
+            ("train.micro_batch", t.micro_batch != 0),
+            ("train.autocast", t.autocast.is_some()),
+            ("train.channels_last", t.channels_last),
+        ] {
+            if given {
+                return bad(key, format!("{key} does not apply to ptb data"));
+            }
+        }
+        if let Some(f) = d.valid_fraction.filter(|f| !(*f > 0.0 && *f < 1.0)) {
+            return bad(
+                "data.valid_fraction",
+                format!("valid_fraction must be in (0, 1), not {f}"),
+            );
+        }
+        if t.batch_size == 0 {
+            return bad(
+                "train.batch_size",
+                "a language model trains batch_size parallel streams: at least 1 (the suite: 20)"
+                    .into(),
+            );
+        }
+        let r = t.resolved_language();
+        for (key, value) in [
+            ("train.bptt", r.bptt),
+            ("train.eval_batch_size", r.eval_batch_size),
+            ("train.test_batch_size", r.test_batch_size),
+        ] {
+            if value == Some(0) {
+                return bad(key, format!("{key} must be at least 1"));
+            }
+        }
+        if r.bptt.is_some_and(|b| b < t.workers) {
+            return bad(
+                "train.bptt",
+                format!(
+                    "bptt {} cannot be cut into the {} workers' pieces",
+                    r.bptt.unwrap_or(0),
+                    t.workers
+                ),
+            );
+        }
+        match &self.model {
+            Some(m) if m.kind == ModelKind::AwdLstm => m.validate(),
+            Some(_) => bad(
+                "model.kind",
+                "ptb data trains a language model: kind = \"awd_lstm\"".into(),
+            ),
+            None => bad(
+                "model",
+                "ptb data needs a [model] table with kind = \"awd_lstm\"".into(),
+            ),
+        }
+    }
+
     /// The spec with every default written out, as saved to `spec.toml`.
     pub fn resolved(&self) -> Spec {
         let mut s = self.clone();
@@ -382,6 +479,10 @@ impl Spec {
         if s.data.kind.is_classification() {
             s.data.augment = Some(s.data.augment());
         }
+        if s.data.kind == DataKind::Ptb {
+            s.train = s.train.resolved_language();
+        }
+        s.model = s.model.as_ref().map(|m| m.resolved());
         s.optimizer = s.optimizer.resolved();
         s.schedule = s.schedule.as_ref().map(|x| x.resolved());
         s

@@ -1,4 +1,4 @@
-//! `[model]`: the network a classification task trains.
+//! `[model]`: the network a classification or language-model task trains.
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +20,9 @@ pub enum ModelKind {
     #[serde(rename = "vit_b_16")]
     VitB16,
     Densenet121Imagenet,
+    /// The AWD-LSTM language model (Merity et al.; the AdaBelief suite's LSTM), for `ptb`
+    /// data: `layers`, `emsize`, `nhid` and its five dropouts, AR `ar` and TAR `tar`.
+    AwdLstm,
 }
 
 impl ModelKind {
@@ -27,7 +30,9 @@ impl ModelKind {
     /// `[model]`'s settings.
     pub fn catalog_name(self) -> Option<&'static str> {
         Some(match self {
-            ModelKind::Mlp | ModelKind::SimpleCnn | ModelKind::FedLambCnn => return None,
+            ModelKind::Mlp | ModelKind::SimpleCnn | ModelKind::FedLambCnn | ModelKind::AwdLstm => {
+                return None
+            }
             ModelKind::Vgg11 => "vgg11",
             ModelKind::Resnet18 => "resnet18",
             ModelKind::Resnet34 => "resnet34",
@@ -50,10 +55,48 @@ pub struct ModelSpec {
     /// "relu" or "tanh".
     #[serde(default = "relu")]
     pub activation: String,
-    /// Dropout probability after each hidden layer.
-    #[serde(default)]
-    pub dropout: f64,
+    /// Dropout probability after each hidden layer (AWD-LSTM: on the last layer's output,
+    /// the suite's `--dropout`). Default 0; AWD-LSTM 0.4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f64>,
+    /// AWD-LSTM: layers (default 3), embedding size (400) and hidden size (1150; the last
+    /// layer's is emsize, for the tied decoder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emsize: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nhid: Option<i64>,
+    /// AWD-LSTM dropouts, the suite's flags and defaults: between layers (`dropouth`, 0.3),
+    /// on the embedding output (`dropouti`, 0.65), of whole words of the embedding
+    /// (`dropoute`, 0.1), and weight drop of the hidden-to-hidden weights (`wdrop`, 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropouth: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropouti: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropoute: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wdrop: Option<f64>,
+    /// AWD-LSTM activation regularisation α (`--alpha`, 2) and temporal activation
+    /// regularisation β (`--beta`, 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ar: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tar: Option<f64>,
 }
+
+/// The AWD-LSTM keys and the suite's defaults (its argparse defaults).
+const AWD_SIZES: [(&str, i64); 3] = [("layers", 3), ("emsize", 400), ("nhid", 1150)];
+const AWD_RATES: [(&str, f64); 7] = [
+    ("dropout", 0.4),
+    ("dropouth", 0.3),
+    ("dropouti", 0.65),
+    ("dropoute", 0.1),
+    ("wdrop", 0.5),
+    ("ar", 2.0),
+    ("tar", 1.0),
+];
 
 fn relu() -> String {
     "relu".into()
@@ -86,12 +129,85 @@ impl ModelSpec {
                 ),
             ));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err((
-                "model.dropout".into(),
-                format!("dropout must be in [0, 1), not {}", self.dropout),
-            ));
+        let awd = self.kind == ModelKind::AwdLstm;
+        for (key, given) in self.awd_keys() {
+            if given && !awd {
+                return Err((
+                    format!("model.{key}"),
+                    format!("{key} applies to kind = \"awd_lstm\" only"),
+                ));
+            }
+        }
+        let r = self.resolved();
+        for (key, value) in [
+            ("dropout", r.dropout),
+            ("dropouth", r.dropouth),
+            ("dropouti", r.dropouti),
+            ("dropoute", r.dropoute),
+            ("wdrop", r.wdrop),
+        ] {
+            if let Some(p) = value.filter(|p| !(0.0..1.0).contains(p)) {
+                return Err((
+                    format!("model.{key}"),
+                    format!("{key} must be in [0, 1), not {p}"),
+                ));
+            }
+        }
+        for (key, value) in [("ar", r.ar), ("tar", r.tar)] {
+            if let Some(v) = value.filter(|v| !(*v >= 0.0 && v.is_finite())) {
+                return Err((format!("model.{key}"), format!("{key} must be >= 0, not {v}")));
+            }
+        }
+        for (key, value) in [("layers", r.layers), ("emsize", r.emsize), ("nhid", r.nhid)] {
+            if let Some(v) = value.filter(|&v| !(1..=1 << 20).contains(&v)) {
+                return Err((
+                    format!("model.{key}"),
+                    format!("{key} must be in 1..=1048576, not {v}"),
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// The AWD-LSTM keys and whether each is given.
+    fn awd_keys(&self) -> [(&'static str, bool); 9] {
+        [
+            ("layers", self.layers.is_some()),
+            ("emsize", self.emsize.is_some()),
+            ("nhid", self.nhid.is_some()),
+            ("dropouth", self.dropouth.is_some()),
+            ("dropouti", self.dropouti.is_some()),
+            ("dropoute", self.dropoute.is_some()),
+            ("wdrop", self.wdrop.is_some()),
+            ("ar", self.ar.is_some()),
+            ("tar", self.tar.is_some()),
+        ]
+    }
+
+    /// The table with its kind's defaults written out (`dropout` 0, or the AWD-LSTM
+    /// suite's values), as saved to `spec.toml`.
+    pub fn resolved(&self) -> Self {
+        let mut m = self.clone();
+        if m.kind != ModelKind::AwdLstm {
+            m.dropout = Some(m.dropout.unwrap_or(0.0));
+            return m;
+        }
+        let sizes = [&mut m.layers, &mut m.emsize, &mut m.nhid];
+        for (slot, (_, default)) in sizes.into_iter().zip(AWD_SIZES) {
+            *slot = Some(slot.unwrap_or(default));
+        }
+        let rates = [
+            &mut m.dropout,
+            &mut m.dropouth,
+            &mut m.dropouti,
+            &mut m.dropoute,
+            &mut m.wdrop,
+            &mut m.ar,
+            &mut m.tar,
+        ];
+        for (slot, (_, default)) in rates.into_iter().zip(AWD_RATES) {
+            *slot = Some(slot.unwrap_or(default));
+        }
+        m
     }
 }

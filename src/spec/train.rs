@@ -44,11 +44,11 @@ pub enum Every {
 }
 
 impl Every {
-    /// The cadence in iterations, for a task of `per_epoch` iterations per epoch (0 = never).
-    pub fn iterations(self, per_epoch: usize) -> usize {
+    /// Whether the cadence falls right after `iteration` iterations (never for 0).
+    pub fn due(self, iteration: usize, clock: &crate::schedule::Clock) -> bool {
         match self {
-            Every::Iterations(k) => k,
-            Every::Epoch => per_epoch.max(1),
+            Every::Iterations(k) => k > 0 && iteration.is_multiple_of(k),
+            Every::Epoch => clock.is_epoch_end(iteration),
         }
     }
 }
@@ -142,6 +142,18 @@ pub struct TrainSpec {
     /// only for the same thread count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
+    /// Language models: the BPTT length (default 70), and the parallel streams of the
+    /// validation (10) and test (1) splits, the suite's values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bptt: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_batch_size: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_batch_size: Option<usize>,
+    /// Rescale each worker's gradient to at most this Euclidean norm before the optimizer
+    /// sees it (torch's `clip_grad_norm_`; the AWD-LSTM suite's `--clip`); absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_norm: Option<f64>,
     /// Start from these weights instead of the seeded initialisation: a safetensors file
     /// whose tensors are the model's PyTorch `state_dict` (parameters and batch-norm
     /// running statistics, named as `pisa init` writes them; least squares: one tensor
@@ -197,25 +209,35 @@ impl TrainSpec {
         parse_device(&self.device)
     }
 
-    /// The run's length in iterations for a task of `per_epoch` iterations per epoch;
-    /// an error at `train.epochs` when E × n does not fit in a counter.
-    pub fn length(&self, per_epoch: usize) -> anyhow::Result<usize> {
+    /// The run's length in iterations on `clock`; an error at `train.epochs` when E
+    /// epochs do not fit in a counter.
+    pub fn length(&self, clock: &crate::schedule::Clock) -> anyhow::Result<usize> {
         match (self.iterations, self.epochs) {
             (Some(iterations), _) => Ok(iterations),
-            (None, Some(epochs)) => epochs
-                .checked_mul(per_epoch.max(1))
+            (None, Some(epochs)) => clock
+                .end_of(epochs)
                 .filter(|&n| n <= MAX_ITERATIONS)
                 .ok_or_else(|| {
                     super::KeyError::at(
                         "train.epochs",
                         format!(
-                            "{epochs} epochs of {per_epoch} iterations exceed the {MAX_ITERATIONS} \
-                             iterations a run may have"
+                            "{epochs} epochs of {} iterations exceed the {MAX_ITERATIONS} \
+                             iterations a run may have",
+                            clock.per_epoch()
                         ),
                     )
                 }),
             (None, None) => unreachable!("validated: iterations or epochs"),
         }
+    }
+
+    /// The language-model keys with the suite's defaults written out.
+    pub fn resolved_language(&self) -> Self {
+        let mut t = self.clone();
+        t.bptt = Some(t.bptt.unwrap_or(70));
+        t.eval_batch_size = Some(t.eval_batch_size.unwrap_or(10));
+        t.test_batch_size = Some(t.test_batch_size.unwrap_or(1));
+        t
     }
 
     /// Checks what serde cannot; on failure the dotted key and a message.
@@ -241,6 +263,9 @@ impl TrainSpec {
                 ".iterations",
                 &format!("a run may have at most {MAX_ITERATIONS} iterations"),
             );
+        }
+        if self.clip_norm.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+            return bad(".clip_norm", "clip_norm must be a positive number");
         }
         if self.threads == Some(0) {
             return bad(".threads", "threads must be at least 1");

@@ -1,14 +1,15 @@
 //! The task a spec's `[data]` and `[model]` describe (starting from `train.init` if given),
 //! built and checked before any write.
 use super::classification::{Classification, Config, Examples, Folders};
+use super::language_model::{self, LanguageModel};
 use super::least_squares::LeastSquares;
 use super::Task;
 use crate::data::image_folder::{ImageFolder, Transform as FolderTransform};
 use crate::data::partition::{self, Partition};
 use crate::data::transform::Normalise;
-use crate::data::{self, cifar, idx, least_squares::Problem, libsvm, synthetic};
+use crate::data::{self, cifar, idx, least_squares::Problem, libsvm, ptb, synthetic};
 use crate::models::precision::Precision;
-use crate::models::{catalog, fed_lamb, simple_cnn::SimpleCnn, Mlp};
+use crate::models::{awd_lstm, catalog, fed_lamb, simple_cnn::SimpleCnn, Mlp};
 use crate::spec::{Autocast, DataKind, KeyError, ModelKind, Spec};
 use anyhow::{bail, ensure, Context, Result};
 use rand::seq::SliceRandom;
@@ -60,6 +61,7 @@ pub fn build(spec: &Spec, data_dir: &Path, data: Option<&Path>, device: Device) 
                 device,
             )?)
         }
+        DataKind::Ptb => Box::new(language_model(spec, data.expect("validated: a path"), device)?),
         _ => {
             let (train, test, normalise, folders) = classification_data(spec, data)?;
             let classes = 1 + train
@@ -97,7 +99,7 @@ pub fn build(spec: &Spec, data_dir: &Path, data: Option<&Path>, device: Device) 
                 ModelKind::Mlp => {
                     let activation = model.activation.parse().expect("validated activation");
                     let mlp = Mlp::new(input, &model.hidden, classes, activation)
-                        .with_dropout(model.dropout);
+                        .with_dropout(model.dropout.unwrap_or(0.0));
                     Box::new(move |p| mlp.build(p))
                 }
                 ModelKind::SimpleCnn => {
@@ -183,7 +185,66 @@ pub fn locate_data(spec: &Spec, data_dir: &Path) -> Result<Option<std::path::Pat
         DataKind::Mnist => folder(&idx_files(idx::Source::Mnist)),
         DataKind::FashionMnist => folder(&idx_files(idx::Source::FashionMnist)),
         DataKind::SyntheticImages => Ok(None),
+        DataKind::Ptb => folder(&format!(
+            "train.txt, valid.txt, test.txt (or ptb.*.txt): {}",
+            ptb::HOW_TO_GET
+        )),
     }
+}
+
+/// The AWD-LSTM language model of a `ptb` spec on the corpus in `dir`.
+fn language_model(spec: &Spec, dir: &Path, device: Device) -> Result<LanguageModel> {
+    let name = spec.optimizer.name.as_str();
+    if crate::optim::federated::ENTRIES.iter().any(|e| e.name == name) {
+        return Err(KeyError::at(
+            "optimizer.name",
+            format!(
+                "{name} takes several local steps per round, but a language model's workers \
+                 are consecutive pieces of one BPTT chunk sharing the hidden state: use a \
+                 classic optimizer or the ADMM family"
+            ),
+        ));
+    }
+    let corpus = ptb::load(dir, spec.data.valid_fraction)?;
+    let (t, m) = (
+        spec.train.resolved_language(),
+        spec.model
+            .as_ref()
+            .expect("validated: ptb has a model")
+            .resolved(),
+    );
+    let model = awd_lstm::Config {
+        vocab: corpus.words.len() as i64,
+        emsize: m.emsize.expect("resolved"),
+        nhid: m.nhid.expect("resolved"),
+        nlayers: m.layers.expect("resolved"),
+    };
+    let config = language_model::Config {
+        workers: t.workers,
+        batch: t.batch_size as i64,
+        bptt: t.bptt.expect("resolved"),
+        eval_batch: t.eval_batch_size.expect("resolved") as i64,
+        test_batch: t.test_batch_size.expect("resolved") as i64,
+        dropouts: awd_lstm::Dropouts {
+            output: m.dropout.expect("resolved"),
+            hidden: m.dropouth.expect("resolved"),
+            input: m.dropouti.expect("resolved"),
+            embedding: m.dropoute.expect("resolved"),
+            weight: m.wdrop.expect("resolved"),
+        },
+        ar: m.ar.expect("resolved"),
+        tar: m.tar.expect("resolved"),
+        seed: spec.seed,
+        kind: t.dtype.kind(),
+        device,
+    };
+    let splits = language_model::Splits {
+        vocabulary: model.vocab,
+        train: corpus.train,
+        valid: corpus.valid,
+        test: corpus.test,
+    };
+    LanguageModel::new(splits, &model, config)
 }
 
 /// (channels, height, width) of image samples [N, H, W] or [N, C, H, W].

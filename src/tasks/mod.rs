@@ -1,10 +1,12 @@
 //! Tasks own their data, model and loss; the training loop asks them for local
 //! gradients at the broadcast point and for evaluation rows.
 pub mod batches;
+pub mod bptt;
 pub mod classification;
 pub mod decode_ahead;
 pub mod from_spec;
 pub mod init;
+pub mod language_model;
 pub mod least_squares;
 
 use anyhow::Result;
@@ -39,6 +41,21 @@ pub trait Task: Send {
     /// n: iterations per epoch, the passes of the workers' batches over their blocks D_i
     /// (epoch-based schedules count in it).
     fn iterations_per_epoch(&self) -> usize;
+    /// The iterations of each of the first `epochs` epochs, for a task whose epochs are
+    /// not n iterations each (the language model's passes in random-length chunks); None
+    /// when they are.
+    fn epoch_lengths(&self, _epochs: usize) -> Option<Vec<usize>> {
+        None
+    }
+    /// The task's step-size multiplier for each of the first `iterations` iterations (the
+    /// language model's seq_len/bptt), applied on top of `[schedule]`; None = 1.
+    fn step_scales(&self, _iterations: usize) -> Option<Vec<f64>> {
+        None
+    }
+    /// Called by the loop before the workers' gradients of iteration `iteration` (0-based).
+    fn begin_iteration(&mut self, _iteration: usize) -> Result<()> {
+        Ok(())
+    }
     /// Draws worker `worker`'s mini-batch B_i and returns its gradient (and Hessian).
     fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local>;
     /// Names of the columns `evaluate` returns, written after `iteration` in metrics.csv.

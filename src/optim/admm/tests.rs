@@ -460,6 +460,7 @@ fn the_lr_factor_scales_the_displacement_and_keeps_the_duals() {
             factor: 0.5,
         },
         warmup: 0,
+        scale: None,
     };
     let (w2, d2) = run(half);
     assert_close(&d2, &d1, 1e-13, "π_1");
