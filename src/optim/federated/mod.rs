@@ -35,6 +35,13 @@
 //! - The learning rate of round r is `lr`·schedule(r), the same for all its local steps.
 //! - Communication: floats per participating client, cumulative over the run
 //!   ([`crate::optim::Optimizer::communication`]).
+//! - Batch-norm statistics (of models that have them) are not aggregated: each client
+//!   keeps its own, and the global model is evaluated with client 0's. NIID-Bench
+//!   aggregates whole `state_dict`s, buffers included; Table 2's models have none.
+//!
+//! tests/federated_crosscheck.rs checks FedAvg, FedProx, FedNova and SCAFFOLD, round by
+//! round, against NIID-Bench's client loops and server updates re-implemented in PyTorch
+//! (scripts/golden_federated.py).
 
 /// An entry's keys: its own, then the round keys every federated algorithm takes
 /// (`local_steps`, `local_epochs`, `participation`, `seed`).

@@ -7,8 +7,14 @@
 //!   x ← x + η_g Σ_{i∈S} p_i Δy_i,   c ← c + (1/N) Σ_{i∈S} Δc_i  (= (|S|/N)·mean Δc_i).
 //! As NIID-Bench's `train_net_scaffold` implements it: the local step is the SGD
 //! optimizer's step (momentum, weight decay as FedAvg's) followed by y ← y − η_l(c − c_i),
-//! so without momentum it is the paper's step on the weight-decayed loss; c_i starts at
-//! 0. Where NIID-Bench sets the new x to the size-weighted average of the y_i (η_g = 1),
+//! so without momentum it is the paper's step on the weight-decayed loss; c_i⁺ takes
+//! K = the client's step count (`cnt`) and η_l = the clients' lr. c and every c_i start
+//! at 0, as in the paper; NIID-Bench starts them all at one model's random initial
+//! weights R (`init_nets`), which is the same while every client takes part each round
+//! (c − c_i and c_i⁺ do not depend on a common R, and the first round's c update removes
+//! it), but with partial participation leaves R·(1 − |S|/N) in c and R in the clients not
+//! yet drawn, a random bias of their drift correction that pisa does not reproduce.
+//! Where NIID-Bench sets the new x to the size-weighted average of the y_i (η_g = 1),
 //! x ← x + η_g Σ p_i Δy_i is that average for η_g = 1 and the paper's server step
 //! otherwise, with the size weights p_i = α_i/Σ_{j∈S} α_j (the paper's 1/|S| when the
 //! shares are equal). η_l is the round's scheduled `lr`; η_g = `server_lr` (default 1).
