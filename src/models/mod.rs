@@ -1,6 +1,7 @@
 //! Model definitions and the flat parameter buffer that lets the optimizers see a model
 //! as one tensor (DESIGN-NOTES "Parameters as flat buffers"); nothing task-specific.
 pub mod alexnet;
+pub mod awd_lstm;
 pub mod catalog;
 pub mod conv;
 pub mod densenet;
