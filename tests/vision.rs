@@ -303,6 +303,7 @@ fn list_models_gives_published_sizes() {
         ("resnet18_imagenet", "11689512"),
         ("vit_b_16", "86567656"),
         ("densenet121_imagenet", "7978856"),
+        ("awd_lstm", "24221600"),
     ] {
         assert!(
             listing.contains(&format!("{name}\n")) && listing.contains(count),

@@ -240,12 +240,14 @@ pub struct Forward {
 }
 
 impl AwdLstm {
-    /// Variables created in the order and with the names of PyTorch's `state_dict` of the suite's RNNModel
-    /// with WeightDrop: "encoder.weight", then per layer l "rnns.{l}.module.weight_ih_l0", "rnns.{l}.module.bias_ih_l0",
-    /// "rnns.{l}.module.bias_hh_l0", "rnns.{l}.module.weight_hh_l0_raw" (WeightDrop re-registers the raw weight last),
-    /// then "decoder.bias" — i.e. the order of model.parameters() there (checked in PyTorch by
-    /// scripts/golden_lstm.py; its `state_dict()` also holds the tied "decoder.weight", the
-    /// encoder's, before "decoder.bias").
+    /// Creates the variables under `path` with the names of the suite's RNNModel with
+    /// WeightDrop and in the order of its `model.parameters()` (checked in PyTorch by
+    /// scripts/golden_lstm.py): "encoder.weight", then per layer l
+    /// "rnns.{l}.module.weight_ih_l0", "rnns.{l}.module.bias_ih_l0",
+    /// "rnns.{l}.module.bias_hh_l0", "rnns.{l}.module.weight_hh_l0_raw" (WeightDrop deletes
+    /// weight_hh_l0 and registers the raw weight last), then "decoder.bias". The suite's
+    /// `state_dict()` has these names and the tied "decoder.weight" (the encoder's) before
+    /// "decoder.bias".
     ///
     /// Initialisation: encoder U(−0.1, 0.1) (model.py's `init_weights`), the LSTMs PyTorch's
     /// default (see [`WeightDropLstm::new`]), decoder bias 0. Panics unless all sizes are
@@ -302,6 +304,13 @@ impl AwdLstm {
     ) -> Forward {
         let n = self.layers.len();
         assert_eq!(hidden.len(), n, "AWD-LSTM: one (h, c) per layer");
+        if let Some(m) = masks {
+            assert!(
+                m.weight.len() == n && m.hidden.len() + 1 == n,
+                "AWD-LSTM: masks for {} layers, the model has {n}",
+                m.weight.len()
+            );
+        }
         let weight = apply(
             self.encoder.shallow_clone(),
             masks.and_then(|m| m.embedding.as_ref()),
@@ -522,7 +531,8 @@ mod tests {
         let x = tokens(&config, 6, 3);
         let hidden = model.init_hidden(3, CPU);
         let dropped = model.forward(&x, &hidden, Some(&masks));
-        let _ = tch::no_grad(|| model.encoder.shallow_clone().g_mul_(rows));
+        let mut encoder = model.encoder.shallow_clone();
+        tch::no_grad(|| encoder *= rows);
         let scaled = model.forward(&x, &hidden, None);
         assert!(dropped.last_raw.equal(&scaled.last_raw));
         // A dropped word's embedding is zero: its first step is the LSTM of a zero input.

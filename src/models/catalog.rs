@@ -1,6 +1,8 @@
 //! The vision models a spec can name: their listing ([`catalog`]), construction for a
-//! given image shape and class count ([`build`]) and size ([`parameter_count`]).
+//! given image shape and class count ([`build`]) and size ([`parameter_count`]);
+//! `pisa list models` ([`describe`]) lists the AWD-LSTM language model after them.
 use super::alexnet::AlexNet;
+use super::awd_lstm::Config as AwdLstmConfig;
 use super::densenet::DenseNet121;
 use super::resnet::{ResNet, Variant, RESNET18, RESNET34};
 use super::vgg::Vgg11;
@@ -112,7 +114,8 @@ static CONFIGURABLE: [Info; 3] = [
     },
 ];
 
-/// `pisa list models`: every `[model] kind`, its input, published size and reference.
+/// `pisa list models`: every `[model] kind`, its input, published size and reference; the
+/// vision models, then the language model ([`super::awd_lstm`]).
 pub fn describe() -> String {
     let mut out = String::new();
     for info in CONFIGURABLE.iter().chain(CATALOG.iter()) {
@@ -124,7 +127,25 @@ pub fn describe() -> String {
             info.name, info.summary, info.input, info.reference
         );
     }
-    out
+    out + &describe_awd_lstm()
+}
+
+/// The AWD-LSTM's entry: its size depends on the vocabulary, given at PTB's for the suite's
+/// 1, 2 and 3 layers.
+fn describe_awd_lstm() -> String {
+    let sizes: Vec<String> = (1..=3)
+        .map(|n| {
+            let layers = if n == 1 { "layer" } else { "layers" };
+            let count = AwdLstmConfig::ptb(n).parameter_count();
+            format!("{n} {layers} {count}")
+        })
+        .collect();
+    format!(
+        "awd_lstm\n  AWD-LSTM: embedding 400 tied to the decoder, LSTMs of 1150 (the last 400), \
+         weight drop, locked and embedding dropout\n  input word indices, {} parameters (PTB's \
+         10000 words)\n  reference: AdaBelief benchmark, PyTorch_Experiments/LSTM/model.py\n\n",
+        sizes.join(", ")
+    )
 }
 
 /// A catalogue model set up for an image shape and a class count.
@@ -280,6 +301,16 @@ pub(crate) mod tests {
                 info.name
             );
         }
+    }
+
+    #[test]
+    fn the_listing_gives_the_awd_lstm_at_ptb_size() {
+        let listing = describe();
+        let entry = &listing[listing.find("awd_lstm\n").unwrap()..];
+        assert!(
+            entry.contains("1 layer 5293200, 2 layers 13632400, 3 layers 24221600 parameters"),
+            "{entry}"
+        );
     }
 
     #[test]
