@@ -79,8 +79,7 @@ pub fn train(
                 optimizer.divergence_advice()
             ));
         }
-        if plan.eval_every.due(done, &plan.clock) || done == plan.iterations || diverged.is_some()
-        {
+        if plan.eval_every.due(done, &plan.clock) || done == plan.iterations || diverged.is_some() {
             let (values, bad) = record(task, optimizer, metrics, plan, done, elapsed())?;
             last = values;
             diverged = diverged.or(bad.map(|b| format!("{b}; {}", optimizer.divergence_advice())));

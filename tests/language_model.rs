@@ -85,13 +85,20 @@ fn epochs_are_passes_and_the_step_follows_the_chunk_length() {
     let iterations = m.column("iteration");
     let per_pass: Vec<f64> = iterations.windows(2).map(|w| w[1] - w[0]).collect();
     // ~ 120 lines of ~8 words / 4 streams / ~10 rows a chunk
-    assert!(per_pass.iter().all(|&n| (10.0..40.0).contains(&n)), "{per_pass:?}");
+    assert!(
+        per_pass.iter().all(|&n| (10.0..40.0).contains(&n)),
+        "{per_pass:?}"
+    );
     let sigma = m.column("sigma");
     // σ in force = σ⁰ · bptt / seq_len of the last chunk, halved step (σ doubled) from epoch 2
     assert!(sigma[1] != 0.04 && sigma[3] > 0.06, "{sigma:?}");
     let val = m.column("val_ppl");
     assert!(val[3] < val[0], "the model learns: {val:?}");
-    assert!(val[0] > 20.0 && val[0] < 80.0, "untrained ≈ 41 words: {}", val[0]);
+    assert!(
+        val[0] > 20.0 && val[0] < 80.0,
+        "untrained ≈ 41 words: {}",
+        val[0]
+    );
     let summary = read_summary(&dir);
     assert_eq!(summary["iterations"].as_f64().unwrap(), iterations[3]);
 }
@@ -111,7 +118,13 @@ fn kill_9_mid_epoch_resumes_to_identical_metrics() {
     let mut kills = 0;
     for attempt in 0..8 {
         let mut child = command()
-            .args(["run", file.to_str().unwrap(), "--resume", "--data-dir", &data])
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--resume",
+                "--data-dir",
+                &data,
+            ])
             .args(["--out", s.out().to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -142,7 +155,10 @@ fn an_unknown_word_and_a_missing_split_are_named() {
     let data = s.path().to_str().unwrap().to_string();
     run(&file, &s.out(), &["--data-dir", &data])
         .expect_code(1, "unknown word")
-        .expect_stderr(&["ptb.test.txt:2", "\"zebra\"", "ptb.train.txt"], "unknown word");
+        .expect_stderr(
+            &["ptb.test.txt:2", "\"zebra\"", "ptb.train.txt"],
+            "unknown word",
+        );
     std::fs::remove_file(ptb.join("ptb.train.txt")).unwrap();
     run(&file, &s.out(), &["--data-dir", &data])
         .expect_code(1, "no training split")

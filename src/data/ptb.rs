@@ -39,7 +39,8 @@ struct Lines {
 
 impl Lines {
     fn read(file: PathBuf) -> Result<Self> {
-        let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let bytes =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
             let bytes = e.as_bytes();
@@ -220,7 +221,11 @@ mod tests {
         let c = load(dir.path(), Some(0.2)).unwrap();
         assert_eq!(c.train.len(), 8 * 2, "8 lines of a word and <eos>");
         assert_eq!(c.valid.len(), 2 * 2);
-        assert_eq!(c.words.last().unwrap(), "t", "the test words are numbered too");
+        assert_eq!(
+            c.words.last().unwrap(),
+            "t",
+            "the test words are numbered too"
+        );
         let e = format!("{:#}", load(dir.path(), None).err().unwrap());
         assert!(e.contains("valid_fraction"), "{e}");
     }

@@ -14,8 +14,11 @@
 //! - embedded_dropout passes `padding_idx = -1` to `F.embedding`, which reads it as V − 1:
 //!   the lookup gives token V − 1 no gradient (the tied decoder still does). Kept here.
 //! - WeightDrop wraps the dropped weight in a new `nn.Parameter`, a leaf, so the suite's
-//!   `weight_hh_l0_raw` never receives a gradient and keeps its initial value. Here the
-//!   gradient flows through the mask to the raw weight, the DropConnect the paper means.
+//!   `weight_hh_l0_raw` never receives a gradient and keeps its initial value (fastai
+//!   issue #2591); its optimizers skip it, weight decay included, and so does the PISA
+//!   code. [`WeightHh::Frozen`] does the same (the raw weights are then non-trainable
+//!   variables, outside the flat parameters); with [`WeightHh::Trained`] the gradient
+//!   flows through the mask to the raw weight, the DropConnect Merity et al. mean.
 //!
 //! scripts/golden_lstm.py re-types the suite's classes and writes the goldens that
 //! tests/lstm_golden.rs checks this module against.
@@ -161,6 +164,13 @@ fn apply(x: Tensor, mask: Option<&Tensor>) -> Tensor {
     }
 }
 
+/// Whether the hidden-to-hidden weights train (the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightHh {
+    Trained,
+    Frozen,
+}
+
 /// One layer: `WeightDrop(torch.nn.LSTM(input, hidden, 1), ['weight_hh_l0'])`, run with
 /// libtorch's fused LSTM.
 #[derive(Debug)]
@@ -175,18 +185,27 @@ impl WeightDropLstm {
     /// Creates `weight_ih_l0` [4H, in], `bias_ih_l0` [4H], `bias_hh_l0` [4H] and
     /// `weight_hh_l0_raw` [4H, H] under `path`, in the order of the suite's `parameters()`
     /// (WeightDrop re-registers the raw weight last), all U(−1/√H, 1/√H) as
-    /// `torch.nn.LSTM.reset_parameters` draws them.
-    pub fn new(path: &nn::Path, input: i64, hidden: i64) -> Self {
+    /// `torch.nn.LSTM.reset_parameters` draws them; a frozen raw weight is a non-trainable
+    /// variable drawn the same way.
+    pub fn new(path: &nn::Path, input: i64, hidden: i64, weight_hh: WeightHh) -> Self {
         let bound = 1.0 / (hidden as f64).sqrt();
         let init = nn::Init::Uniform {
             lo: -bound,
             up: bound,
         };
+        let raw = [4 * hidden, hidden];
         Self {
             weight_ih: path.var("weight_ih_l0", &[4 * hidden, input], init),
             bias_ih: path.var("bias_ih_l0", &[4 * hidden], init),
             bias_hh: path.var("bias_hh_l0", &[4 * hidden], init),
-            weight_hh_raw: path.var("weight_hh_l0_raw", &[4 * hidden, hidden], init),
+            weight_hh_raw: match weight_hh {
+                WeightHh::Trained => path.var("weight_hh_l0_raw", &raw, init),
+                WeightHh::Frozen => {
+                    let t = path.zeros_no_train("weight_hh_l0_raw", &raw);
+                    let _ = tch::no_grad(|| t.shallow_clone().uniform_(-bound, bound));
+                    t
+                }
+            },
         }
     }
 
@@ -252,7 +271,7 @@ impl AwdLstm {
     /// Initialisation: encoder U(−0.1, 0.1) (model.py's `init_weights`), the LSTMs PyTorch's
     /// default (see [`WeightDropLstm::new`]), decoder bias 0. Panics unless all sizes are
     /// positive.
-    pub fn new(path: &nn::Path, config: &Config) -> Self {
+    pub fn new(path: &nn::Path, config: &Config, weight_hh: WeightHh) -> Self {
         config.check();
         let encoder = (path / "encoder").var(
             "weight",
@@ -265,7 +284,7 @@ impl AwdLstm {
             .zip(config.hidden_sizes())
             .enumerate()
             .map(|(l, (input, hidden))| {
-                WeightDropLstm::new(&(path / "rnns" / l / "module"), input, hidden)
+                WeightDropLstm::new(&(path / "rnns" / l / "module"), input, hidden, weight_hh)
             })
             .collect();
         let decoder_bias = (path / "decoder").var("bias", &[config.vocab], nn::Init::Const(0.0));
@@ -370,10 +389,51 @@ mod tests {
 
     /// A seeded model in a fresh f32 store, with its variables moved into a flat buffer.
     fn build(config: &Config) -> (AwdLstm, FlatParams) {
+        build_with(config, WeightHh::Trained)
+    }
+
+    fn build_with(config: &Config, weight_hh: WeightHh) -> (AwdLstm, FlatParams) {
         let vs = nn::VarStore::new(Device::Cpu);
-        let model = crate::models::seeded(3, || AwdLstm::new(&vs.root(), config));
+        let model = crate::models::seeded(3, || AwdLstm::new(&vs.root(), config, weight_hh));
         let flat = FlatParams::new(&vs).unwrap();
         (model, flat)
+    }
+
+    #[test]
+    fn frozen_weight_hh_are_buffers_with_the_same_values_and_outputs() {
+        let config = small(2);
+        let (trained, t_flat) = build(&config);
+        let (frozen, f_flat) = build_with(&config, WeightHh::Frozen);
+        let hh: i64 = config.hidden_sizes().iter().map(|h| 4 * h * h).sum();
+        assert_eq!(f_flat.numel(), t_flat.numel() - hh);
+        assert_eq!(f_flat.state().numel() as i64, hh);
+        let names: Vec<&str> = f_flat
+            .state_layout()
+            .segments
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "rnns.0.module.weight_hh_l0_raw",
+                "rnns.1.module.weight_hh_l0_raw"
+            ]
+        );
+        let input = tokens(&config, 5, 2);
+        let run = |m: &AwdLstm| {
+            let hidden = m.init_hidden(2, CPU);
+            m.forward(&input, &hidden, None).output
+        };
+        assert!(
+            run(&trained).equal(&run(&frozen)),
+            "the same seed draws the same weights"
+        );
+        let masks = draw(&config, &ALL, 2);
+        let hidden = frozen.init_hidden(2, CPU);
+        let out = frozen.forward(&input, &hidden, Some(&masks));
+        frozen.logits(&out.output).sum(Kind::Float).backward();
+        assert_eq!(f_flat.flat_grad().numel() as i64, f_flat.numel());
     }
 
     fn tokens(config: &Config, t: i64, b: i64) -> Tensor {

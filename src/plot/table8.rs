@@ -56,8 +56,15 @@ pub const TABLE: Table = Table {
     columns: &OPTIMIZERS,
     row,
     value: |run| {
-        let best = run.column("test_ppl")?.into_iter().fold(f64::INFINITY, f64::min);
-        anyhow::ensure!(best.is_finite(), "{}: no finite test_ppl", run.dir.display());
+        let best = run
+            .column("test_ppl")?
+            .into_iter()
+            .fold(f64::INFINITY, f64::min);
+        anyhow::ensure!(
+            best.is_finite(),
+            "{}: no finite test_ppl",
+            run.dir.display()
+        );
         Ok(best)
     },
     paper,

@@ -109,7 +109,10 @@ impl Run {
 
     /// The best test accuracy of any metrics row (any epoch), in %.
     pub fn best_accuracy(&self) -> Result<f64> {
-        let best = self.column("test_acc")?.into_iter().fold(f64::NEG_INFINITY, f64::max);
+        let best = self
+            .column("test_acc")?
+            .into_iter()
+            .fold(f64::NEG_INFINITY, f64::max);
         Ok(100.0 * best)
     }
 

@@ -25,10 +25,7 @@ impl Clock {
 
     /// Epochs of the given lengths (each at least 1 iteration), with nominal n `per_epoch`.
     pub fn from_lengths(per_epoch: usize, lengths: &[usize]) -> Result<Self> {
-        ensure!(
-            lengths.iter().all(|&l| l > 0),
-            "an epoch has no iterations"
-        );
+        ensure!(lengths.iter().all(|&l| l > 0), "an epoch has no iterations");
         let ends = lengths
             .iter()
             .scan(0usize, |done, &l| {

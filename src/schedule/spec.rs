@@ -297,7 +297,9 @@ mod tests {
             "schedule.warmup_epochs"
         );
         assert!(
-            parse("warmup_epochs = 1").build(100, &Clock::fixed(0)).is_err(),
+            parse("warmup_epochs = 1")
+                .build(100, &Clock::fixed(0))
+                .is_err(),
             "epochs need n"
         );
     }

@@ -230,7 +230,10 @@ impl Spec {
             return self.validate_language();
         }
         if d.valid_fraction.is_some() {
-            return bad("data.valid_fraction", "valid_fraction applies to ptb data only");
+            return bad(
+                "data.valid_fraction",
+                "valid_fraction applies to ptb data only",
+            );
         }
         if self.model.is_some() {
             return bad(

@@ -84,6 +84,12 @@ pub struct ModelSpec {
     pub ar: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tar: Option<f64>,
+    /// AWD-LSTM: train the hidden-to-hidden weights through weight drop (Merity et al.'s
+    /// DropConnect). Default false: frozen at their initial values, as the AdaBelief suite
+    /// and the PISA code run (their WeightDrop re-wraps the dropped weight in a new
+    /// Parameter, which cuts its gradient).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_weight_hh: Option<bool>,
 }
 
 /// The AWD-LSTM keys and the suite's defaults (its argparse defaults).
@@ -155,7 +161,10 @@ impl ModelSpec {
         }
         for (key, value) in [("ar", r.ar), ("tar", r.tar)] {
             if let Some(v) = value.filter(|v| !(*v >= 0.0 && v.is_finite())) {
-                return Err((format!("model.{key}"), format!("{key} must be >= 0, not {v}")));
+                return Err((
+                    format!("model.{key}"),
+                    format!("{key} must be >= 0, not {v}"),
+                ));
             }
         }
         for (key, value) in [("layers", r.layers), ("emsize", r.emsize), ("nhid", r.nhid)] {
@@ -170,7 +179,7 @@ impl ModelSpec {
     }
 
     /// The AWD-LSTM keys and whether each is given.
-    fn awd_keys(&self) -> [(&'static str, bool); 9] {
+    fn awd_keys(&self) -> [(&'static str, bool); 10] {
         [
             ("layers", self.layers.is_some()),
             ("emsize", self.emsize.is_some()),
@@ -181,6 +190,7 @@ impl ModelSpec {
             ("wdrop", self.wdrop.is_some()),
             ("ar", self.ar.is_some()),
             ("tar", self.tar.is_some()),
+            ("train_weight_hh", self.train_weight_hh.is_some()),
         ]
     }
 
@@ -208,6 +218,7 @@ impl ModelSpec {
         for (slot, (_, default)) in rates.into_iter().zip(AWD_RATES) {
             *slot = Some(slot.unwrap_or(default));
         }
+        m.train_weight_hh = Some(m.train_weight_hh.unwrap_or(false));
         m
     }
 }

@@ -84,7 +84,10 @@ mod tests {
             }
             let last = chunks.last().unwrap();
             assert!(last.start + last.len < 10_001);
-            assert!(last.start + last.drawn + 1 + workers >= 10_001, "nothing left to run");
+            assert!(
+                last.start + last.drawn + 1 + workers >= 10_001,
+                "nothing left to run"
+            );
             for c in &chunks {
                 assert!(c.len >= workers && c.drawn >= 5);
             }
@@ -96,7 +99,10 @@ mod tests {
         let chunks = epoch(1, 3, 700_001, 70, 1);
         let n = chunks.len() as f64;
         let short = chunks.iter().filter(|c| c.drawn < 52).count() as f64 / n;
-        assert!((short - 0.05).abs() < 0.01, "about 5 % from N(35, 5): {short}");
+        assert!(
+            (short - 0.05).abs() < 0.01,
+            "about 5 % from N(35, 5): {short}"
+        );
         let long: Vec<f64> = chunks
             .iter()
             .filter(|c| c.drawn >= 52)

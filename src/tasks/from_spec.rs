@@ -61,7 +61,11 @@ pub fn build(spec: &Spec, data_dir: &Path, data: Option<&Path>, device: Device) 
                 device,
             )?)
         }
-        DataKind::Ptb => Box::new(language_model(spec, data.expect("validated: a path"), device)?),
+        DataKind::Ptb => Box::new(language_model(
+            spec,
+            data.expect("validated: a path"),
+            device,
+        )?),
         _ => {
             let (train, test, normalise, folders) = classification_data(spec, data)?;
             let classes = 1 + train
@@ -195,7 +199,10 @@ pub fn locate_data(spec: &Spec, data_dir: &Path) -> Result<Option<std::path::Pat
 /// The AWD-LSTM language model of a `ptb` spec on the corpus in `dir`.
 fn language_model(spec: &Spec, dir: &Path, device: Device) -> Result<LanguageModel> {
     let name = spec.optimizer.name.as_str();
-    if crate::optim::federated::ENTRIES.iter().any(|e| e.name == name) {
+    if crate::optim::federated::ENTRIES
+        .iter()
+        .any(|e| e.name == name)
+    {
         return Err(KeyError::at(
             "optimizer.name",
             format!(
@@ -231,6 +238,11 @@ fn language_model(spec: &Spec, dir: &Path, device: Device) -> Result<LanguageMod
             input: m.dropouti.expect("resolved"),
             embedding: m.dropoute.expect("resolved"),
             weight: m.wdrop.expect("resolved"),
+        },
+        weight_hh: if m.train_weight_hh.expect("resolved") {
+            awd_lstm::WeightHh::Trained
+        } else {
+            awd_lstm::WeightHh::Frozen
         },
         ar: m.ar.expect("resolved"),
         tar: m.tar.expect("resolved"),

@@ -11,6 +11,8 @@
 //!   α·mean(h_dropped²), and TAR, β·mean((h_{t+1} − h_t)²), on the last layer's outputs
 //!   (the suite's `args.alpha`, `args.beta`). Gradient clipping is the loop's
 //!   (`train.clip_norm`), weight decay the optimizer's.
+//! - The hidden-to-hidden weights are frozen at their initial values unless
+//!   `model.train_weight_hh` (as both reference codes run: `models::awd_lstm`'s doc).
 //! - Dropout masks are drawn from torch's generator seeded by (seed, iteration, worker),
 //!   so a run is a function of its seed, and a resumed one sees the same masks.
 //! - Evaluation: perplexity exp(mean per-token cross-entropy) over a whole split, every
@@ -21,7 +23,7 @@
 //!   any training, is the initial model's on the whole training split in evaluation mode.
 use super::bptt::{self, Chunk};
 use super::{Local, Task};
-use crate::models::awd_lstm::{AwdLstm, Config as ModelConfig, Dropouts, Masks};
+use crate::models::awd_lstm::{AwdLstm, Config as ModelConfig, Dropouts, Masks, WeightHh};
 use crate::models::{self, FlatParams};
 use crate::optim::layout::Layout;
 use anyhow::{ensure, Context, Result};
@@ -41,6 +43,9 @@ pub struct Config {
     pub eval_batch: i64,
     pub test_batch: i64,
     pub dropouts: Dropouts,
+    /// Whether the hidden-to-hidden weights train (`model.train_weight_hh`); frozen, as the
+    /// suite and the PISA code run, they are buffers outside w.
+    pub weight_hh: WeightHh,
     /// AR α and TAR β.
     pub ar: f64,
     pub tar: f64,
@@ -121,7 +126,9 @@ impl LanguageModel {
         );
         let mut store = nn::VarStore::new(config.device);
         store.set_kind(config.kind);
-        let lstm = models::seeded(config.seed, || AwdLstm::new(&store.root(), model));
+        let lstm = models::seeded(config.seed, || {
+            AwdLstm::new(&store.root(), model, config.weight_hh)
+        });
         let params = FlatParams::new(&store).context("language model: parameters")?;
         let initial = params.values();
         let hidden = lstm.init_hidden(config.batch, (config.kind, config.device));
@@ -206,19 +213,24 @@ impl Task for LanguageModel {
         self.params.layout().clone()
     }
 
+    /// The frozen hidden-to-hidden weights, if any (they never change).
     fn initial_buffers(&self) -> (Layout, Tensor) {
         (
-            Layout::default(),
-            Tensor::zeros([0], (self.config.kind, self.config.device)),
+            self.params.state_layout().clone(),
+            self.params.state().copy(),
         )
     }
 
     fn set_initial(&mut self, w0: &Tensor, buffers: &Tensor) -> Result<()> {
+        let b = self.params.state().numel() as i64;
         ensure!(
-            buffers.numel() == 0,
-            "language model: the AWD-LSTM has no buffers"
+            buffers.size() == [b],
+            "language model: expected the {b} values of the frozen weight_hh as one [{b}] \
+             tensor, got {:?}",
+            buffers.size()
         );
         self.params.load(w0)?;
+        tch::no_grad(|| self.params.state().shallow_clone().copy_(buffers));
         self.initial = self.params.values();
         Ok(())
     }
@@ -300,7 +312,12 @@ impl Task for LanguageModel {
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             .wrapping_add(((self.iteration as u64) << 8) | worker as u64);
         let masks = models::seeded(mask_seed, || {
-            Masks::draw(self.model.config(), &c.dropouts, c.batch, (c.kind, c.device))
+            Masks::draw(
+                self.model.config(),
+                &c.dropouts,
+                c.batch,
+                (c.kind, c.device),
+            )
         });
         self.params.zero_grad();
         let forward = self.model.forward(&input, &self.hidden, Some(&masks));
@@ -388,7 +405,10 @@ impl Task for LanguageModel {
             .get("train_loss_sums")
             .context("the checkpoint has no train_loss_sums")?;
         let sums = Vec::<f64>::try_from(sums.to_kind(Kind::Double))?;
-        ensure!(sums.len() == 3, "checkpoint train_loss_sums: 3 values expected");
+        ensure!(
+            sums.len() == 3,
+            "checkpoint train_loss_sums: 3 values expected"
+        );
         (self.loss_sum, self.loss_tokens) = (sums[0], sums[1]);
         self.reported.set(sums[2] != 0.0);
         Ok(())
@@ -432,6 +452,7 @@ mod tests {
                 embedding: dropout / 2.0,
                 weight: dropout,
             },
+            weight_hh: WeightHh::Trained,
             ar: 2.0,
             tar: 1.0,
             seed: 5,
@@ -449,12 +470,18 @@ mod tests {
         // The validation split as one sequence per stream, in one forward pass.
         let (rows, streams) = (t.valid.size()[0], t.valid.size()[1]);
         let hidden = t.model.init_hidden(streams, (Kind::Double, Device::Cpu));
-        let forward = t.model.forward(&t.valid.narrow(0, 0, rows - 1), &hidden, None);
+        let forward = t
+            .model
+            .forward(&t.valid.narrow(0, 0, rows - 1), &hidden, None);
         let targets = t.valid.narrow(0, 1, rows - 1).reshape([-1]);
         let loss = t
             .cross_entropy(&forward.output, &targets, Reduction::Mean)
             .double_value(&[]);
-        assert!((metrics[1] - loss).abs() < 1e-12, "{} vs {loss}", metrics[1]);
+        assert!(
+            (metrics[1] - loss).abs() < 1e-12,
+            "{} vs {loss}",
+            metrics[1]
+        );
         assert!((metrics[2] - loss.exp()).abs() < 1e-9 * loss.exp());
         // Untrained: about as perplexed as a uniform guess over the 50 words.
         assert!(metrics[3] > 25.0 && metrics[3] < 100.0, "{}", metrics[3]);
@@ -494,11 +521,8 @@ mod tests {
         for worker in 0..2 {
             t.local(worker, &w, false).unwrap();
         }
-        let saved: HashMap<String, Tensor> = t
-            .state()
-            .into_iter()
-            .map(|(k, v)| (k, v.copy()))
-            .collect();
+        let saved: HashMap<String, Tensor> =
+            t.state().into_iter().map(|(k, v)| (k, v.copy())).collect();
         t.begin_iteration(1).unwrap();
         let want = t.local(0, &w, false).unwrap().grad;
         let mut fresh = task(30, 2, 0.3);
