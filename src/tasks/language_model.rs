@@ -322,15 +322,17 @@ impl Task for LanguageModel {
         self.params.zero_grad();
         let forward = self.model.forward(&input, &self.hidden, Some(&masks));
         let raw = self.cross_entropy(&forward.output, &targets, Reduction::Mean);
-        let mut loss = raw.shallow_clone();
-        if c.ar != 0.0 {
-            loss = loss + forward.last_dropped.square().mean(None) * c.ar;
-        }
-        if c.tar != 0.0 && len > 1 {
+        // AR and TAR on the last layer (out of place: `raw` is reported below)
+        let ar = (c.ar != 0.0).then(|| forward.last_dropped.square().mean(None) * c.ar);
+        let tar = (c.tar != 0.0 && len > 1).then(|| {
             let h = &forward.last_raw;
             let step = h.narrow(0, 1, len - 1) - h.narrow(0, 0, len - 1);
-            loss = loss + step.square().mean(None) * c.tar;
-        }
+            step.square().mean(None) * c.tar
+        });
+        let loss = [ar, tar]
+            .into_iter()
+            .flatten()
+            .fold(raw.shallow_clone(), |loss, term| loss + term);
         loss.backward();
         let tokens = (len * c.batch) as f64;
         self.loss_sum += raw.double_value(&[]) * tokens;
