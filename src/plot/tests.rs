@@ -499,3 +499,44 @@ fn figure5_draws_a_loss_figure_per_model_and_tabulates_the_last_losses() {
         ]
     );
 }
+
+#[test]
+fn table8_reports_the_lowest_test_perplexity_and_keeps_the_proxy_apart() {
+    let dir = TempDir::new().unwrap();
+    for (name, proxy, ppl) in [
+        ("full", false, [300.0, 90.0, 95.0]),
+        ("proxy", true, [400.0, 250.0, 240.0]),
+    ] {
+        let run = dir.path().join(name);
+        fs::create_dir_all(&run).unwrap();
+        let fraction = if proxy { "valid_fraction = 0.1\n" } else { "" };
+        let spec = format!(
+            "name = \"{name}\"\n\n[data]\nkind = \"ptb\"\n{fraction}\n[model]\nkind = \"awd_lstm\"\n\
+             layers = 1\n\n[optimizer]\nname = \"sisa\"\n\n[plot]\ny = [\"val_ppl\"]\ntable = \"table8\"\n"
+        );
+        fs::write(run.join("spec.toml"), spec).unwrap();
+        fs::write(
+            run.join("summary.json"),
+            r#"{"status": "completed", "last": {}}"#,
+        )
+        .unwrap();
+        let rows: String = ppl
+            .iter()
+            .enumerate()
+            .map(|(e, p)| format!("{e}.0,{e},{p}\n"))
+            .collect();
+        fs::write(
+            run.join("metrics.csv"),
+            format!("epoch,iteration,test_ppl\n{rows}"),
+        )
+        .unwrap();
+    }
+    super::tables::write(&super::table8::TABLE, dir.path()).unwrap();
+    let csv = fs::read_to_string(dir.path().join("table8.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "layers,data,algorithm,seeds,mean,std,paper_mean,paper_std,difference,disagrees\n\
+         1-layer,ptb,sisa,1,90.0000,0.0000,84.27,,5.7300,true\n\
+         1-layer,proxy,sisa,1,240.0000,0.0000,,,,\n"
+    );
+}
