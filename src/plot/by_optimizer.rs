@@ -89,7 +89,7 @@ impl ByOptimizer {
                         x_label: x,
                         y_label: y,
                         logx: false,
-                        logy: y.ends_with("_loss"),
+                        logy: y.ends_with("_loss") || y.ends_with("_ppl"),
                         legend: if is_accuracy {
                             Legend::LowerRight
                         } else {

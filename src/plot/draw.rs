@@ -118,11 +118,15 @@ where
     let x = axis_range(points().map(|&(x, _)| x), logx);
     let y = axis_range(points().map(|&(_, y)| y), logy);
     let lines = (&segments[..], &bands[..]);
+    // plotters spreads at most this many labels over an axis; a log axis spends them on its
+    // upper decades unless given more (1–9 × each power of ten)
+    let labels = |log: bool| if log { 40 } else { 10 };
+    let counts = (labels(logx), labels(logy));
     match (logx, logy) {
-        (false, false) => draw_chart(&root, figure, lines, x, y),
-        (true, false) => draw_chart(&root, figure, lines, x.log_scale(), y),
-        (false, true) => draw_chart(&root, figure, lines, x, y.log_scale()),
-        (true, true) => draw_chart(&root, figure, lines, x.log_scale(), y.log_scale()),
+        (false, false) => draw_chart(&root, figure, lines, counts, x, y),
+        (true, false) => draw_chart(&root, figure, lines, counts, x.log_scale(), y),
+        (false, true) => draw_chart(&root, figure, lines, counts, x, y.log_scale()),
+        (true, true) => draw_chart(&root, figure, lines, counts, x.log_scale(), y.log_scale()),
     }?;
     root.present()?;
     Ok(())
@@ -137,6 +141,7 @@ fn draw_chart<DB, X, Y>(
     root: &DrawingArea<DB, Shift>,
     figure: &Figure,
     (segments, bands): (&Pieces, &Pieces),
+    (x_labels, y_labels): (usize, usize),
     x: X,
     y: Y,
 ) -> Result<()>
@@ -161,6 +166,8 @@ where
         .y_desc(figure.y_label)
         .axis_desc_style(("sans-serif", 20))
         .label_style(("sans-serif", 16))
+        .x_labels(x_labels)
+        .y_labels(y_labels)
         .x_label_formatter(&tick_label)
         .y_label_formatter(&tick_label)
         .bold_line_style(BLACK.mix(0.12))
@@ -249,8 +256,9 @@ fn plottable(value: f64, log: bool) -> bool {
     value.is_finite() && (!log || value > 0.0)
 }
 
-/// The extent of `values` (all plottable) with a 5% margin on each side,
-/// measured in decades on a log axis; a default extent when there are none.
+/// The extent of `values` (all plottable) with a 5% margin on each side, measured in
+/// decades on a log axis, whose low end is then lowered to a power of ten; a default extent
+/// when there are none.
 fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> Range<f64> {
     let to_axis = |value: f64| if log { value.log10() } else { value };
     let from_axis = |value: f64| if log { 10f64.powf(value) } else { value };
@@ -269,7 +277,13 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> Range<f64> {
     } else {
         0.1 * low.abs()
     };
-    from_axis(low - margin)..from_axis(high + margin)
+    // plotters labels a log axis from its first power of ten on: start at one
+    let start = if log {
+        (low - margin).floor()
+    } else {
+        low - margin
+    };
+    from_axis(start)..from_axis(high + margin)
 }
 
 /// A tick label with at most 9 significant digits, in scientific notation
