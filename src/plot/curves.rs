@@ -27,7 +27,8 @@ pub(super) struct LabelledRun<'a> {
 ///
 /// With a series key (`series`, else the `[sweep]` table's only key), a run is
 /// labelled `"<last key segment> = <value>"` and runs are sorted by value,
-/// numerically when all values are numbers. Without a sweep, runs are
+/// numerically when all values are numbers; `series` may name several keys,
+/// separated by commas, for `"lr = 0.01, weight_decay = 0.1"`. Without a sweep, runs are
 /// labelled and sorted by folder name. A run that did not complete gets its
 /// status appended, e.g. `"sigma0 = 64 (diverged)"`.
 pub(super) fn label_runs<'a>(
@@ -124,34 +125,60 @@ fn series_key<'a>(runs: &'a [Run], series: Option<&'a str>) -> Result<Option<&'a
     }
 }
 
-/// Labels runs with their value of sweep key `key`, sorted by that value. Runs made
-/// outside the sweep (`pisa run`, empty point) follow, labelled by their folder.
-fn by_sweep_value<'a>(runs: &'a [Run], key: &str) -> Result<Vec<LabelledRun<'a>>> {
+/// Labels runs with their values of the sweep keys in `series` (one key, or several
+/// separated by commas), sorted by those values, key by key. Runs made outside the sweep
+/// (`pisa run`, empty point) follow, labelled by their folder.
+fn by_sweep_value<'a>(runs: &'a [Run], series: &str) -> Result<Vec<LabelledRun<'a>>> {
+    let keys: Vec<&str> = series.split(',').map(str::trim).collect();
     let (mut valued, mut single) = (Vec::new(), Vec::new());
     for run in runs {
-        match run.point.get(key) {
-            Some(value) => valued.push((run, value)),
+        let values: Option<Vec<&Value>> = keys.iter().map(|key| run.point.get(*key)).collect();
+        match values {
+            Some(values) => valued.push((run, values)),
             None if run.point.is_empty() => single.push(LabelledRun {
                 run,
                 label: run.id.clone(),
             }),
-            None => bail!(
-                "{}/summary.json: its sweep point has no key `{key}` (series of the [plot] table)",
-                run.dir.display()
-            ),
+            None => {
+                let key = keys.iter().find(|key| !run.point.contains_key(**key));
+                bail!(
+                    "{}/summary.json: its sweep point has no key `{}` (series of the [plot] table)",
+                    run.dir.display(),
+                    key.unwrap_or(&series)
+                )
+            }
         }
     }
-    if valued.iter().all(|(_, value)| value.is_number()) {
-        valued.sort_by(|(_, a), (_, b)| number(a).total_cmp(&number(b)));
-    } else {
-        valued.sort_by_cached_key(|(_, value)| display(value));
-    }
-    let name = key.rsplit('.').next().unwrap_or(key);
+    // per key: whether every run's value is a number (then sorted numerically)
+    let numeric: Vec<bool> = (0..keys.len())
+        .map(|k| valued.iter().all(|(_, values)| values[k].is_number()))
+        .collect();
+    valued.sort_by(|(_, a), (_, b)| {
+        numeric
+            .iter()
+            .enumerate()
+            .map(|(k, &numeric)| match numeric {
+                true => number(a[k]).total_cmp(&number(b[k])),
+                false => display(a[k]).cmp(&display(b[k])),
+            })
+            .find(|order| order.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     Ok(valued
         .into_iter()
-        .map(|(run, value)| LabelledRun {
-            run,
-            label: format!("{name} = {}", display(value)),
+        .map(|(run, values)| {
+            let label: Vec<String> = keys
+                .iter()
+                .zip(values)
+                .map(|(key, value)| {
+                    let name = key.rsplit('.').next().unwrap_or(key);
+                    format!("{name} = {}", display(value))
+                })
+                .collect();
+            LabelledRun {
+                run,
+                label: label.join(", "),
+            }
         })
         .chain(single)
         .collect())

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use anyhow::{ensure, Context, Result};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
@@ -17,7 +18,8 @@ use super::curves::Curve;
 /// Size of the figures in pixels.
 const SIZE: (u32, u32) = (1024, 720);
 
-/// Curve colours (the Tableau 10 palette), cycled when there are more curves.
+/// Curve colours (the Tableau 10 palette), cycled when there are more curves (dashed the
+/// second time round).
 const PALETTE: [RGBColor; 10] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xff, 0x7f, 0x0e),
@@ -183,14 +185,24 @@ where
     }
     for (index, (curve, segments)) in figure.curves.iter().zip(segments).enumerate() {
         let style = PALETTE[index % PALETTE.len()].stroke_width(2);
-        chart
-            .draw_series(
-                segments
-                    .iter()
-                    .map(|segment| PathElement::new(segment.clone(), style)),
-            )?
-            .label(&curve.label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+        // the palette's second round of colours dashed, so no two curves look the same
+        // up to twice its length
+        if (index / PALETTE.len()) % 2 == 1 {
+            let dashed = |points: Vec<(f64, f64)>| DashedPathElement::new(points, 8, 5, style);
+            chart
+                .draw_series(segments.iter().map(|segment| dashed(segment.clone())))?
+                .label(&curve.label)
+                .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + 24, y)], 8, 5, style));
+        } else {
+            chart
+                .draw_series(
+                    segments
+                        .iter()
+                        .map(|segment| PathElement::new(segment.clone(), style)),
+                )?
+                .label(&curve.label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+        }
     }
     chart
         .configure_series_labels()

@@ -8,6 +8,7 @@
 pub mod by_optimizer;
 mod curves;
 mod draw;
+pub mod fedlamb;
 pub mod figure5;
 mod metrics;
 mod mixing;

@@ -4,7 +4,7 @@
 //! `[plot]` says `table = "table3"` (experiments/table3/). As in the paper, a baseline
 //! runs with its default schedule and with SISA's, and each cell reports the better.
 use super::by_optimizer::ByOptimizer;
-use super::tables::{PaperValue, RowKey, Run, Table, Variants};
+use super::tables::{spec_name, PaperValue, RowKey, Run, Table, Variants};
 use anyhow::{Context, Result};
 
 /// The optimizers in the paper's column order (SISA, SGD-M, AdaBound, Adam, RAdam,
@@ -111,6 +111,7 @@ pub const TABLE: Table = Table {
     paper,
     variants: Some(Variants {
         header: "schedule",
+        key: spec_name,
         label: schedule,
     }),
     decimals: 2,
@@ -121,12 +122,13 @@ pub const TABLE: Table = Table {
 pub const SISA_SCHEDULE: &str = "-sisa-schedule";
 
 /// The schedule a Table 3 variant ran with, from its spec name, and its Markdown marker.
-fn schedule(name: &str) -> (&'static str, &'static str) {
-    if name.ends_with(SISA_SCHEDULE) {
+fn schedule(name: &str) -> (String, String) {
+    let (label, marker) = if name.ends_with(SISA_SCHEDULE) {
         ("sisa", "†")
     } else {
         ("default", "")
-    }
+    };
+    (label.to_string(), marker.to_string())
 }
 
 /// (model, dataset) of a Table 3 run, ranked in the paper's row order, others last.

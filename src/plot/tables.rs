@@ -2,7 +2,8 @@
 //! a table gives one value to the cell its spec says (a row such as dataset × partition
 //! or model, a column = the optimizer); each cell is the mean ± standard deviation over
 //! its runs (seeds), written as CSV and Markdown with the paper's value beside ours. A
-//! table with [`Variants`] averages a cell's runs per spec `name` and reports the best.
+//! table with [`Variants`] averages a cell's runs per variant (spec `name`, or sweep point
+//! without the seed) and reports the best.
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -35,20 +36,53 @@ pub struct Table {
     pub decimals: usize,
 }
 
-/// Variants of a cell: its runs grouped by spec `name` (a spec's seeds share its name),
-/// each averaged on its own; the variant with the higher mean is reported (on a tie, the
-/// first by name), labelled in an extra CSV column and marked in the Markdown cell.
+/// Variants of a cell: its runs grouped by a key ([`Variants::key`]: the spec `name`, which
+/// a spec's seeds share, or the sweep point without its seed), each averaged on its own;
+/// the variant with the higher mean is reported (on a tie, the first by key), labelled in
+/// an extra CSV column and marked in the Markdown cell.
 pub struct Variants {
     /// Header of the CSV column that labels the reported variant.
     pub header: &'static str,
+    /// The key that groups a cell's runs into variants.
+    pub key: fn(&Run) -> Result<String>,
     /// A variant's label for that column and its Markdown marker ("" for none), from
-    /// its spec name.
-    pub label: fn(&str) -> (&'static str, &'static str),
+    /// its key.
+    pub label: fn(&str) -> (String, String),
+}
+
+/// The spec `name` of a run, as a [`Variants::key`] (a spec's seeds share it).
+pub fn spec_name(run: &Run) -> Result<String> {
+    run.text(&["name"])
+        .with_context(|| format!("{}/spec.toml has no name", run.dir.display()))
+}
+
+/// A run's sweep point (summary.json's `point`) without its `seed`, as a
+/// [`Variants::key`]: `key=value` pairs in key order, separated by spaces ("" for a run
+/// made outside a sweep).
+pub fn sweep_point(run: &Run) -> Result<String> {
+    let point = match &run.summary["point"] {
+        serde_json::Value::Object(point) => point,
+        serde_json::Value::Null => return Ok(String::new()),
+        other => anyhow::bail!(
+            "{}/summary.json: its point is not a table: {other}",
+            run.dir.display()
+        ),
+    };
+    let mut pairs: Vec<String> = point
+        .iter()
+        .filter(|(key, _)| key.as_str() != "seed")
+        .map(|(key, value)| match value {
+            serde_json::Value::String(text) => format!("{key}={text}"),
+            other => format!("{key}={other}"),
+        })
+        .collect();
+    pairs.sort();
+    Ok(pairs.join(" "))
 }
 
 /// The runs of one variant of a cell and their values, in the same order.
 pub struct Variant {
-    /// The runs' spec `name`; empty for a table without [`Variants`].
+    /// The runs' variant key ([`Variants::key`]); empty for a table without [`Variants`].
     pub name: String,
     pub runs: Vec<Run>,
     pub values: Vec<f64>,
@@ -65,8 +99,9 @@ impl Variant {
 pub type Cells = BTreeMap<((usize, i64), Vec<String>), BTreeMap<String, Variant>>;
 
 /// The tables `pisa plot` knows.
-pub const TABLES: [&Table; 4] = [
+pub const TABLES: [&Table; 5] = [
     &super::table2::TABLE,
+    &super::fedlamb::TABLE,
     &super::table3::TABLE,
     &super::figure5::TABLE,
     &super::table8::TABLE,
@@ -235,6 +270,7 @@ pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>> {
 /// per optimizer, from the tables' cells); returns the files.
 pub fn write_comparisons(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut written = super::table2::CURVES.write(dir)?;
+    written.extend(super::fedlamb::CURVES.write(dir)?);
     written.extend(super::table3::FIGURE1.write(dir)?);
     written.extend(super::figure5::FIGURE5.write(dir)?);
     written.extend(super::table8::CURVES.write(dir)?);
@@ -251,10 +287,8 @@ pub fn cells(table: &Table, dir: &Path) -> Result<Cells> {
         let algorithm = run
             .text(&["optimizer", "name"])
             .with_context(|| format!("{} has no optimizer.name", spec_of()))?;
-        let name = match table.variants {
-            Some(_) => run
-                .text(&["name"])
-                .with_context(|| format!("{} has no name", spec_of()))?,
+        let name = match &table.variants {
+            Some(variants) => (variants.key)(&run)?,
             None => String::new(),
         };
         let value = (table.value)(&run)?;
@@ -284,7 +318,7 @@ pub fn cells(table: &Table, dir: &Path) -> Result<Cells> {
         .collect())
 }
 
-/// The variant with the highest mean (a NaN mean loses; on a tie, the first by name).
+/// The variant with the highest mean (a NaN mean loses; on a tie, the first by key).
 fn best(variants: BTreeMap<String, Variant>) -> Variant {
     variants
         .into_values()
@@ -338,7 +372,16 @@ pub fn write(table: &Table, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut csv = format!(
         "{keys},algorithm{variant},seeds,mean,std,paper_mean,paper_std,difference,disagrees\n"
     );
-    let mut md = format!("{}\n\n{DIFFERENCE_NOTE}\n\n|", table.caption);
+    // the note on Δ only where the paper has a value to compare with
+    let compared = rows
+        .keys()
+        .any(|(_, key)| (0..table.columns.len()).any(|c| (table.paper)(key, c).is_some()));
+    let note = if compared {
+        format!("{DIFFERENCE_NOTE}\n\n")
+    } else {
+        String::new()
+    };
+    let mut md = format!("{}\n\n{note}|", table.caption);
     for h in table.row_header.iter().chain(table.columns) {
         let _ = write!(md, " {h} |");
     }

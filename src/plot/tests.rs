@@ -540,3 +540,154 @@ fn table8_reports_the_lowest_test_perplexity_and_keeps_the_proxy_apart() {
          1-layer,proxy,sisa,1,240.0000,0.0000,,,,\n"
     );
 }
+
+/// Writes a completed run of the Fed-LAMB study, `dir/<spec name>/<run id>`, with sweep
+/// point `point` (JSON pairs besides the seed) and final test accuracy `accuracy`.
+fn write_fedlamb_run(dir: &Path, optimizer: &str, point: &str, seed: i64, accuracy: f64) {
+    let name = format!("fed-lamb-mnist-mlp-{optimizer}");
+    let id = format!("{},seed={seed}", point.replace(['"', ' ', ':'], ""));
+    let run = dir.join(&name).join(id);
+    fs::create_dir_all(&run).unwrap();
+    let spec = format!(
+        "name = \"{name}\"\nseed = {seed}\n\n[data]\nkind = \"mnist\"\n\n[data.partition]\n\
+         kind = \"label-skew\"\nlabels = 2\n\n[model]\nkind = \"mlp\"\n\n[optimizer]\n\
+         name = \"{optimizer}\"\n\n[plot]\ny = [\"test_acc\"]\ntable = \"fedlamb\"\n"
+    );
+    fs::write(run.join("spec.toml"), spec).unwrap();
+    let summary = format!(
+        r#"{{"status": "completed", "point": {{{point}, "seed": {seed}}}, "last": {{"test_acc": {accuracy}}}}}"#
+    );
+    fs::write(run.join("summary.json"), summary).unwrap();
+    let metrics = format!("iteration,floats_up,test_acc\n0,0,0.1\n2,100,{accuracy}\n");
+    fs::write(run.join("metrics.csv"), metrics).unwrap();
+}
+
+#[test]
+fn fedlamb_reports_the_sweep_point_with_the_best_mean_over_seeds() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (
+        r#""optimizer.lr": 0.01, "optimizer.weight_decay": 0.1"#,
+        r#""optimizer.lr": 0.1, "optimizer.weight_decay": 0"#,
+    );
+    // b has the best single seed (0.99) but a the best mean (0.95 against 0.90).
+    for (point, seed, accuracy) in [(a, 1, 0.94), (a, 2, 0.96), (b, 1, 0.99), (b, 2, 0.81)] {
+        write_fedlamb_run(dir.path(), "fedlamb", point, seed, accuracy);
+    }
+    let sgd = r#""optimizer.lr": 0.1"#;
+    write_fedlamb_run(dir.path(), "fedsgd", sgd, 1, 0.5);
+    write_fedlamb_run(dir.path(), "fedsgd", sgd, 2, 0.7);
+    super::tables::write(&super::fedlamb::TABLE, dir.path()).unwrap();
+    let csv = fs::read_to_string(dir.path().join("fedlamb.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "dataset,model,partition,algorithm,config,seeds,mean,std,paper_mean,paper_std,\
+         difference,disagrees\n\
+         mnist,mlp,2-Label,fedsgd,lr=0.1,2,60.0000,14.1421,,,,\n\
+         mnist,mlp,2-Label,fedlamb,lr=0.01 weight_decay=0.1,2,95.0000,1.4142,,,,\n"
+    );
+    let md = fs::read_to_string(dir.path().join("fedlamb.md")).unwrap();
+    assert!(
+        md.contains(
+            "| mnist | mlp | 2-Label | 60.00 ± 14.14 (n = 2) at lr=0.1 | – | 95.00 ± 1.41 \
+             (n = 2) at lr=0.01, weight_decay=0.1 | – |"
+        ),
+        "{md}"
+    );
+    // no paper values, so no note on the difference from them
+    assert!(
+        !md.contains('Δ') && md.contains("prints no numbers"),
+        "{md}"
+    );
+    let rows = super::by_optimizer::rows(&super::fedlamb::TABLE, dir.path()).unwrap();
+    let run = |name: &str, id: &str| dir.path().join(name).join(id);
+    let fedlamb = "fed-lamb-mnist-mlp-fedlamb";
+    assert_eq!(
+        rows[0].1[1],
+        (
+            "fedlamb".to_string(),
+            vec![
+                run(fedlamb, "optimizer.lr0.01,optimizer.weight_decay0.1,seed=1"),
+                run(fedlamb, "optimizer.lr0.01,optimizer.weight_decay0.1,seed=2"),
+            ]
+        )
+    );
+    let written = super::fedlamb::CURVES.write(dir.path()).unwrap();
+    let names: Vec<_> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "fedlamb-mnist-mlp-2-Label-test_acc.png",
+            "fedlamb-mnist-mlp-2-Label-test_acc.svg",
+            "fedlamb-mnist-mlp-2-Label-test_acc-by-floats_up.png",
+            "fedlamb-mnist-mlp-2-Label-test_acc-by-floats_up.svg",
+        ]
+    );
+    let svg = fs::read_to_string(&written[1]).unwrap();
+    positions(
+        &svg,
+        &["fedsgd (mean of 2 seeds)", "fedlamb (mean of 2 seeds)"],
+    );
+}
+
+#[test]
+fn a_series_of_several_keys_labels_curves_by_all_their_values() {
+    let dir = TempDir::new().unwrap();
+    let tables = format!(
+        "{}\n[sweep]\n\"optimizer.lr\" = [0.1, 0.01]\n\"optimizer.weight_decay\" = [0, 0.1]\n",
+        PLOT.replace(
+            "logy = true",
+            "logy = true\nseries = \"optimizer.lr, optimizer.weight_decay\""
+        )
+    );
+    for (id, lr, wd) in [("a", 0.1, 0.1), ("b", 0.1, 0.0), ("c", 0.01, 0.1)] {
+        let point = format!(r#"{{"optimizer.lr": {lr}, "optimizer.weight_decay": {wd}}}"#);
+        write_run(dir.path(), id, &tables, "completed", &point, METRICS);
+    }
+    plot_results(dir.path()).unwrap();
+    let svg = fs::read_to_string(dir.path().join("fig-gap.svg")).unwrap();
+    let at = positions(
+        &svg,
+        &[
+            "lr = 0.01, weight_decay = 0.1",
+            "lr = 0.1, weight_decay = 0",
+            "lr = 0.1, weight_decay = 0.1",
+        ],
+    );
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "legend order {at:?}");
+    write_run(
+        dir.path(),
+        "d",
+        &tables,
+        "completed",
+        r#"{"optimizer.lr": 1}"#,
+        METRICS,
+    );
+    let error = error_of(&dir);
+    assert!(
+        error.contains("d/summary.json") && error.contains("`optimizer.weight_decay`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn curves_past_the_palette_are_dashed() {
+    let dir = TempDir::new().unwrap();
+    let values: Vec<String> = (1..=11).map(|v| v.to_string()).collect();
+    let tables = format!(
+        "{PLOT}\n[sweep]\n\"optimizer.sigma0\" = [{}]\n",
+        values.join(", ")
+    );
+    for v in &values {
+        let point = format!(r#"{{"optimizer.sigma0": {v}}}"#);
+        write_run(dir.path(), v, &tables, "completed", &point, METRICS);
+    }
+    plot_results(dir.path()).unwrap();
+    let svg = fs::read_to_string(dir.path().join("fig-objective.svg")).unwrap();
+    // sigma0 = 2 (the second colour, once): its line and legend entry
+    assert_eq!(polylines_in(&svg, "#FF7F0E"), 2);
+    // sigma0 = 1 solid and sigma0 = 11 in the same colour, dashed: many short pieces
+    assert!(polylines_in(&svg, "#1F77B4") > 4, "{svg}");
+}

@@ -17,8 +17,9 @@ pub struct PlotSpec {
     pub logx: bool,
     #[serde(default)]
     pub logy: bool,
-    /// Sweep key (e.g. "optimizer.sigma0") whose value labels each curve;
-    /// defaults to the sweep's only key.
+    /// Sweep key (e.g. "optimizer.sigma0") whose value labels each curve, or several
+    /// separated by commas ("optimizer.lr, optimizer.weight_decay"), whose values together
+    /// do; defaults to the sweep's only key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series: Option<String>,
     /// Corner of the legend box.
