@@ -4,6 +4,7 @@ pub mod cli;
 pub mod data;
 pub mod experiment;
 pub mod interrupt;
+pub mod metrics;
 pub mod models;
 pub mod optim;
 pub mod panics;
