@@ -1,6 +1,7 @@
 //! An experiment: a validated spec made into a task and an optimizer, run into a
 //! results folder.
-use crate::optim::{self, Optimizer};
+use crate::optim::team::{Member, Team};
+use crate::optim;
 use crate::results::checkpoint::{self, CHECKPOINT_FILE};
 use crate::results::{MetricsWriter, Provenance, RunDir, Status, Summary, METRICS_FILE, SPEC_FILE};
 use crate::schedule::Clock;
@@ -16,7 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct Experiment {
     pub spec: Spec,
     task: Box<dyn Task>,
-    optimizer: Box<dyn Optimizer>,
+    /// The players' optimizers (one for every task but the GAN).
+    team: Team,
     k0: Option<usize>,
     /// The run's length ℓ_max, and where its epochs end.
     iterations: usize,
@@ -44,7 +46,6 @@ impl Experiment {
         let crate::tasks::from_spec::Built { task, artifacts } =
             crate::tasks::from_spec::build(&spec, data_dir, data.as_deref(), device)?;
         let w0 = task.initial_point();
-        let layout = task.layout();
         // n of Table 5, for epoch-based schedules.
         let iterations_per_epoch = task.iterations_per_epoch();
         let clock = clock(task.as_ref(), &spec.train)?;
@@ -54,28 +55,43 @@ impl Experiment {
             None => crate::schedule::Schedule::default(),
         };
         schedule.scale = task.step_scales(iterations).map(Into::into);
-        let context = optim::registry::Context {
-            w0: &w0,
-            layout: &layout,
-            alphas: task.alphas(),
-            schedule: &schedule,
-            iterations,
-            iterations_per_epoch,
-        };
-        let optimizer = optim::registry::build(&spec.optimizer, &context)?;
-        // The k0 in force, for the ADMM family (after "auto" and k0_epochs).
-        let hypers = spec
-            .optimizer
-            .resolve("optimizer")
-            .map_err(|(key, msg)| anyhow::anyhow!("{key}: {msg}"))?;
-        let k0 = match hypers.get("k0") {
-            Some(_) => Some(optim::admm::sigma_schedule(&hypers, &context)?.k0()),
-            None => None,
-        };
+        let players = task.players();
+        let names: Vec<&str> = players.iter().map(|p| p.name).collect();
+        let mut members = vec![];
+        let mut k0 = None;
+        for player in players {
+            // A player's optimizer counts its own turns.
+            let turns = match names.len() {
+                1 => iterations,
+                _ => (0..iterations)
+                    .map(|l| task.turns(l).iter().filter(|&&p| names[p] == player.name).count())
+                    .sum(),
+            };
+            let part = w0.narrow(0, player.offset, player.layout.numel());
+            let context = optim::registry::Context {
+                w0: &part,
+                layout: &player.layout,
+                alphas: &player.alphas,
+                schedule: &schedule,
+                iterations: turns,
+                iterations_per_epoch,
+            };
+            let own = spec.optimizer.for_player(player.name, &names);
+            let optimizer = optim::registry::build(&own, &context)?;
+            // The k0 in force, for the ADMM family (after "auto" and k0_epochs): the first
+            // player's.
+            let hypers = own
+                .resolve("optimizer")
+                .map_err(|(key, msg)| anyhow::anyhow!("{key}: {msg}"))?;
+            if k0.is_none() && hypers.get("k0").is_some() {
+                k0 = Some(optim::admm::sigma_schedule(&hypers, &context)?.k0());
+            }
+            members.push(Member { player, optimizer });
+        }
         Ok(Self {
             spec,
             task,
-            optimizer,
+            team: Team::new(members),
             k0,
             iterations,
             clock,
@@ -131,7 +147,7 @@ impl Experiment {
             wall_s: 0.0,
             started_unix,
             k0: self.k0,
-            state_numel: self.optimizer.state_numel(),
+            state_numel: self.team.state_numel(),
             device: self.spec.train.device.clone(),
             pisa_version: env!("CARGO_PKG_VERSION").to_string(),
             provenance: Some(Provenance::current(self.spec.train.device()?)),
@@ -141,7 +157,7 @@ impl Experiment {
         let trained = crate::panics::caught("training", || self.train(&run_dir, bar));
         match trained {
             Ok(end) => {
-                let mut names: Vec<String> = self.columns().iter().map(|s| s.to_string()).collect();
+                let mut names = self.columns();
                 names.push("wall_s".into());
                 summary.last = names.into_iter().zip(end.last).collect();
                 summary.iterations = end.iterations;
@@ -160,15 +176,11 @@ impl Experiment {
     }
 
     /// The metrics columns between `iteration` and `wall_s`: the task's, then the
-    /// optimizer's report.
-    fn columns(&self) -> Vec<&'static str> {
-        let mut columns = self.task.metric_names().to_vec();
-        columns.extend(
-            optim::report(self.optimizer.as_ref())
-                .into_iter()
-                .map(|(n, _)| n),
-        );
-        columns
+    /// optimizers' report.
+    fn columns(&self) -> Vec<String> {
+        let task = self.task.metric_names().iter().map(|s| s.to_string());
+        task.chain(self.team.report().into_iter().map(|(n, _)| n))
+            .collect()
     }
 
     fn train(&mut self, run_dir: &RunDir, bar: &ProgressBar) -> Result<crate::train::LoopEnd> {
@@ -178,7 +190,7 @@ impl Experiment {
         let (mut metrics, start, wall_offset) = if run_dir.resumed() {
             let saved = checkpoint::load(&checkpoint)?;
             let position = saved.position;
-            self.optimizer
+            self.team
                 .load_state(&saved.optimizer)
                 .context("restoring the optimizer from the checkpoint")?;
             self.task
@@ -187,7 +199,9 @@ impl Experiment {
             let metrics = MetricsWriter::resume(&metrics_file, position.metrics_bytes)?;
             (metrics, position.iteration, position.wall_s)
         } else {
-            let metrics = MetricsWriter::create(&metrics_file, &self.columns())?;
+            let columns = self.columns();
+            let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let metrics = MetricsWriter::create(&metrics_file, &columns)?;
             (metrics, 0, 0.0)
         };
         let plan = crate::train::Plan {
@@ -202,13 +216,18 @@ impl Experiment {
         };
         let end = crate::train::train(
             self.task.as_mut(),
-            self.optimizer.as_mut(),
+            &mut self.team,
             &plan,
             &mut metrics,
             bar,
         )
         .context("training stopped")?;
         metrics.finish()?;
+        if end.diverged.is_none() && !end.interrupted {
+            for (name, contents) in self.task.outputs(self.team.point())? {
+                crate::results::write_atomic(&run_dir.file(name), &contents)?;
+            }
+        }
         Ok(end)
     }
 }

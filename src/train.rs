@@ -1,5 +1,5 @@
 //! The one training loop every task shares (DESIGN-NOTES "The one loop").
-use crate::optim::Optimizer;
+use crate::optim::team::Team;
 use crate::results::checkpoint;
 use crate::results::MetricsWriter;
 use crate::schedule::Clock;
@@ -38,51 +38,45 @@ pub struct LoopEnd {
     pub interrupted: bool,
 }
 
-/// Runs the iterations of `plan`: each worker's gradient at the broadcast global point,
-/// its local update, then evaluation every `eval_every` iterations (and at the end).
+/// Runs the iterations of `plan`: in each, the turns of the task's players (one for most
+/// tasks), each turn every worker's gradient at the player's broadcast point and its local
+/// update; then evaluation every `eval_every` iterations (and at the end).
 /// Row 0 is the initial point; row ℓ is the global point after ℓ iterations. A global
 /// point that is not finite stops the run at once as diverged. A signal
 /// ([`crate::interrupt`]) stops it after the current iteration, with a checkpoint.
 pub fn train(
     task: &mut dyn Task,
-    optimizer: &mut dyn Optimizer,
+    team: &mut Team,
     plan: &Plan,
     metrics: &mut MetricsWriter,
     bar: &ProgressBar,
 ) -> Result<LoopEnd> {
     let start = Instant::now();
     let elapsed = || plan.wall_offset + start.elapsed().as_secs_f64();
-    let workers = task.alphas().len();
     let mut last = vec![];
     let mut diverged = None;
     if plan.start == 0 {
-        (last, diverged) = record(task, optimizer, metrics, plan, 0, elapsed())?;
+        (last, diverged) = record(task, team, metrics, plan, 0, elapsed())?;
     }
     let mut done = plan.start;
     let mut interrupted = false;
     bar.set_position(done as u64);
     while done < plan.iterations && diverged.is_none() && !interrupted {
         task.begin_iteration(done)?;
-        optimizer.begin_iteration();
-        let hessian = optimizer.needs_hessian();
-        for worker in 0..workers {
-            optimizer.local_round(worker, &mut |w| {
-                let local = task.local(worker, w, hessian)?;
-                Ok(clip(local, plan.clip_norm))
-            })?;
+        for player in task.turns(done) {
+            turn(task, team, player, plan.clip_norm)?;
         }
-        optimizer.end_iteration();
         done += 1;
-        if !bool::try_from(optimizer.params().isfinite().all())? {
+        if !bool::try_from(team.point().isfinite().all())? {
             diverged = Some(format!(
                 "the parameters are not finite after iteration {done}; {}",
-                optimizer.divergence_advice()
+                team.divergence_advice()
             ));
         }
         if plan.eval_every.due(done, &plan.clock) || done == plan.iterations || diverged.is_some() {
-            let (values, bad) = record(task, optimizer, metrics, plan, done, elapsed())?;
+            let (values, bad) = record(task, team, metrics, plan, done, elapsed())?;
             last = values;
-            diverged = diverged.or(bad.map(|b| format!("{b}; {}", optimizer.divergence_advice())));
+            diverged = diverged.or(bad.map(|b| format!("{b}; {}", team.divergence_advice())));
         }
         interrupted = crate::interrupt::requested() && done < plan.iterations;
         let due = plan.checkpoint_every != Every::Iterations(0)
@@ -95,7 +89,7 @@ pub fn train(
                 wall_s: elapsed(),
                 metrics_bytes,
             };
-            checkpoint::save(&plan.checkpoint, &state, optimizer, task)?;
+            checkpoint::save(&plan.checkpoint, &state, team, task)?;
         }
         bar.inc(1);
     }
@@ -110,19 +104,38 @@ pub fn train(
     })
 }
 
+/// Player `player`'s turn: its optimizer's iteration over the m workers, each worker's
+/// gradient oracle at the player's point (the other players' parts held where
+/// `begin_turn` found them).
+fn turn(task: &mut dyn Task, team: &mut Team, player: usize, clip_norm: Option<f64>) -> Result<()> {
+    task.begin_turn(player, team.point())?;
+    team.begin(player);
+    let workers = team.members()[player].player.alphas.len();
+    let optimizer = team.optimizer(player);
+    let hessian = optimizer.needs_hessian();
+    for worker in 0..workers {
+        optimizer.local_round(worker, &mut |w| {
+            let local = task.local(worker, w, hessian)?;
+            Ok(clip(local, clip_norm))
+        })?;
+    }
+    team.end(player);
+    Ok(())
+}
+
 /// Evaluates the global point, writes the metrics row (the task's metrics, then what the
-/// optimizer reports: [`crate::optim::report`]), and says why the run diverged if a task
-/// metric is not finite.
+/// optimizers report: [`Team::report`]), and says why the run diverged if a task metric
+/// is not finite.
 fn record(
     task: &dyn Task,
-    optimizer: &dyn Optimizer,
+    team: &Team,
     metrics: &mut MetricsWriter,
     plan: &Plan,
     iteration: usize,
     wall_s: f64,
 ) -> Result<(Vec<f64>, Option<String>)> {
-    let mut values = task.evaluate(optimizer.params())?;
-    values.extend(crate::optim::report(optimizer).into_iter().map(|(_, v)| v));
+    let mut values = task.evaluate(team.point())?;
+    values.extend(team.report().into_iter().map(|(_, v)| v));
     let epoch = plan.clock.epoch_at(iteration);
     metrics.row(epoch, iteration, &values, wall_s)?;
     let bad = task

@@ -154,6 +154,12 @@ impl FlatParams {
         tch::no_grad(|| Tensor::cat(&grads, 0))
     }
 
+    /// The trainable variables in layout order: the inputs of a gradient taken for this
+    /// model alone (`Tensor::run_backward`).
+    pub fn variables(&self) -> &[Tensor] {
+        &self.vars
+    }
+
     /// The model's non-trainable state (batch-norm running statistics) as one [B] buffer
     /// that the model reads and its training-mode forward passes write; B = 0 without any.
     pub fn state(&self) -> &Tensor {

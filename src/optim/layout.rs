@@ -59,6 +59,16 @@ impl Layout {
         Self { segments }
     }
 
+    /// Layouts one after another, each name under its part's prefix (`critic.main.0.weight`).
+    pub fn joined(parts: &[(&str, &Layout)]) -> Self {
+        Self::new(parts.iter().flat_map(|(prefix, layout)| {
+            layout
+                .segments
+                .iter()
+                .map(move |s| (format!("{prefix}.{}", s.name), s.shape.clone()))
+        }))
+    }
+
     /// A single vector parameter of `numel` values (least squares' w).
     pub fn vector(numel: i64) -> Self {
         Self::new([("w", vec![numel])])

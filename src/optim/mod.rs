@@ -7,6 +7,7 @@ pub mod hyper;
 pub mod layout;
 pub mod newton_schulz;
 pub mod registry;
+pub mod team;
 
 use crate::tasks::Local;
 use anyhow::{bail, Context, Result};

@@ -18,7 +18,7 @@ pub struct ByOptimizer {
     pub title: &'static str,
     /// The table whose rows, cells and column order it follows.
     pub table: &'static Table,
-    /// The `metrics.csv` columns drawn, a figure each,
+    /// The `metrics.csv` columns drawn, a figure each (those the row's runs have),
     pub ys: &'static [&'static str],
     /// against each of these columns.
     pub xs: &'static [&'static str],
@@ -70,7 +70,8 @@ impl ByOptimizer {
                     ))
                 })
                 .collect::<Result<_>>()?;
-            for &y in self.ys {
+            let present = |y: &str| metrics.iter().flat_map(|(_, s)| s).all(|m| m.has(y));
+            for &y in self.ys.iter().filter(|y| present(y)) {
                 for (i, &x) in self.xs.iter().enumerate() {
                     let curves = metrics
                         .iter()

@@ -54,6 +54,11 @@ impl Metrics {
         Ok(self.rows.iter().map(|row| (row[x], row[y])).collect())
     }
 
+    /// Whether the file has column `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.columns.iter().any(|column| column == name)
+    }
+
     /// The index of column `name`; errors listing the columns the file has.
     fn column(&self, name: &str) -> Result<usize> {
         self.columns

@@ -15,6 +15,7 @@ mod mixing;
 mod runs;
 pub mod table2;
 pub mod table3;
+pub mod table4;
 pub mod table8;
 pub mod tables;
 

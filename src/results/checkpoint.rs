@@ -1,7 +1,7 @@
 //! `checkpoint.safetensors`: what a run needs to continue exactly where it stopped —
-//! the loop's position, the optimizer's state (w included) and the task's sampling state.
+//! the loop's position, the optimizers' state (w included) and the task's sampling state.
 //! Written atomically every `train.checkpoint_every` iterations and at the end.
-use crate::optim::Optimizer;
+use crate::optim::team::Team;
 use crate::tasks::Task;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
@@ -34,7 +34,7 @@ pub struct Checkpoint {
 pub fn save(
     path: &Path,
     position: &Position,
-    optimizer: &dyn Optimizer,
+    team: &Team,
     task: &dyn Task,
 ) -> Result<()> {
     let mut named: Vec<(String, Tensor)> = vec![
@@ -59,7 +59,7 @@ pub fn save(
             })
             .collect::<Vec<_>>()
     };
-    named.extend(prefixed("optimizer", optimizer.state()));
+    named.extend(prefixed("optimizer", team.state()));
     named.extend(prefixed("task", task.state()));
     super::write_atomic_with(path, |tmp| Ok(Tensor::write_safetensors(&named, tmp)?))
         .context("writing the checkpoint")

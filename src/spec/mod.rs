@@ -3,6 +3,7 @@
 mod error;
 mod locate;
 mod model;
+mod gan;
 mod optimizer;
 mod overrides;
 mod plot;
@@ -10,6 +11,7 @@ mod train;
 
 pub use error::{KeyError, SpecError};
 pub use model::{ModelKind, ModelSpec};
+pub use gan::{GanSpec, Score};
 pub use optimizer::OptimizerSpec;
 pub use overrides::Override;
 pub use plot::{Legend, PlotSpec};
@@ -32,6 +34,9 @@ pub struct Spec {
     /// The network, for classification data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelSpec>,
+    /// The game and the score of a GAN (`model.kind = "wgan"` or `"wgan_gp"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gan: Option<GanSpec>,
     pub train: TrainSpec,
     pub optimizer: OptimizerSpec,
     /// `[schedule]`: the learning-rate multiplier over iterations (constant if absent).
@@ -179,8 +184,10 @@ impl Spec {
         let t = &self.train;
         t.validate()?;
         self.validate_data()?;
-        self.optimizer.validate("optimizer")?;
-        self.optimizer.check_dtype("optimizer", t.dtype)?;
+        let players = self.players();
+        self.optimizer.validate_players("optimizer", players)?;
+        self.optimizer
+            .check_dtype_players("optimizer", players, t.dtype)?;
         if let Some(schedule) = &self.schedule {
             // With epochs the length is known only with the task; `build` checks it then.
             schedule.validate(t.iterations.unwrap_or(usize::MAX))?;
@@ -211,6 +218,13 @@ impl Spec {
     fn validate_data(&self) -> Result<(), (String, String)> {
         let d = &self.data;
         let bad = |key: &str, msg: &str| Err((key.to_string(), msg.to_string()));
+        match (self.gan_model(), &self.gan) {
+            (Some(gp), _) => return self.validate_gan(gp),
+            (None, Some(_)) => {
+                return bad("gan", "[gan] is for model.kind = \"wgan\" or \"wgan_gp\"")
+            }
+            (None, None) => {}
+        }
         if d.kind != DataKind::Ptb {
             let t = &self.train;
             for (key, given) in [
@@ -400,6 +414,64 @@ impl Spec {
         }
     }
 
+    /// Whether the model is a GAN: Some(true) for WGAN-GP, Some(false) for WGAN.
+    pub fn gan_model(&self) -> Option<bool> {
+        match self.model.as_ref()?.kind {
+            ModelKind::Wgan => Some(false),
+            ModelKind::WganGp => Some(true),
+            _ => None,
+        }
+    }
+
+    fn validate_gan(&self, gp: bool) -> Result<(), (String, String)> {
+        let (d, t) = (&self.data, &self.train);
+        let bad = |key: &str, msg: String| Err((key.to_string(), msg));
+        if !matches!(
+            d.kind,
+            DataKind::Mnist | DataKind::FashionMnist | DataKind::Cifar10
+        ) {
+            return bad(
+                "data.kind",
+                format!(
+                    "a GAN trains on mnist, fashion_mnist or cifar10 images, not {:?}",
+                    d.kind
+                ),
+            );
+        }
+        if d.path.is_none() {
+            return bad(
+                "data.path",
+                "a GAN needs path = the folder of the training images".into(),
+            );
+        }
+        for (key, given) in [
+            ("data.samples", d.samples.is_some()),
+            ("data.image", d.image.is_some()),
+            ("data.classes", d.classes.is_some()),
+            ("data.dim", d.dim.is_some()),
+            ("data.noise", d.noise.is_some()),
+            ("data.test_fraction", d.test_fraction.is_some()),
+            ("data.valid_fraction", d.valid_fraction.is_some()),
+            ("data.partition", d.partition.is_some()),
+            ("data.augment", d.augment.is_some()),
+            ("train.micro_batch", t.micro_batch != 0),
+            ("train.autocast", t.autocast.is_some()),
+            ("train.channels_last", t.channels_last),
+        ] {
+            if given {
+                return bad(key, format!("{key} does not apply to a GAN"));
+            }
+        }
+        if t.batch_size == 0 {
+            return bad(
+                "train.batch_size",
+                "each worker's sub-batch of real images: at least 1 (the code: 64/m)".into(),
+            );
+        }
+        self.gan.clone().unwrap_or_default().validate(gp)?;
+        self.model.as_ref().expect("a GAN model").validate()
+    }
+
     fn validate_language(&self) -> Result<(), (String, String)> {
         let (d, t) = (&self.data, &self.train);
         let bad = |key: &str, msg: String| Err((key.to_string(), msg));
@@ -472,6 +544,12 @@ impl Spec {
         }
     }
 
+    /// The players the task trains, each by its own optimizer (a GAN's critic and
+    /// generator); `[""]` for one.
+    pub fn players(&self) -> &'static [&'static str] {
+        self.model.as_ref().map_or(&[""], |m| m.kind.players())
+    }
+
     /// The spec with every default written out, as saved to `spec.toml`.
     pub fn resolved(&self) -> Spec {
         let mut s = self.clone();
@@ -486,7 +564,10 @@ impl Spec {
             s.train = s.train.resolved_language();
         }
         s.model = s.model.as_ref().map(|m| m.resolved());
-        s.optimizer = s.optimizer.resolved();
+        if let Some(gp) = self.gan_model() {
+            s.gan = Some(s.gan.clone().unwrap_or_default().resolved(gp));
+        }
+        s.optimizer = s.optimizer.resolved_players(self.players());
         s.schedule = s.schedule.as_ref().map(|x| x.resolved());
         s
     }

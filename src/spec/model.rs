@@ -23,16 +23,32 @@ pub enum ModelKind {
     /// The AWD-LSTM language model (Merity et al.; the AdaBelief suite's LSTM), for `ptb`
     /// data: `layers`, `emsize`, `nhid` and its five dropouts, AR `ar` and TAR `tar`.
     AwdLstm,
+    /// A Wasserstein GAN of DCGAN networks (`[gan]`): the critic clipped to ±`clip_value`
+    /// (Arjovsky et al.), or with the gradient penalty (`wgan_gp`, Gulrajani et al.).
+    Wgan,
+    WganGp,
 }
 
 impl ModelKind {
+    /// The players its task trains, each by its own optimizer (`[optimizer.<player>]`): a
+    /// GAN's critic and generator; "" for the one player of every other model.
+    pub fn players(self) -> &'static [&'static str] {
+        match self {
+            ModelKind::Wgan | ModelKind::WganGp => &["critic", "generator"],
+            _ => &[""],
+        }
+    }
+
     /// The name of a `models::catalog` network; `None` for the three built from
     /// `[model]`'s settings.
     pub fn catalog_name(self) -> Option<&'static str> {
         Some(match self {
-            ModelKind::Mlp | ModelKind::SimpleCnn | ModelKind::FedLambCnn | ModelKind::AwdLstm => {
-                return None
-            }
+            ModelKind::Mlp
+            | ModelKind::SimpleCnn
+            | ModelKind::FedLambCnn
+            | ModelKind::AwdLstm
+            | ModelKind::Wgan
+            | ModelKind::WganGp => return None,
             ModelKind::Vgg11 => "vgg11",
             ModelKind::Resnet18 => "resnet18",
             ModelKind::Resnet34 => "resnet34",

@@ -15,6 +15,75 @@ pub struct OptimizerSpec {
 }
 
 impl OptimizerSpec {
+    /// The optimizer of player `player` among a task's `players` (a GAN's "critic" and
+    /// "generator"): `[optimizer]` without the players' tables, changed by
+    /// `[optimizer.<player>]`'s keys — or that table alone when it names its own optimizer.
+    /// A task's only player ("") takes `[optimizer]` as it is.
+    pub fn for_player(&self, player: &str, players: &[&str]) -> Self {
+        let mut shared = self.clone();
+        shared.hypers.retain(|key, _| !players.contains(&&key[..]));
+        let Some(toml::Value::Table(own)) = self.hypers.get(player) else {
+            return shared;
+        };
+        if let Some(toml::Value::String(name)) = own.get("name") {
+            let mut hypers = own.clone();
+            hypers.remove("name");
+            return Self {
+                name: name.clone(),
+                hypers,
+            };
+        }
+        shared.hypers.extend(own.clone());
+        shared
+    }
+
+    /// Checks every player's optimizer against the registry (see [`Self::validate`]); a bad
+    /// key of a player's own table is named under it (`optimizer.critic.lr`).
+    pub fn validate_players(&self, prefix: &str, players: &[&str]) -> Result<(), (String, String)> {
+        self.each_player(prefix, players, |spec, prefix| spec.validate(prefix))
+    }
+
+    /// [`Self::check_dtype`] for every player's optimizer.
+    pub fn check_dtype_players(
+        &self,
+        prefix: &str,
+        players: &[&str],
+        dtype: Dtype,
+    ) -> Result<(), (String, String)> {
+        self.each_player(prefix, players, |spec, prefix| spec.check_dtype(prefix, dtype))
+    }
+
+    fn each_player(
+        &self,
+        prefix: &str,
+        players: &[&str],
+        check: impl Fn(&Self, &str) -> Result<(), (String, String)>,
+    ) -> Result<(), (String, String)> {
+        for &player in players {
+            let own = match self.hypers.get(player) {
+                Some(toml::Value::Table(own)) => Some(own),
+                Some(_) => {
+                    return Err((
+                        format!("{prefix}.{player}"),
+                        format!("must be a table of the {player}'s optimizer keys"),
+                    ))
+                }
+                None => None,
+            };
+            check(&self.for_player(player, players), prefix).map_err(|(key, msg)| {
+                let key_in_own = key
+                    .strip_prefix(prefix)
+                    .and_then(|k| k.strip_prefix('.'))
+                    .is_some_and(|k| own.is_some_and(|own| own.contains_key(k)));
+                match key_in_own {
+                    true => (format!("{prefix}.{player}{}", &key[prefix.len()..]), msg),
+                    false => (key, msg),
+                }
+            })?;
+        }
+        Ok(())
+    }
+
     /// Checks the name and every key against the registry; on failure returns the
     /// dotted key (under `prefix`, e.g. "optimizer") and a message.
     pub fn validate(&self, prefix: &str) -> Result<(), (String, String)> {
@@ -87,6 +156,18 @@ impl OptimizerSpec {
             }
         }
         Ok(())
+    }
+
+    /// The spec with every default written out, in the registry's key order; the tables
+    /// of a task's `players` kept as written after the shared keys.
+    pub fn resolved_players(&self, players: &[&str]) -> Self {
+        let mut resolved = self.for_player("", players).resolved();
+        for &player in players {
+            if let Some(own) = self.hypers.get(player) {
+                resolved.hypers.insert(player.to_string(), own.clone());
+            }
+        }
+        resolved
     }
 
     /// The spec with every default written out, in the registry's key order.

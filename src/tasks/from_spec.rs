@@ -35,6 +35,12 @@ pub fn build(spec: &Spec, data_dir: &Path, data: Option<&Path>, device: Device) 
     let t = &spec.train;
     let mut artifacts = vec![];
     let mut task: Box<dyn Task> = match spec.data.kind {
+        _ if spec.gan_model().is_some() => Box::new(super::gan_from_spec::build(
+            spec,
+            data_dir,
+            data.expect("validated: a path"),
+            device,
+        )?),
         DataKind::LeastSquares => {
             let problem = match (&spec.data.path, spec.data.samples, spec.data.dim) {
                 (Some(_), _, _) => Problem::read_npz(data.expect("validated: a path"))?,

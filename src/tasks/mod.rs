@@ -5,6 +5,9 @@ pub mod bptt;
 pub mod classification;
 pub mod decode_ahead;
 pub mod from_spec;
+pub mod gan;
+pub mod gan_from_spec;
+pub mod gradient_penalty;
 pub mod init;
 pub mod language_model;
 pub mod least_squares;
@@ -22,6 +25,22 @@ pub struct Local {
     /// by it, so m sub-batches of b equal one batch of m·b.
     pub samples: usize,
     pub hessian: Option<Tensor>,
+}
+
+/// One party a task trains with an optimizer of its own (a GAN's critic and generator).
+/// A task has one player by default, covering all of w.
+pub struct Player {
+    /// The `[optimizer.<name>]` table that may change `[optimizer]` for this player; ""
+    /// for a task's only player.
+    pub name: &'static str,
+    /// Where its parameters sit in w: `offset .. offset + layout.numel()`.
+    pub offset: i64,
+    /// Its parameter tensors, as its optimizer sees them.
+    pub layout: crate::optim::layout::Layout,
+    /// α_i of its m workers (2.1).
+    pub alphas: Vec<f64>,
+    /// Its parameters are kept in [−c, c] after every step (WGAN's weight clipping).
+    pub clamp: Option<f64>,
 }
 
 pub trait Task: Send {
@@ -56,12 +75,39 @@ pub trait Task: Send {
     fn begin_iteration(&mut self, _iteration: usize) -> Result<()> {
         Ok(())
     }
-    /// Draws worker `worker`'s mini-batch B_i and returns its gradient (and Hessian).
+    /// The players, each trained by its own optimizer on its part of w. By default one
+    /// player: all of w, the task's α, no constraint.
+    fn players(&self) -> Vec<Player> {
+        vec![Player {
+            name: "",
+            offset: 0,
+            layout: self.layout(),
+            alphas: self.alphas().to_vec(),
+            clamp: None,
+        }]
+    }
+    /// The players that move in iteration `iteration`, in order (a GAN: the critic, then
+    /// the generator every n_critic iterations); by default the only player, once.
+    fn turns(&self, _iteration: usize) -> Vec<usize> {
+        vec![0]
+    }
+    /// Called before each turn with the whole current point w (every player's
+    /// parameters): `local` then gives gradients of player `player`'s loss at its own part.
+    fn begin_turn(&mut self, _player: usize, _w: &Tensor) -> Result<()> {
+        Ok(())
+    }
+    /// Draws worker `worker`'s mini-batch B_i and returns its gradient (and Hessian) at
+    /// `w`, the moving player's parameters.
     fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local>;
     /// Names of the columns `evaluate` returns, written after `iteration` in metrics.csv.
     fn metric_names(&self) -> &'static [&'static str];
-    /// The metrics of the global point `w`; a non-finite value stops the run as diverged.
+    /// The metrics of the global point `w` (all players' parameters); a non-finite value stops the run as diverged.
     fn evaluate(&self, w: &Tensor) -> Result<Vec<f64>>;
+    /// Files the task writes into the run folder when the run ends, made from the final
+    /// point `w` (the GAN's grid of samples); none by default.
+    fn outputs(&self, _w: &Tensor) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        Ok(vec![])
+    }
     /// What a checkpoint must hold besides w to continue the run exactly: the
     /// workers' sampling state (and any model buffers).
     fn state(&self) -> Vec<(String, Tensor)>;
