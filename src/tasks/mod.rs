@@ -5,6 +5,7 @@ pub mod bptt;
 pub mod classification;
 pub mod decode_ahead;
 pub mod from_spec;
+pub mod gradient_penalty;
 pub mod init;
 pub mod language_model;
 pub mod least_squares;
