@@ -4,6 +4,7 @@ pub mod alexnet;
 pub mod awd_lstm;
 pub mod catalog;
 pub mod conv;
+pub mod dcgan;
 pub mod densenet;
 pub mod fcnet;
 pub mod fed_lamb;
