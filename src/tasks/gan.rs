@@ -216,7 +216,9 @@ impl Gan {
         let c = &self.config;
         let fake = tch::no_grad(|| self.generator.net.forward(z, true))?;
         let critic = |x: &Tensor| self.critic.net.forward(x, true);
-        let estimate = critic(&fake)?.mean(None) - critic(real)?.mean(None);
+        // The code's order of the critic's passes: real, fake, then the penalty's.
+        let real_mean = critic(real)?.mean(None);
+        let estimate = critic(&fake)?.mean(None) - real_mean;
         let penalty = match c.gp_weight {
             Some(weight) => {
                 let epsilon = crate::models::seeded(penalty_seed, || {
