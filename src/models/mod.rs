@@ -9,6 +9,7 @@ pub mod densenet;
 pub mod fcnet;
 pub mod fed_lamb;
 pub mod flat;
+pub mod inception;
 pub mod layers;
 pub mod mlp;
 pub mod precision;
