@@ -65,7 +65,7 @@ REDUCED = dict(
     data='kind = "fashion_mnist"\npath = "/usr/share/datasets/fashion-mnist"',
     image_size=32,
     width=32,
-    epochs=4,
+    epochs=5,
     epoch_iterations=938,
     score_every_epochs=1,
     score='score = "fd_fmnist"',

@@ -5,47 +5,6 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::path::Path;
-
-/// IDX bytes: magic 0x0000 0x08 (u8) `ndims`, big-endian dims, data.
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        out.extend(d.to_be_bytes());
-    }
-    out.extend(data);
-    out
-}
-
-/// 28×28 images whose class k lights up row block k (plus noise), so a model can learn.
-fn write_mnist(dir: &Path, n: usize) {
-    fs::create_dir_all(dir).unwrap();
-    let mut images = Vec::with_capacity(n * 784);
-    let mut labels = Vec::with_capacity(n);
-    let mut state = 12345u32;
-    for i in 0..n {
-        let k = (i % 10) as u8;
-        labels.push(k);
-        for r in 0..28 {
-            for _ in 0..28 {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                let noise = (state >> 28) as u8;
-                let on = r / 3 == k as usize;
-                images.push(if on { 200 + noise } else { noise * 4 });
-            }
-        }
-    }
-    fs::write(
-        dir.join("t10k-images-idx3-ubyte"),
-        idx(&[n as u32, 28, 28], &images),
-    )
-    .unwrap();
-    fs::write(
-        dir.join("t10k-labels-idx1-ubyte"),
-        idx(&[n as u32], &labels),
-    )
-    .unwrap();
-}
 
 fn spec(optimizer: &str, iterations: usize) -> String {
     format!(
@@ -94,7 +53,7 @@ table = "table2"
 fn table2_end_to_end_on_a_tiny_dataset() {
     let s = Scratch::new();
     let data = s.path().join("data");
-    write_mnist(&data.join("mnist"), 300);
+    write_mnist(&data.join("mnist"), "t10k", 300);
     let specs = [
         spec("name = \"fedavg\"\nlr = 0.05\nlocal_steps = 3", 4),
         spec(

@@ -126,8 +126,7 @@ fn extractor(
                 "gan.extractor",
                 "FID needs pytorch-fid's Inception weights as safetensors: convert \
                  pt_inception-2015-12-05-6726825d.pth with scripts/convert_inception.py and \
-                 set extractor = its path"
-                    .into(),
+                 set extractor = its path",
             ))
         }
     };

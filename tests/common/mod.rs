@@ -349,3 +349,45 @@ pub fn write_problem_npz(path: &Path, n: usize, d: usize) {
     let b = tch::Tensor::from_slice(&b);
     tch::Tensor::write_npz(&[("A", &a), ("b", &b)], path).expect("write the .npz");
 }
+
+/// IDX bytes: magic 0x0000 0x08 (u8) `ndims`, big-endian dims, data.
+pub fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend(data);
+    out
+}
+
+/// `<split>-images-idx3-ubyte` and `<split>-labels-idx1-ubyte` (split "train" or "t10k")
+/// of `n` 28×28 images whose class k lights up row block k (plus noise), so a model can
+/// learn.
+pub fn write_mnist(dir: &Path, split: &str, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut images = Vec::with_capacity(n * 784);
+    let mut labels = Vec::with_capacity(n);
+    let mut state = 12345u32;
+    for i in 0..n {
+        let k = (i % 10) as u8;
+        labels.push(k);
+        for r in 0..28 {
+            for _ in 0..28 {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let noise = (state >> 28) as u8;
+                let on = r / 3 == k as usize;
+                images.push(if on { 200 + noise } else { noise * 4 });
+            }
+        }
+    }
+    std::fs::write(
+        dir.join(format!("{split}-images-idx3-ubyte")),
+        idx(&[n as u32, 28, 28], &images),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{split}-labels-idx1-ubyte")),
+        idx(&[n as u32], &labels),
+    )
+    .unwrap();
+}
