@@ -60,6 +60,21 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Write the weights a run reached (its last checkpoint's), named as `pisa init` names
+    /// them, for `train.init`, PyTorch or the Fashion-MNIST classifier of `fd_fmnist`.
+    ///
+    /// The run folder must keep its checkpoint.safetensors (train.checkpoint_every) and
+    /// spec.toml; the data is read again to build the model.
+    Export {
+        /// The run folder, e.g. results/fd-fmnist/fd-fmnist-classifier/default.
+        run_dir: PathBuf,
+        /// The file to write (atomically), e.g. trained.safetensors.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Where relative data paths are looked up (default: $PISA_DATA_DIR, else ./data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// What the registries hold: `pisa list optimizers`, `pisa list models`.
     List {
         #[arg(value_enum)]
@@ -211,6 +226,15 @@ fn dispatch(command: Command) -> Result<i32> {
         } => {
             let experiment = prepare(&Spec::load(&spec, &set)?, &spec, &set, data_dir.as_deref())?;
             crate::tasks::init::write(experiment.task(), &out)?;
+            println!("{}", out.display());
+            Ok(0)
+        }
+        Command::Export {
+            run_dir,
+            out,
+            data_dir,
+        } => {
+            crate::tasks::init::export(&run_dir, &spec::data_dir(data_dir.as_deref()), &out)?;
             println!("{}", out.display());
             Ok(0)
         }

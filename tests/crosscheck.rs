@@ -134,6 +134,72 @@ fn pisa_init_writes_the_point_that_pisa_run_starts_from() {
 }
 
 #[test]
+fn pisa_export_writes_the_weights_a_run_reached() {
+    let s = Scratch::new();
+    // The run keeps its final checkpoint, where its w is.
+    let keep = ["--set", "train.checkpoint_every=50", "--run-id", "first"];
+    run(&data("sgd.toml"), &s.out(), &keep, 0);
+    let run_dir = s.out().join("crosscheck-sgd/first");
+    let file = s.path().join("trained.safetensors");
+    let export = |run_dir: &Path| {
+        pisa([
+            "export",
+            run_dir.to_str().unwrap(),
+            "--data-dir",
+            DATA,
+            "--out",
+            file.to_str().unwrap(),
+        ])
+    };
+    let outcome = export(&run_dir);
+    outcome.expect_code(0, "pisa export");
+    assert_eq!(outcome.stdout.trim(), file.to_str().unwrap());
+
+    // The names of `pisa init`, holding the checkpoint's w in layout order.
+    let trained = tensors(&file);
+    let start = tensors(&data("init.safetensors"));
+    assert_eq!(
+        trained.keys().collect::<Vec<_>>(),
+        start.keys().collect::<Vec<_>>()
+    );
+    let checkpoint = tensors(&run_dir.join("checkpoint.safetensors"));
+    let order = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"];
+    let flat: Vec<Tensor> = order.iter().map(|n| trained[*n].reshape([-1])).collect();
+    assert!(Tensor::cat(&flat, 0).equal(&checkpoint["optimizer.w"]));
+    assert!(!trained["fc1.weight"].equal(&start["fc1.weight"]));
+
+    // A run from the exported file starts where the first one ended: its row 0 is the
+    // first run's last evaluation.
+    let set = format!("train.init={}", file.display());
+    let again = [
+        "--set",
+        &set,
+        "--set",
+        "train.iterations=1",
+        "--run-id",
+        "again",
+    ];
+    run(&data("sgd.toml"), &s.out(), &again, 0);
+    let (before, after) = (
+        read_metrics(&run_dir),
+        read_metrics(&s.out().join("crosscheck-sgd/again")),
+    );
+    for column in ["train_loss", "test_loss"] {
+        let ended = *before.column(column).last().unwrap();
+        assert_eq!(after.column(column)[0], ended, "{column}");
+    }
+
+    // A folder without a checkpoint is an error naming the file.
+    std::fs::remove_file(run_dir.join("checkpoint.safetensors")).unwrap();
+    export(&run_dir)
+        .expect_code(1, "pisa export without a checkpoint")
+        .expect_stderr(
+            &["checkpoint.safetensors not found", "train.checkpoint_every"],
+            "export",
+        );
+}
+
+#[test]
 fn least_squares_starts_from_the_tensor_w() {
     let s = Scratch::new();
     let spec = s.write("ls.toml", common::BASE_SPEC);

@@ -137,6 +137,10 @@ impl Transform {
     pub fn train(&self, x: &Tensor, rng: &mut ChaCha8Rng) -> Tensor {
         match self.augment {
             Augment::None => self.eval(x),
+            // Single-channel IDX images are kept as [B, H, W]: one channel for the crop.
+            Augment::CropFlip { padding } if x.dim() == 3 => {
+                self.eval(&crop_flip(&x.unsqueeze(1), padding, rng).squeeze_dim(1))
+            }
             Augment::CropFlip { padding } => self.eval(&crop_flip(x, padding, rng)),
         }
     }
@@ -194,6 +198,25 @@ mod tests {
             })
             .collect();
         Tensor::from_slice(&values).view([b, 1, h, w])
+    }
+
+    #[test]
+    fn single_channel_images_without_a_channel_dimension_are_cropped_as_one_channel() {
+        let x = numbered(3, 5, 6);
+        let norm = Normalise {
+            mean: vec![0.0],
+            std: vec![1.0],
+        };
+        let t = Transform::new(
+            &norm,
+            Augment::CropFlip { padding: 2 },
+            Kind::Double,
+            Device::Cpu,
+        );
+        let flat = t.train(&x.squeeze_dim(1), &mut ChaCha8Rng::seed_from_u64(5));
+        let four = t.train(&x, &mut ChaCha8Rng::seed_from_u64(5));
+        assert_eq!(flat.size(), [3, 5, 6]);
+        assert!(flat.equal(&four.squeeze_dim(1)));
     }
 
     #[test]

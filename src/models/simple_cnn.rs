@@ -81,12 +81,19 @@ impl SimpleCnn {
     /// [N, C, H, W] (or anything of N·C·H·W values, such as [N, H, W] for one channel,
     /// which it reshapes) and returns logits [N, classes].
     pub fn build(&self, path: &nn::Path) -> nn::SequentialT {
+        let trunk = self.trunk(path);
+        trunk.add(self.head(path))
+    }
+
+    /// The network up to its penultimate activations: conv1 … fc2 and its ReLU, [N, 84]
+    /// (the features of `metrics::fd_fmnist`). With [`SimpleCnn::head`] created after it
+    /// under the same `path`, the variables are those of [`SimpleCnn::build`], in its order.
+    pub fn trunk(&self, path: &nn::Path) -> nn::SequentialT {
         let shape = [-1, self.channels, self.height, self.width];
         let conv1 = conv2d(&(path / "conv1"), self.channels, CHANNELS[0], KERNEL);
         let conv2 = conv2d(&(path / "conv2"), CHANNELS[0], CHANNELS[1], KERNEL);
         let fc1 = linear(&(path / "fc1"), self.flat_features(), HIDDEN[0]);
         let fc2 = linear(&(path / "fc2"), HIDDEN[0], HIDDEN[1]);
-        let fc3 = linear(&(path / "fc3"), HIDDEN[1], self.classes);
         nn::seq_t()
             .add_fn(move |x| x.reshape(shape))
             .add(conv1)
@@ -97,7 +104,16 @@ impl SimpleCnn {
             .add_fn(|x| x.relu())
             .add(fc2)
             .add_fn(|x| x.relu())
-            .add(fc3)
+    }
+
+    /// The last layer, fc3: penultimate activations [N, 84] → logits [N, classes].
+    pub fn head(&self, path: &nn::Path) -> nn::Linear {
+        linear(&(path / "fc3"), HIDDEN[1], self.classes)
+    }
+
+    /// The width of the penultimate activations ([`SimpleCnn::trunk`]'s output), 84.
+    pub fn penultimate(&self) -> i64 {
+        HIDDEN[1]
     }
 }
 

@@ -5,7 +5,7 @@
 //! the model.
 use super::Task;
 use crate::optim::layout::Layout;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -78,21 +78,57 @@ pub fn locate(path: &Path, data_dir: &Path) -> Result<PathBuf> {
     Ok(full)
 }
 
-/// Reads `file` and makes its tensors the task's w⁰ and buffers. Every tensor of the model
-/// must be there with the model's shape and the run's dtype, and nothing else except
-/// PyTorch's batch counters ([`BATCH_COUNTER`]); otherwise the error names the file and
-/// each offending tensor.
-pub fn load(task: &mut dyn Task, file: &Path) -> Result<()> {
-    let shown = file.display();
+/// Whose weights a file is meant to hold, for the errors of [`read`].
+#[derive(Debug, Clone, Copy)]
+pub struct Role<'a> {
+    /// What the file is, e.g. "init file" (the error names the file after it).
+    pub what: &'a str,
+    /// The setting that named the file, e.g. "train.init"; empty when none did.
+    pub key: &'a str,
+    /// Who sets the model's dtype, e.g. "the run trains in", and the setting that does
+    /// ("train.dtype", or empty): a kind mismatch reads "tensor `x` is f32, but the run
+    /// trains in f64 (train.dtype)".
+    pub dtype: (&'a str, &'a str),
+    /// Appended to a mismatch: how to get a file that fits.
+    pub hint: &'a str,
+}
+
+/// `train.init`'s file, as `pisa init` writes it.
+const TRAIN_INIT: Role = Role {
+    what: "init file",
+    key: "train.init",
+    dtype: ("the run trains in", "train.dtype"),
+    hint: ". `pisa init SPEC --out FILE` writes the tensors the model expects.",
+};
+
+impl Role<'_> {
+    fn describe(&self, file: &Path) -> String {
+        match self.key {
+            "" => format!("{} {}", self.what, file.display()),
+            key => format!("{} {} ({key})", self.what, file.display()),
+        }
+    }
+}
+
+/// Reads the tensors of `file` for a model whose parameters are laid out as `params` and
+/// whose buffers as `buffers`, all of `kind`, and returns them flat in those layouts
+/// ([P] and [B], on the CPU). Every tensor of the model must be there with the model's
+/// shape and kind, and nothing else except PyTorch's batch counters ([`BATCH_COUNTER`]);
+/// otherwise the error names the file (as `role` describes it) and each offending tensor.
+pub fn read(
+    file: &Path,
+    role: Role,
+    params: &Layout,
+    buffers: &Layout,
+    kind: Kind,
+) -> Result<(Tensor, Tensor)> {
+    let shown = role.describe(file);
     let mut given: BTreeMap<String, Tensor> = Tensor::read_safetensors(file)
-        .with_context(|| format!("cannot read init file {shown} (train.init) as safetensors"))?
+        .with_context(|| format!("cannot read {shown} as safetensors"))?
         .into_iter()
         .collect();
-    let (buffer_layout, start_buffers) = task.initial_buffers();
-    let w0 = task.initial_point();
-    let (kind, device) = (w0.kind(), w0.device());
     let mut problems = vec![];
-    let mut take = |layout: &Layout| -> Vec<Tensor> {
+    let mut take = |layout: &Layout| -> Tensor {
         let mut out = vec![];
         for s in &layout.segments {
             let Some(t) = given.remove(&s.name) else {
@@ -107,8 +143,14 @@ pub fn load(task: &mut dyn Task, file: &Path) -> Result<()> {
                     s.shape
                 ));
             } else if t.kind() != kind {
+                let (who, key) = role.dtype;
+                let key = if key.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({key})")
+                };
                 problems.push(format!(
-                    "tensor `{}` is {}, but the run trains in {} (train.dtype)",
+                    "tensor `{}` is {}, but {who} {}{key}",
                     s.name,
                     kind_name(t.kind()),
                     kind_name(kind)
@@ -116,11 +158,15 @@ pub fn load(task: &mut dyn Task, file: &Path) -> Result<()> {
             }
             out.push(t.reshape([-1]));
         }
-        out
+        if out.is_empty() {
+            Tensor::zeros([0], (kind, Device::Cpu))
+        } else {
+            Tensor::cat(&out, 0)
+        }
     };
-    let params = take(&task.layout());
-    let buffers = take(&buffer_layout);
-    let counters: Vec<String> = buffer_layout
+    let w = take(params);
+    let b = take(buffers);
+    let counters: Vec<String> = buffers
         .segments
         .iter()
         .filter_map(|s| s.name.strip_suffix("running_mean"))
@@ -136,20 +182,68 @@ pub fn load(task: &mut dyn Task, file: &Path) -> Result<()> {
             problems.push(format!("and {more} more"));
         }
         bail!(
-            "init file {shown} (train.init) does not fit the model: {}. `pisa init SPEC --out \
-             FILE` writes the tensors the model expects.",
-            problems.join("; ")
+            "{shown} does not fit the model: {}{}",
+            problems.join("; "),
+            role.hint
         );
     }
-    let flat = |parts: &[Tensor], empty: &Tensor| {
-        if parts.is_empty() {
-            empty.shallow_clone()
-        } else {
-            Tensor::cat(parts, 0).to_device(device)
-        }
+    Ok((w, b))
+}
+
+/// Reads `file` ([`read`]) and makes its tensors the task's w⁰ and buffers, of the run's
+/// dtype (`train.dtype`).
+pub fn load(task: &mut dyn Task, file: &Path) -> Result<()> {
+    let buffer_layout = task.initial_buffers().0;
+    let w0 = task.initial_point();
+    let (w, buffers) = read(file, TRAIN_INIT, &task.layout(), &buffer_layout, w0.kind())?;
+    let device = w0.device();
+    task.set_initial(&w.to_device(device), &buffers.to_device(device))
+        .with_context(|| TRAIN_INIT.describe(file))
+}
+
+/// Writes the weights a finished (or checkpointed) run reached, in the format of [`write`]:
+/// the w of `run_dir`'s last checkpoint (`optimizer.w`) and worker 0's batch-norm
+/// statistics (`task.model_state`'s first row, which evaluation uses), on the task its
+/// `spec.toml` describes (its data looked up in `data_dir`). `pisa export` runs it.
+pub fn export(run_dir: &Path, data_dir: &Path, out: &Path) -> Result<()> {
+    let spec_file = run_dir.join(crate::results::SPEC_FILE);
+    let spec = crate::spec::Spec::load(&spec_file, &[])?.resolved();
+    let checkpoint_file = run_dir.join(crate::results::checkpoint::CHECKPOINT_FILE);
+    ensure!(
+        checkpoint_file.is_file(),
+        "{} not found: a run keeps the weights it reached only in its checkpoint (set \
+         train.checkpoint_every, e.g. \"epoch\")",
+        checkpoint_file.display()
+    );
+    let checkpoint = crate::results::checkpoint::load(&checkpoint_file)?;
+    let data = super::from_spec::locate_data(&spec, data_dir)?;
+    let device = spec.train.device()?;
+    let mut task = super::from_spec::build(&spec, data_dir, data.as_deref(), device)?.task;
+    let shown = checkpoint_file.display();
+    let numel = task.layout().numel();
+    let w = checkpoint
+        .optimizer
+        .get("w")
+        .with_context(|| format!("{shown} holds no optimizer.w"))?;
+    ensure!(
+        w.size() == [numel],
+        "{shown}: optimizer.w is {:?}, but the model of {} has {numel} parameters",
+        w.size(),
+        spec_file.display()
+    );
+    let (_, start_buffers) = task.initial_buffers();
+    let buffers = match checkpoint.task.get("model_state") {
+        Some(rows) => rows.get(0),
+        None => start_buffers,
     };
-    task.set_initial(&flat(&params, &w0), &flat(&buffers, &start_buffers))
-        .with_context(|| format!("init file {shown} (train.init)"))
+    ensure!(
+        buffers.size() == task.initial_buffers().1.size(),
+        "{shown}: task.model_state rows are {:?}, but the model has {:?} buffer values",
+        buffers.size(),
+        task.initial_buffers().1.size()
+    );
+    task.set_initial(&w.to_device(device), &buffers.to_device(device))?;
+    write(task.as_ref(), out)
 }
 
 /// The spec's name of a dtype (`train.dtype`), or libtorch's.
