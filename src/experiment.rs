@@ -1,7 +1,7 @@
 //! An experiment: a validated spec made into a task and an optimizer, run into a
 //! results folder.
-use crate::optim::team::{Member, Team};
 use crate::optim;
+use crate::optim::team::{Member, Team};
 use crate::results::checkpoint::{self, CHECKPOINT_FILE};
 use crate::results::{MetricsWriter, Provenance, RunDir, Status, Summary, METRICS_FILE, SPEC_FILE};
 use crate::schedule::Clock;
@@ -64,7 +64,12 @@ impl Experiment {
             let turns = match names.len() {
                 1 => iterations,
                 _ => (0..iterations)
-                    .map(|l| task.turns(l).iter().filter(|&&p| names[p] == player.name).count())
+                    .map(|l| {
+                        task.turns(l)
+                            .iter()
+                            .filter(|&&p| names[p] == player.name)
+                            .count()
+                    })
                     .sum(),
             };
             let part = w0.narrow(0, player.offset, player.layout.numel());
@@ -214,14 +219,8 @@ impl Experiment {
             start,
             wall_offset,
         };
-        let end = crate::train::train(
-            self.task.as_mut(),
-            &mut self.team,
-            &plan,
-            &mut metrics,
-            bar,
-        )
-        .context("training stopped")?;
+        let end = crate::train::train(self.task.as_mut(), &mut self.team, &plan, &mut metrics, bar)
+            .context("training stopped")?;
         metrics.finish()?;
         if end.diverged.is_none() && !end.interrupted {
             for (name, contents) in self.task.outputs(self.team.point())? {

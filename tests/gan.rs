@@ -106,8 +106,14 @@ fn wgan_plays_both_players_in_turns_and_keeps_the_critic_clipped() {
     }
     let critic = checkpoint_tensor(&dir, "optimizer.critic.w");
     let generator = checkpoint_tensor(&dir, "optimizer.generator.w");
-    assert!(critic.abs().max().double_value(&[]) <= 0.01 + 1e-7, "clipped to ±0.01");
-    assert!(generator.abs().max().double_value(&[]) > 0.01, "the generator is not clipped");
+    assert!(
+        critic.abs().max().double_value(&[]) <= 0.01 + 1e-7,
+        "clipped to ±0.01"
+    );
+    assert!(
+        generator.abs().max().double_value(&[]) > 0.01,
+        "the generator is not clipped"
+    );
     // The generator moved every n_critic = 2 iterations: 10 of the 20 turns of the critic.
     let turns = |name: &str| checkpoint_tensor(&dir, name).int64_value(&[]);
     assert_eq!(turns("optimizer.critic.iteration"), 20);
@@ -119,7 +125,10 @@ fn wgan_plays_both_players_in_turns_and_keeps_the_critic_clipped() {
     // The same seed and threads give the same numbers.
     let again = Scratch::new();
     run(&file, &again.out(), &["--data-dir", &data]).expect_code(0, "second run");
-    assert_eq!(read_metrics(&again.out().join("gan/default")).numbers(), m.numbers());
+    assert_eq!(
+        read_metrics(&again.out().join("gan/default")).numbers(),
+        m.numbers()
+    );
 }
 
 #[test]
@@ -136,7 +145,10 @@ fn wgan_gp_reports_its_penalty_and_players_take_their_own_optimizer_tables() {
     assert!(m.column("generator_lr").iter().all(|&lr| lr == 0.001));
     // critic_loss = −W + the penalty, which is positive.
     let (w, loss) = (m.column("wasserstein"), m.column("critic_loss"));
-    assert!(w.iter().zip(&loss).all(|(w, l)| l + w > 0.0), "{w:?} {loss:?}");
+    assert!(
+        w.iter().zip(&loss).all(|(w, l)| l + w > 0.0),
+        "{w:?} {loss:?}"
+    );
     let resolved = read_spec(&dir);
     assert_eq!(
         toml_get(&resolved, "optimizer.generator.lr").and_then(|v| v.as_float()),
@@ -161,7 +173,13 @@ fn kill_9_resumes_to_identical_metrics() {
 
     let spawn = || {
         command()
-            .args(["run", file.to_str().unwrap(), "--resume", "--data-dir", &data])
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--resume",
+                "--data-dir",
+                &data,
+            ])
             .args(["--out", s.out().to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -186,7 +204,10 @@ fn kill_9_resumes_to_identical_metrics() {
     assert!(checkpointed(), "a checkpoint was written before the kill");
     let dir = s.out().join("gan/default");
     assert!(!dir.exists(), "killed before the end");
-    assert!(spawn().wait().unwrap().success(), "the resumed run completes");
+    assert!(
+        spawn().wait().unwrap().success(),
+        "the resumed run completes"
+    );
     assert_eq!(read_metrics(&dir).numbers(), want);
 }
 
@@ -207,7 +228,11 @@ fn gan_keys_are_checked_and_located() {
             "32 or 64",
         ),
         (
-            spec("wgan", &format!("{SISA}\n\n[optimizer.critic]\nsigma = 2.0"), ""),
+            spec(
+                "wgan",
+                &format!("{SISA}\n\n[optimizer.critic]\nsigma = 2.0"),
+                "",
+            ),
             "optimizer.critic.sigma",
             "sigma",
         ),

@@ -59,7 +59,10 @@ fn row(run: &Run) -> Result<RowKey> {
         .and_then(toml::Value::as_str)
         .with_context(|| format!("{}: Table 4 runs need model.kind", run.dir.display()))?;
     let score = score_column(run)?;
-    let rank = PAPER.iter().position(|(m, _)| *m == model).unwrap_or(PAPER.len());
+    let rank = PAPER
+        .iter()
+        .position(|(m, _)| *m == model)
+        .unwrap_or(PAPER.len());
     Ok((
         vec![model.to_string(), score.to_string()],
         (usize::from(score != "fid"), rank as i64),

@@ -31,12 +31,7 @@ pub struct Checkpoint {
 
 /// Saves the state at `position` to `path` (temporary file, then rename; on failure the
 /// previous checkpoint stays as it was).
-pub fn save(
-    path: &Path,
-    position: &Position,
-    team: &Team,
-    task: &dyn Task,
-) -> Result<()> {
+pub fn save(path: &Path, position: &Position, team: &Team, task: &dyn Task) -> Result<()> {
     let mut named: Vec<(String, Tensor)> = vec![
         (
             "loop.iteration".into(),

@@ -126,7 +126,10 @@ impl GanSpec {
             );
         }
         if self.n_critic == 0 {
-            return bad("n_critic", "at least one critic turn per generator turn".into());
+            return bad(
+                "n_critic",
+                "at least one critic turn per generator turn".into(),
+            );
         }
         if self.score_samples < 2 || self.final_samples < 2 {
             return bad(

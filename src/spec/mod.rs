@@ -1,17 +1,17 @@
 //! Experiment specs: serde structs, strict parsing with file:line:column errors,
 //! `--set` overrides and the resolved spec written beside every run.
 mod error;
+mod gan;
 mod locate;
 mod model;
-mod gan;
 mod optimizer;
 mod overrides;
 mod plot;
 mod train;
 
 pub use error::{KeyError, SpecError};
-pub use model::{ModelKind, ModelSpec};
 pub use gan::{GanSpec, Score};
+pub use model::{ModelKind, ModelSpec};
 pub use optimizer::OptimizerSpec;
 pub use overrides::Override;
 pub use plot::{Legend, PlotSpec};

@@ -21,7 +21,7 @@ impl OptimizerSpec {
     /// A task's only player ("") takes `[optimizer]` as it is.
     pub fn for_player(&self, player: &str, players: &[&str]) -> Self {
         let mut shared = self.clone();
-        shared.hypers.retain(|key, _| !players.contains(&&key[..]));
+        shared.hypers.retain(|key, _| !players.contains(&key));
         let Some(toml::Value::Table(own)) = self.hypers.get(player) else {
             return shared;
         };
@@ -50,7 +50,9 @@ impl OptimizerSpec {
         players: &[&str],
         dtype: Dtype,
     ) -> Result<(), (String, String)> {
-        self.each_player(prefix, players, |spec, prefix| spec.check_dtype(prefix, dtype))
+        self.each_player(prefix, players, |spec, prefix| {
+            spec.check_dtype(prefix, dtype)
+        })
     }
 
     fn each_player(

@@ -153,7 +153,13 @@ impl Gan {
         });
         let initial = (
             Tensor::cat(&[critic.params.values(), generator.params.values()], 0),
-            Tensor::cat(&[critic.params.state().copy(), generator.params.state().copy()], 0),
+            Tensor::cat(
+                &[
+                    critic.params.state().copy(),
+                    generator.params.state().copy(),
+                ],
+                0,
+            ),
         );
         let alphas = vec![1.0 / config.workers as f64; config.workers];
         let mut gan = Self {
@@ -212,7 +218,12 @@ impl Gan {
 
     /// The critic's loss on real images `real` and noise `z`: (the Wasserstein estimate's
     /// negative, the penalty term or 0) as tensors with graphs.
-    fn critic_loss(&self, real: &Tensor, z: &Tensor, penalty_seed: u64) -> Result<(Tensor, Tensor)> {
+    fn critic_loss(
+        &self,
+        real: &Tensor,
+        z: &Tensor,
+        penalty_seed: u64,
+    ) -> Result<(Tensor, Tensor)> {
         let c = &self.config;
         let fake = tch::no_grad(|| self.generator.net.forward(z, true))?;
         let critic = |x: &Tensor| self.critic.net.forward(x, true);
@@ -256,7 +267,10 @@ impl Gan {
         let (channels, s) = (size[1], size[2]);
         let pad = 2;
         let cell = s + pad;
-        let grid = Tensor::ones([channels, side * cell + pad, side * cell + pad], (Kind::Float, Device::Cpu));
+        let grid = Tensor::ones(
+            [channels, side * cell + pad, side * cell + pad],
+            (Kind::Float, Device::Cpu),
+        );
         for k in 0..side * side {
             let (row, col) = (k / side, k % side);
             grid.narrow(1, pad + row * cell, s)
@@ -318,7 +332,11 @@ impl Task for Gan {
         self.load(w0)?;
         let bc = self.critic.params.state().numel() as i64;
         tch::no_grad(|| {
-            self.critic.params.state().shallow_clone().copy_(&buffers.narrow(0, 0, bc));
+            self.critic
+                .params
+                .state()
+                .shallow_clone()
+                .copy_(&buffers.narrow(0, 0, bc));
             self.generator
                 .params
                 .state()
@@ -373,7 +391,11 @@ impl Task for Gan {
         let sub = rows.len() / m;
         self.rows = (0..m)
             .map(|i| {
-                let end = if i + 1 == m { rows.len() } else { (i + 1) * sub };
+                let end = if i + 1 == m {
+                    rows.len()
+                } else {
+                    (i + 1) * sub
+                };
                 rows[i * sub..end].to_vec()
             })
             .collect();
@@ -478,8 +500,14 @@ impl Task for Gan {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         vec![
-            ("critic_buffers".into(), self.critic.params.state().shallow_clone()),
-            ("generator_buffers".into(), self.generator.params.state().shallow_clone()),
+            (
+                "critic_buffers".into(),
+                self.critic.params.state().shallow_clone(),
+            ),
+            (
+                "generator_buffers".into(),
+                self.generator.params.state().shallow_clone(),
+            ),
         ]
     }
 

@@ -52,7 +52,9 @@ pub fn build(spec: &Spec, data_dir: &Path, dir: &Path, device: Device) -> Result
         kind,
         device,
     };
-    Gan::new(config, critic, generator, train, &test, extractor, reference)
+    Gan::new(
+        config, critic, generator, train, &test, extractor, reference,
+    )
 }
 
 /// The training and test images of `dir`, uint8 [N, C, H, W].
@@ -153,9 +155,15 @@ fn reference(
     hash.update(crate::data::fetch::sha256_file(weights)?);
     let checksum: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let name = format!("pisa-{}-{}px.safetensors", score.column(), train.size()[2]);
-    let user = std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/pisa/statistics").join(&name));
-    let places: Vec<PathBuf> = [Some(dir.join(&name)), user].into_iter().flatten().collect();
+    let user = std::env::var_os("HOME").map(|home| {
+        PathBuf::from(home)
+            .join(".cache/pisa/statistics")
+            .join(&name)
+    });
+    let places: Vec<PathBuf> = [Some(dir.join(&name)), user]
+        .into_iter()
+        .flatten()
+        .collect();
     for place in &places {
         if let Ok(cached) = Statistics::load(place, &checksum, extractor.dims()) {
             return Ok(cached);
