@@ -444,24 +444,9 @@ impl Spec {
                 "a GAN needs path = the folder of the training images".into(),
             );
         }
-        for (key, given) in [
-            ("data.samples", d.samples.is_some()),
-            ("data.image", d.image.is_some()),
-            ("data.classes", d.classes.is_some()),
-            ("data.dim", d.dim.is_some()),
-            ("data.noise", d.noise.is_some()),
-            ("data.test_fraction", d.test_fraction.is_some()),
-            ("data.valid_fraction", d.valid_fraction.is_some()),
-            ("data.partition", d.partition.is_some()),
-            ("data.augment", d.augment.is_some()),
-            ("train.micro_batch", t.micro_batch != 0),
-            ("train.autocast", t.autocast.is_some()),
-            ("train.channels_last", t.channels_last),
-        ] {
-            if given {
-                return bad(key, format!("{key} does not apply to a GAN"));
-            }
-        }
+        let mut keys = self.classification_keys();
+        keys.push(("data.valid_fraction", d.valid_fraction.is_some()));
+        reject_given(&keys, "a GAN")?;
         if t.batch_size == 0 {
             return bad(
                 "train.batch_size",
@@ -470,6 +455,25 @@ impl Spec {
         }
         self.gan.clone().unwrap_or_default().validate(gp)?;
         self.model.as_ref().expect("a GAN model").validate()
+    }
+
+    /// The keys of generated or partitioned classification data and of its passes, each
+    /// with whether the spec gives it: the GAN and the language model take none of them.
+    fn classification_keys(&self) -> Vec<(&'static str, bool)> {
+        let (d, t) = (&self.data, &self.train);
+        vec![
+            ("data.samples", d.samples.is_some()),
+            ("data.dim", d.dim.is_some()),
+            ("data.image", d.image.is_some()),
+            ("data.classes", d.classes.is_some()),
+            ("data.noise", d.noise.is_some()),
+            ("data.test_fraction", d.test_fraction.is_some()),
+            ("data.partition", d.partition.is_some()),
+            ("data.augment", d.augment.is_some()),
+            ("train.micro_batch", t.micro_batch != 0),
+            ("train.autocast", t.autocast.is_some()),
+            ("train.channels_last", t.channels_last),
+        ]
     }
 
     fn validate_language(&self) -> Result<(), (String, String)> {
@@ -481,23 +485,7 @@ impl Spec {
                 "ptb data needs path = the folder of its text files".into(),
             );
         }
-        for (key, given) in [
-            ("data.samples", d.samples.is_some()),
-            ("data.dim", d.dim.is_some()),
-            ("data.image", d.image.is_some()),
-            ("data.classes", d.classes.is_some()),
-            ("data.noise", d.noise.is_some()),
-            ("data.test_fraction", d.test_fraction.is_some()),
-            ("data.partition", d.partition.is_some()),
-            ("data.augment", d.augment.is_some()),
-            ("train.micro_batch", t.micro_batch != 0),
-            ("train.autocast", t.autocast.is_some()),
-            ("train.channels_last", t.channels_last),
-        ] {
-            if given {
-                return bad(key, format!("{key} does not apply to ptb data"));
-            }
-        }
+        reject_given(&self.classification_keys(), "ptb data")?;
         if let Some(f) = d.valid_fraction.filter(|f| !(*f > 0.0 && *f < 1.0)) {
             return bad(
                 "data.valid_fraction",
@@ -574,6 +562,14 @@ impl Spec {
 
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a Spec always serializes")
+    }
+}
+
+/// The first of `keys` the spec gives, as an error saying it does not apply to `what`.
+fn reject_given(keys: &[(&str, bool)], what: &str) -> Result<(), (String, String)> {
+    match keys.iter().find(|(_, given)| *given) {
+        Some((key, _)) => Err((key.to_string(), format!("{key} does not apply to {what}"))),
+        None => Ok(()),
     }
 }
 
