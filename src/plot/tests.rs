@@ -691,3 +691,55 @@ fn curves_past_the_palette_are_dashed() {
     // sigma0 = 1 solid and sigma0 = 11 in the same colour, dashed: many short pieces
     assert!(polylines_in(&svg, "#1F77B4") > 4, "{svg}");
 }
+
+#[test]
+fn table4_reports_the_last_score_with_the_papers_fid_and_keeps_the_substitute_apart() {
+    let dir = TempDir::new().unwrap();
+    for (name, model, score, optimizer, values) in [
+        ("fid", "wgan_gp", "fid", "adam", [300.0, 60.0, 75.0]),
+        ("sub", "wgan", "fd_fmnist", "sisa", [360.0, 130.0, 160.0]),
+    ] {
+        let run = dir.path().join(name);
+        fs::create_dir_all(&run).unwrap();
+        let spec = format!(
+            "name = \"{name}\"\n\n[data]\nkind = \"fashion_mnist\"\n\n[model]\nkind = \"{model}\"\n\n\
+             [gan]\nscore = \"{score}\"\n\n[optimizer]\nname = \"{optimizer}\"\n\n[plot]\n\
+             y = [\"{score}\"]\ntable = \"table4\"\n"
+        );
+        fs::write(run.join("spec.toml"), spec).unwrap();
+        let summary = format!(
+            r#"{{"status": "completed", "last": {{"{score}": {}}}}}"#,
+            values[2]
+        );
+        fs::write(run.join("summary.json"), summary).unwrap();
+        let rows: String = values
+            .iter()
+            .enumerate()
+            .map(|(e, v)| format!("{e}.0,{e},{v}\n"))
+            .collect();
+        fs::write(
+            run.join("metrics.csv"),
+            format!("epoch,iteration,{score}\n{rows}"),
+        )
+        .unwrap();
+    }
+    super::tables::write(&super::table4::TABLE, dir.path()).unwrap();
+    let csv = fs::read_to_string(dir.path().join("table4.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "model,score,algorithm,seeds,mean,std,paper_mean,paper_std,difference,disagrees\n\
+         wgan_gp,fid,adam,1,75.0000,0.0000,71.38,5.04,3.6200,false\n\
+         wgan,fd_fmnist,sisa,1,160.0000,0.0000,,,,\n"
+    );
+    let figures = super::table4::FIGURE3.write(dir.path()).unwrap();
+    let names: Vec<String> = figures
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&"figure3-wgan_gp-fid-fid.png".to_string())
+            && names.contains(&"figure3-wgan-fd_fmnist-fd_fmnist.png".to_string())
+            && names.len() == 4,
+        "one figure per row, of the score that row has: {names:?}"
+    );
+}
