@@ -112,23 +112,20 @@ impl Team {
     pub fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
         for m in self.members.iter_mut() {
             let name = m.player.name;
-            let own: HashMap<String, Tensor> = match name {
-                "" => saved
-                    .iter()
-                    .map(|(k, t)| (k.clone(), t.shallow_clone()))
-                    .collect(),
-                _ => saved
-                    .iter()
-                    .filter_map(|(k, t)| {
-                        let rest = k.strip_prefix(name)?.strip_prefix('.')?;
-                        Some((rest.to_string(), t.shallow_clone()))
-                    })
-                    .collect(),
-            };
-            m.optimizer.load_state(&own).map_err(|e| match name {
-                "" => e,
-                _ => e.context(format!("the {name}'s optimizer")),
-            })?;
+            if name.is_empty() {
+                m.optimizer.load_state(saved)?;
+                continue;
+            }
+            let own: HashMap<String, Tensor> = saved
+                .iter()
+                .filter_map(|(k, t)| {
+                    let rest = k.strip_prefix(name)?.strip_prefix('.')?;
+                    Some((rest.to_string(), t.shallow_clone()))
+                })
+                .collect();
+            m.optimizer
+                .load_state(&own)
+                .map_err(|e| e.context(format!("the {name}'s optimizer")))?;
         }
         for player in 0..self.members.len() {
             self.settle(player);

@@ -500,6 +500,26 @@ fn figure5_draws_a_loss_figure_per_model_and_tabulates_the_last_losses() {
     );
 }
 
+/// Writes completed run folder `run` of `spec`, whose metrics give `column` the value
+/// `values[e]` at epoch e (and its summary the last one).
+fn write_epoch_run(run: &Path, spec: &str, column: &str, values: &[f64]) {
+    fs::create_dir_all(run).unwrap();
+    fs::write(run.join("spec.toml"), spec).unwrap();
+    let last = values.last().unwrap();
+    let summary = format!(r#"{{"status": "completed", "last": {{"{column}": {last}}}}}"#);
+    fs::write(run.join("summary.json"), summary).unwrap();
+    let rows: String = values
+        .iter()
+        .enumerate()
+        .map(|(e, v)| format!("{e}.0,{e},{v}\n"))
+        .collect();
+    fs::write(
+        run.join("metrics.csv"),
+        format!("epoch,iteration,{column}\n{rows}"),
+    )
+    .unwrap();
+}
+
 #[test]
 fn table8_reports_the_lowest_test_perplexity_and_keeps_the_proxy_apart() {
     let dir = TempDir::new().unwrap();
@@ -508,28 +528,12 @@ fn table8_reports_the_lowest_test_perplexity_and_keeps_the_proxy_apart() {
         ("proxy", true, [400.0, 250.0, 240.0]),
     ] {
         let run = dir.path().join(name);
-        fs::create_dir_all(&run).unwrap();
         let fraction = if proxy { "valid_fraction = 0.1\n" } else { "" };
         let spec = format!(
             "name = \"{name}\"\n\n[data]\nkind = \"ptb\"\n{fraction}\n[model]\nkind = \"awd_lstm\"\n\
              layers = 1\n\n[optimizer]\nname = \"sisa\"\n\n[plot]\ny = [\"val_ppl\"]\ntable = \"table8\"\n"
         );
-        fs::write(run.join("spec.toml"), spec).unwrap();
-        fs::write(
-            run.join("summary.json"),
-            r#"{"status": "completed", "last": {}}"#,
-        )
-        .unwrap();
-        let rows: String = ppl
-            .iter()
-            .enumerate()
-            .map(|(e, p)| format!("{e}.0,{e},{p}\n"))
-            .collect();
-        fs::write(
-            run.join("metrics.csv"),
-            format!("epoch,iteration,test_ppl\n{rows}"),
-        )
-        .unwrap();
+        write_epoch_run(&run, &spec, "test_ppl", &ppl);
     }
     super::tables::write(&super::table8::TABLE, dir.path()).unwrap();
     let csv = fs::read_to_string(dir.path().join("table8.csv")).unwrap();
@@ -700,28 +704,12 @@ fn table4_reports_the_last_score_with_the_papers_fid_and_keeps_the_substitute_ap
         ("sub", "wgan", "fd_fmnist", "sisa", [360.0, 130.0, 160.0]),
     ] {
         let run = dir.path().join(name);
-        fs::create_dir_all(&run).unwrap();
         let spec = format!(
             "name = \"{name}\"\n\n[data]\nkind = \"fashion_mnist\"\n\n[model]\nkind = \"{model}\"\n\n\
              [gan]\nscore = \"{score}\"\n\n[optimizer]\nname = \"{optimizer}\"\n\n[plot]\n\
              y = [\"{score}\"]\ntable = \"table4\"\n"
         );
-        fs::write(run.join("spec.toml"), spec).unwrap();
-        let summary = format!(
-            r#"{{"status": "completed", "last": {{"{score}": {}}}}}"#,
-            values[2]
-        );
-        fs::write(run.join("summary.json"), summary).unwrap();
-        let rows: String = values
-            .iter()
-            .enumerate()
-            .map(|(e, v)| format!("{e}.0,{e},{v}\n"))
-            .collect();
-        fs::write(
-            run.join("metrics.csv"),
-            format!("epoch,iteration,{score}\n{rows}"),
-        )
-        .unwrap();
+        write_epoch_run(&run, &spec, score, &values);
     }
     super::tables::write(&super::table4::TABLE, dir.path()).unwrap();
     let csv = fs::read_to_string(dir.path().join("table4.csv")).unwrap();

@@ -512,22 +512,7 @@ impl Task for Gan {
     }
 
     fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
-        for (name, params) in [
-            ("critic_buffers", &self.critic.params),
-            ("generator_buffers", &self.generator.params),
-        ] {
-            let from = saved
-                .get(name)
-                .with_context(|| format!("the checkpoint has no {name}"))?;
-            ensure!(
-                from.size() == params.state().size(),
-                "checkpoint {name} has shape {:?}, the run expects {:?}",
-                from.size(),
-                params.state().size()
-            );
-            tch::no_grad(|| params.state().shallow_clone().copy_(from));
-        }
-        Ok(())
+        crate::optim::copy_state(&self.state(), saved)
     }
 }
 
