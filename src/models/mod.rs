@@ -9,6 +9,8 @@ pub mod densenet;
 pub mod fcnet;
 pub mod fed_lamb;
 pub mod flat;
+pub mod gpt;
+pub mod gpt_weights;
 pub mod inception;
 pub mod layers;
 pub mod mlp;
