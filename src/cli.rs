@@ -97,7 +97,7 @@ enum Command {
         #[arg(long, default_value = "results")]
         out: PathBuf,
     },
-    /// Datasets: `pisa data fetch mnist`.
+    /// Datasets: `pisa data fetch mnist`, `pisa data prepare text SOURCE... --out DIR`.
     Data {
         #[command(subcommand)]
         command: DataCommand,
@@ -117,6 +117,40 @@ enum DataCommand {
         /// Get the files from URL/<file name> instead of the official addresses.
         #[arg(long, value_name = "URL")]
         mirror: Option<String>,
+    },
+    /// Make a dataset from files of your own.
+    Prepare {
+        #[command(subcommand)]
+        command: PrepareCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrepareCommand {
+    /// Tokenise text files with the GPT-2 BPE into nanoGPT/modded-nanogpt token shards:
+    /// DIR/NAME_val_000000.bin (the first tokens), DIR/NAME_train_000001.bin, …, and
+    /// DIR/meta.json. Each document is <|endoftext|> then its tokens: a text or .gz file is
+    /// one document, a dictd .dict.dz/.dict each entry of its .index. Prints DIR.
+    Text {
+        /// Text files (.gz, dictd .dict.dz), or folders of them (all files, sorted by path).
+        #[arg(required = true, value_name = "SOURCE")]
+        sources: Vec<PathBuf>,
+        /// The output folder (written in full, then renamed into place).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The shards' prefix.
+        #[arg(long, default_value = "text")]
+        name: String,
+        /// Tokens in the validation shard (default: 1% of all, rounded up).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        val_tokens: Option<u64>,
+        /// At most this many tokens per training shard.
+        #[arg(long, value_name = "N", default_value_t = crate::data::prepare_text::SHARD_TOKENS,
+              value_parser = clap::value_parser!(u64).range(1..=i32::MAX as u64))]
+        shard_tokens: u64,
+        /// Replace DIR when it exists and is not empty.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -264,6 +298,31 @@ fn dispatch(command: Command) -> Result<i32> {
             command: DataCommand::Fetch { name, dir, mirror },
         } => {
             crate::data::fetch::fetch_command(&name, dir.as_deref(), mirror.as_deref())?;
+            Ok(0)
+        }
+        Command::Data {
+            command:
+                DataCommand::Prepare {
+                    command:
+                        PrepareCommand::Text {
+                            sources,
+                            out,
+                            name,
+                            val_tokens,
+                            shard_tokens,
+                            force,
+                        },
+                },
+        } => {
+            crate::data::prepare_text::prepare_text_command(&crate::data::prepare_text::Options {
+                sources,
+                out,
+                name,
+                val_tokens,
+                shard_tokens,
+                force,
+                progress: std::io::stderr().is_terminal(),
+            })?;
             Ok(0)
         }
     }

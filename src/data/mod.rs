@@ -6,8 +6,11 @@ pub mod image_folder;
 pub mod least_squares;
 pub mod libsvm;
 pub mod partition;
+pub mod prepare_text;
 pub mod ptb;
+pub mod shards;
 pub mod synthetic;
+pub mod tokenizer;
 pub mod transform;
 
 use std::path::{Path, PathBuf};
