@@ -1,7 +1,8 @@
 //! Every registered optimizer against golden trajectories from its reference
 //! implementation (torch.optim, pytorch-optimizer, or its paper's equations): the cases in
 //! tests/data/optim/<optimizer>.toml, written by scripts/golden_optim.py. Full-batch
-//! steps on least squares and a small MLP, in f64 (1e-10 relative) and f32 (1e-5).
+//! steps on least squares, a small MLP and least squares over a tiny GPT-like layout (named
+//! tensors, for the optimizers that partition by name), in f64 (1e-10 relative) and f32 (1e-5).
 //!
 //! Row t of a trajectory is where the (t+1)-th gradient is taken. For classic optimizers
 //! that is the parameters after t steps; for the ADMM family it is the global point
@@ -30,6 +31,9 @@ struct Case {
     reference: String,
     #[serde(default = "both")]
     problems: Vec<String>,
+    /// The script's steps for the case; the test takes them from the trajectory's length.
+    #[allow(dead_code)]
+    steps: Option<usize>,
 }
 
 fn both() -> Vec<String> {
@@ -58,6 +62,25 @@ impl Problems {
     fn layout(problem: &str) -> Layout {
         match problem {
             "ls" => Layout::vector(10),
+            // scripts/golden_optim.py's GPT_SHAPES
+            "gpt" => {
+                let h0 = "transformer.h.0";
+                let h1 = "transformer.h.1";
+                Layout::new([
+                    ("transformer.wte.weight".to_string(), vec![9, 6]),
+                    (format!("{h0}.attn.c_q.weight"), vec![6, 6]),
+                    (format!("{h0}.attn.c_k.weight"), vec![6, 6]),
+                    (format!("{h0}.attn.c_v.weight"), vec![6, 6]),
+                    (format!("{h0}.attn.c_proj.weight"), vec![6, 6]),
+                    (format!("{h0}.mlp.c_fc.weight"), vec![12, 6]),
+                    (format!("{h0}.mlp.c_proj.weight"), vec![6, 12]),
+                    (format!("{h1}.ln_1.weight"), vec![6]),
+                    (format!("{h1}.ln_1.bias"), vec![6]),
+                    (format!("{h1}.attn.c_attn.weight"), vec![18, 6]),
+                    (format!("{h1}.attn.c_attn.bias"), vec![18]),
+                    ("transformer.ln_f.weight".to_string(), vec![6]),
+                ])
+            }
             _ => Layout::new([
                 ("fc1.weight", vec![6, 4]),
                 ("fc1.bias", vec![6]),
@@ -73,8 +96,11 @@ impl Problems {
         let p: Vec<Tensor> = layout.segments.iter().map(|s| s.view(&w)).collect();
         let kind = w.kind();
         let loss = match problem {
-            "ls" => {
-                let r = self.get("ls.A", kind).matmul(&p[0]) - self.get("ls.b", kind);
+            "ls" | "gpt" => {
+                // ("gpt": least squares on the whole flat point)
+                let x = if problem == "ls" { &p[0] } else { &w };
+                let a = self.get(&format!("{problem}.A"), kind);
+                let r = a.matmul(x) - self.get(&format!("{problem}.b"), kind);
                 r.square().mean(kind) * 0.5
             }
             _ => {

@@ -112,14 +112,19 @@ class Shampoo(torch.optim.Optimizer):
     term added to the gradient first; momentum (off by default) is heavy-ball on the
     preconditioned update, buf ← μ·buf + u; the inverse roots are recomputed at step 1 and
     every `preconditioning_compute_steps` steps after it, by eigh (`inverse_root`).
+    A side longer than `max_precondition_dim` keeps no factor, and the kept factors' root is
+    1/(2k) for k kept sides (pytorch_optimizer's PreConditioner: exponent 2·rank over the
+    preconditioned dimensions): L^(-1/2) G or G R^(-1/2) with one side kept; with none the
+    matrix takes the diagonal version, as a vector does.
     Not pytorch_optimizer's Shampoo: it gives vectors a full matrix, starts from zero inverse
     roots (so its first preconditioning_compute_steps − 1 steps do nothing), takes roots by
     SVD, and mixes the previous preconditioned update into the gradient as its "momentum"."""
 
     def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0, matrix_eps=1e-6,
-                 preconditioning_compute_steps=1):
+                 preconditioning_compute_steps=1, max_precondition_dim=10000):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, matrix_eps=matrix_eps,
-                                      preconditioning_compute_steps=preconditioning_compute_steps))
+                                      preconditioning_compute_steps=preconditioning_compute_steps,
+                                      max_precondition_dim=max_precondition_dim))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -132,23 +137,34 @@ class Shampoo(torch.optim.Optimizer):
                     grad.add_(p, alpha=group["weight_decay"])
                 if len(state) == 0:
                     state["step"] = 0
-                    if p.ndim >= 2:
+                    kept = [p.ndim >= 2 and d <= group["max_precondition_dim"] for d in _as_matrix(p).shape]
+                    if any(kept):
                         m, n = _as_matrix(p).shape
-                        state["left"] = eps * torch.eye(m, dtype=p.dtype)
-                        state["right"] = eps * torch.eye(n, dtype=p.dtype)
+                        if kept[0]:
+                            state["left"] = eps * torch.eye(m, dtype=p.dtype)
+                        if kept[1]:
+                            state["right"] = eps * torch.eye(n, dtype=p.dtype)
                     else:
                         state["diag"] = torch.full_like(p, eps)
                     if group["momentum"] > 0:
                         state["momentum_buffer"] = torch.zeros_like(p)
                 state["step"] += 1
-                if p.ndim >= 2:
+                if "diag" not in state:
                     g = _as_matrix(grad)
-                    state["left"].addmm_(g, g.mT)
-                    state["right"].addmm_(g.mT, g)
-                    if (state["step"] - 1) % group["preconditioning_compute_steps"] == 0:
-                        state["left_root"] = inverse_root(state["left"], 4, eps)
-                        state["right_root"] = inverse_root(state["right"], 4, eps)
-                    update = (state["left_root"] @ g @ state["right_root"]).reshape(p.shape)
+                    root = 2 * (("left" in state) + ("right" in state))
+                    recompute = (state["step"] - 1) % group["preconditioning_compute_steps"] == 0
+                    update = g
+                    if "left" in state:
+                        state["left"].addmm_(g, g.mT)
+                        if recompute:
+                            state["left_root"] = inverse_root(state["left"], root, eps)
+                        update = state["left_root"] @ update
+                    if "right" in state:
+                        state["right"].addmm_(g.mT, g)
+                        if recompute:
+                            state["right_root"] = inverse_root(state["right"], root, eps)
+                        update = update @ state["right_root"]
+                    update = update.reshape(p.shape)
                 else:
                     state["diag"].addcmul_(grad, grad)
                     update = grad / state["diag"].sqrt()
@@ -187,18 +203,73 @@ class SOAP(_pytorch_optimizer.SOAP):
         return matrices
 
 
-class AdamMini(torch.optim.Optimizer):
-    """Adam-mini (Zhang et al. 2024, Algorithm 1 with the v2 partition): Adam's first moment
-    per entry, one second moment per block v_b ← β₂v_b + (1 − β₂)·mean_b(g²), blocks being
-    the output neurons (rows) of every matrix and each other tensor whole; update
-    w ← (1 − lr·λ)w − lr·m̂/(√v̂_b + ε). The authors' code (zyushun/Adam-mini) needs
-    transformer parameter names and casts its state to float32; pytorch_optimizer 4.1.0's
-    AdamMini wraps a model, casts gradients to float32 and gives a linear weight one value
-    per tensor, not per output neuron. Neither special-cases anything here (no embedding,
-    output, query or key names in these problems)."""
+# Adam-mini v1.1.1's name lists (zyushun/Adam-mini, adam_mini/adam_mini.py, Adam_mini.__init__),
+# in the order its step() tests them, plus this suite's GPT names (attn.c_q, attn.c_k, attn.c_v,
+# attn.c_proj, each ".weight") and the packed nanoGPT c_attn; "entries" is Adam, a block per entry.
+ADAM_MINI_LISTS = [
+    ("adam_block_names", "entries", ["bias"]),
+    ("wqk_names", "heads", ["k_proj", "q_proj", "wq", "wk", "query", "key", "attn.c_q.weight", "attn.c_k.weight"]),
+    ("fused_qkv_names", "fused", ["attn.c_attn.weight"]),
+    ("embd_names", "rows", ["embed", "embd", "wte"]),
+    ("output_names", "rows", ["lm_head", "output", "final_layer"]),
+    ("wv_names", "rows", ["v_proj", "wv", "value", "attn.c_v.weight"]),
+    ("attn_proj_names", "rows", ["o_proj", "wo", "attn.proj", "attn.c_proj.weight"]),
+    ("mlp_names", "rows", ["feed_forward", "linear", "mlp"]),
+]
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+
+def adam_mini_blocks(name, shape, n_heads=None, **lists):
+    """The block sizes of one tensor (in its row-major order) and whether it takes weight
+    decay. Without n_heads: a block per row of a matrix ([rows, numel/rows]), one for any
+    other tensor, decay everywhere. With n_heads, Adam-mini v1.1.1's rules by lower-cased
+    name substring, first list matching: a block per entry; per head of dim·dim/n_heads
+    entries (dim = the matrix's input width, the authors' head_numel); a packed [3d, d]
+    q, k, v with q and k per head and v per row; per row; else one block. Names with
+    "norm", "ln" or "bias" take no decay there."""
+    numel = torch.Size(shape).numel()
+    rows = shape[0] if len(shape) >= 2 else 1
+    cols = numel // rows
+    if n_heads is None:
+        return [cols] * rows, True
+    lname = name.lower()
+    rule = "whole"
+    for key, kind, default in ADAM_MINI_LISTS:
+        if any(s.lower() in lname for s in lists.get(key, default)):
+            rule = kind
+            break
+    decay = not any(s in lname for s in ("norm", "ln", "bias"))
+    if rule == "entries":
+        return [1] * numel, decay
+    if rule == "heads":
+        head = cols * cols // n_heads
+        assert len(shape) >= 2 and cols * cols % n_heads == 0 and numel % head == 0
+        return [head] * (numel // head), decay
+    if rule == "fused":
+        assert len(shape) == 2 and rows == 3 * cols and cols * cols % n_heads == 0
+        head = cols * cols // n_heads
+        return [head] * (2 * n_heads) + [cols] * cols, decay
+    if rule == "rows" and len(shape) >= 2:
+        return [cols] * rows, decay
+    return [numel], decay
+
+
+class AdamMini(torch.optim.Optimizer):
+    """Adam-mini (Zhang et al. 2024, Algorithm 1): Adam's first moment per entry, one second
+    moment per block v_b ← β₂v_b + (1 − β₂)·mean_b(g²), update
+    w ← (1 − lr·λ)w − lr·m̂/(√v̂_b + ε), blocks by `adam_mini_blocks`: given `names` (one per
+    parameter) and `n_heads`, the authors' v1.1.1 partition of a transformer by name,
+    otherwise the output neurons (rows) of every matrix and each other tensor whole.
+    The authors' code casts its state to float32 before v1.1 and keeps one state per
+    block kind; pytorch_optimizer 4.1.0's AdamMini wraps a model, casts gradients to float32
+    and gives a linear weight one value per tensor, not per output neuron."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, names=None,
+                 n_heads=None, **lists):
+        params = list(params)
+        names = names or [f"p{i}" for i in range(len(params))]
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        for p, name in zip(params, names):
+            self.state[p]["blocks"] = adam_mini_blocks(name, tuple(p.shape), n_heads, **lists)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -207,22 +278,23 @@ class AdamMini(torch.optim.Optimizer):
             for p in group["params"]:
                 state = self.state[p]
                 grad = p.grad
-                rows = p.shape[0] if p.ndim >= 2 else 1
-                if len(state) == 0:
+                sizes, decay = state["blocks"]
+                if "step" not in state:
                     state["step"] = 0
                     state["exp_avg"] = torch.zeros_like(p)
-                    state["v"] = torch.zeros(rows, dtype=p.dtype)
+                    state["v"] = torch.zeros(len(sizes), dtype=p.dtype)
                 state["step"] += 1
                 step = state["step"]
-                if group["weight_decay"] != 0:
+                if group["weight_decay"] != 0 and decay:
                     p.mul_(1 - group["lr"] * group["weight_decay"])
                 state["exp_avg"].lerp_(grad, 1 - beta1)
-                mean = (grad * grad).reshape(rows, -1).sum(dim=1) / (p.numel() // rows)
+                squares = (grad * grad).reshape(-1).split(sizes)
+                mean = torch.stack([b.sum() for b in squares]) / torch.tensor(sizes, dtype=p.dtype)
                 state["v"].mul_(beta2).add_(mean * (1 - beta2))
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
                 h = state["v"].sqrt() / _math.sqrt(bias_correction2) + group["eps"]
-                h = h.repeat_interleave(p.numel() // rows).reshape(p.shape)
+                h = h.repeat_interleave(torch.tensor(sizes)).reshape(p.shape)
                 p.addcdiv_(state["exp_avg"] * (-group["lr"] / bias_correction1), h)
 
 
