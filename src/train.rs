@@ -51,12 +51,18 @@ pub fn train(
     metrics: &mut MetricsWriter,
     bar: &ProgressBar,
 ) -> Result<LoopEnd> {
+    // wall_s counts training only, as the paper's scripts time it: the seconds spent
+    // evaluating and checkpointing are left out.
     let start = Instant::now();
-    let elapsed = || plan.wall_offset + start.elapsed().as_secs_f64();
+    let excluded = std::cell::Cell::new(0.0);
+    let elapsed = || plan.wall_offset + start.elapsed().as_secs_f64() - excluded.get();
+    let aside = |since: Instant| excluded.set(excluded.get() + since.elapsed().as_secs_f64());
     let mut last = vec![];
     let mut diverged = None;
     if plan.start == 0 {
+        let at = Instant::now();
         (last, diverged) = record(task, team, metrics, plan, 0, elapsed())?;
+        aside(at);
     }
     let mut done = plan.start;
     let mut interrupted = false;
@@ -74,7 +80,9 @@ pub fn train(
             ));
         }
         if plan.eval_every.due(done, &plan.clock) || done == plan.iterations || diverged.is_some() {
+            let at = Instant::now();
             let (values, bad) = record(task, team, metrics, plan, done, elapsed())?;
+            aside(at);
             last = values;
             diverged = diverged.or(bad.map(|b| format!("{b}; {}", team.divergence_advice())));
         }
@@ -83,6 +91,7 @@ pub fn train(
             && (plan.checkpoint_every.due(done, &plan.clock) || done == plan.iterations);
         if (due || interrupted) && diverged.is_none() {
             // The checkpoint covers exactly the metrics bytes written so far.
+            let at = Instant::now();
             let metrics_bytes = metrics.flush()?;
             let state = checkpoint::Position {
                 iteration: done,
@@ -90,6 +99,7 @@ pub fn train(
                 metrics_bytes,
             };
             checkpoint::save(&plan.checkpoint, &state, team, task)?;
+            aside(at);
         }
         bar.inc(1);
     }

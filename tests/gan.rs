@@ -6,8 +6,6 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 /// 160 training and 64 test images: 10 iterations an epoch at m·b = 16.
 fn data(dir: &Path) {
@@ -167,48 +165,7 @@ fn kill_9_resumes_to_identical_metrics() {
     data(s.path());
     let file = s.write("gan.toml", &spec("wgan", SISA, ""));
     let data = s.path().to_str().unwrap().to_string();
-    let reference = Scratch::new();
-    run(&file, &reference.out(), &["--data-dir", &data]).expect_code(0, "reference run");
-    let want = read_metrics(&reference.out().join("gan/default")).numbers();
-
-    let spawn = || {
-        command()
-            .args([
-                "run",
-                file.to_str().unwrap(),
-                "--resume",
-                "--data-dir",
-                &data,
-            ])
-            .args(["--out", s.out().to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    // Killed once its first checkpoint is on disk, then resumed to the end.
-    let mut child = spawn();
-    let started = Instant::now();
-    let checkpointed = || {
-        std::fs::read_dir(s.out().join("gan"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| e.path().join("checkpoint.safetensors").exists())
-    };
-    while !checkpointed() && started.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(checkpointed(), "a checkpoint was written before the kill");
-    let dir = s.out().join("gan/default");
-    assert!(!dir.exists(), "killed before the end");
-    assert!(
-        spawn().wait().unwrap().success(),
-        "the resumed run completes"
-    );
-    assert_eq!(read_metrics(&dir).numbers(), want);
+    assert_kill_9_resumes(&file, &data, "gan/default");
 }
 
 #[test]

@@ -21,6 +21,42 @@ pub const HEADER_BYTES: usize = 256 * 4;
 const FORMAT: &str = "a token shard: 256 little-endian int32 (20240520, 1, token count n, \
                       zeros), then n uint16 tokens";
 
+/// What a `tokens` data folder holds, and how to make one (for a missing folder).
+pub const HOW_TO_GET: &str = "token shards NAME_train_*.bin and NAME_val_*.bin: FineWeb's from \
+    modded-nanogpt's data/cached_fineweb10B.py, or any text's from `pisa data prepare text \
+    SOURCE... --out DIR` (scripts/prepare_debian_text.sh makes debian-text from Debian's \
+    dict-gcide and python3.11-doc)";
+
+/// The training and validation shards of a `tokens` folder: the files of `dir` whose names
+/// contain `_train_` and `_val_` and end in `.bin`, each list sorted by name (modded-nanogpt's
+/// `fineweb_train_*.bin` and `fineweb_val_*.bin` patterns).
+pub fn split(dir: &Path) -> Result<(Shards, Shards)> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+        .collect();
+    names.sort();
+    let with = |part: &str| -> Result<Shards> {
+        let files: Vec<PathBuf> = names
+            .iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains(part))
+            })
+            .cloned()
+            .collect();
+        if files.is_empty() {
+            bail!(
+                "{} has no *{part}*.bin shard; it must hold {HOW_TO_GET}",
+                dir.display()
+            );
+        }
+        Shards::open_files(&files)
+    };
+    Ok((with("_train_")?, with("_val_")?))
+}
+
 /// An ordered list of mapped shards, read as one stream of tokens.
 pub struct Shards {
     files: Vec<PathBuf>,

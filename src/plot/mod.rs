@@ -9,6 +9,7 @@ pub mod by_optimizer;
 mod curves;
 mod draw;
 pub mod fedlamb;
+pub mod figure2;
 pub mod figure5;
 mod metrics;
 mod mixing;

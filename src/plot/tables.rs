@@ -99,13 +99,14 @@ impl Variant {
 pub type Cells = BTreeMap<((usize, i64), Vec<String>), BTreeMap<String, Variant>>;
 
 /// The tables `pisa plot` knows.
-pub const TABLES: [&Table; 6] = [
+pub const TABLES: [&Table; 7] = [
     &super::table2::TABLE,
     &super::fedlamb::TABLE,
     &super::table3::TABLE,
     &super::figure5::TABLE,
     &super::table8::TABLE,
     &super::table4::TABLE,
+    &super::figure2::TABLE,
 ];
 
 /// One completed run: its folder, resolved spec and summary.
@@ -276,6 +277,7 @@ pub fn write_comparisons(dir: &Path) -> Result<Vec<PathBuf>> {
     written.extend(super::figure5::FIGURE5.write(dir)?);
     written.extend(super::table8::CURVES.write(dir)?);
     written.extend(super::table4::FIGURE3.write(dir)?);
+    written.extend(super::figure2::FIGURE2.write(dir)?);
     Ok(written)
 }
 

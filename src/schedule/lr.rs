@@ -1,5 +1,5 @@
 //! The learning-rate multiplier f(ℓ) every optimizer shares: a shape (constant, step
-//! decay, cosine to a floor) times an optional linear warm-up. Classic optimizers take
+//! decay, cosine to a floor, trapezoid) times an optional linear warm-up. Classic optimizers take
 //! lr·f(ℓ) at iteration ℓ; the ADMM family divides σ and ρ by f(ℓ) (see `optim::admm`).
 //! Milestones and lengths are in iterations here; `spec.rs` converts epochs. A task may
 //! scale each iteration's step on top (`scale`: the language model's seq_len/bptt).
@@ -22,6 +22,9 @@ pub enum Shape {
         length: usize,
         floor: f64,
     },
+    /// f(ℓ) = 1 until the last `warmdown` of `length` iterations, then (length − ℓ)/warmdown
+    /// (modded-nanogpt's `get_lr`, the trapezoid of the PISA GPT-2 scripts).
+    Trapezoid { length: usize, warmdown: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -53,6 +56,13 @@ impl Schedule {
                 } else {
                     let t = (iteration - start) as f64 / (*length).max(1) as f64;
                     floor + (1.0 - floor) * (1.0 + (PI * t.min(1.0)).cos()) / 2.0
+                }
+            }
+            Shape::Trapezoid { length, warmdown } => {
+                if iteration + warmdown < *length {
+                    1.0
+                } else {
+                    length.saturating_sub(iteration) as f64 / (*warmdown).max(1) as f64
                 }
             }
         };
@@ -108,6 +118,19 @@ mod tests {
         for (g, w) in factors(&s, 6).iter().zip(want) {
             assert!((g - w).abs() < 1e-15, "{g} vs {w}");
         }
+    }
+
+    #[test]
+    fn trapezoid_holds_then_falls_linearly_as_modded_nanogpt() {
+        let s = Schedule {
+            shape: Shape::Trapezoid {
+                length: 6,
+                warmdown: 4,
+            },
+            warmup: 1,
+            scale: None,
+        };
+        assert_eq!(factors(&s, 6), vec![1.0, 1.0, 1.0, 0.75, 0.5, 0.25]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [schedule]
-//! kind = "cosine"              # "constant" (the default), "step" or "cosine"
+//! kind = "cosine"              # "constant" (the default), "step", "cosine" or "trapezoid"
 //! warmup = 100                 # linear warm-up over 100 iterations (any kind), or
 //! # warmup_epochs = 1          #   over whole epochs
 //! floor = 0.01                 # cosine: the multiplier it falls to (default 0)
@@ -10,6 +10,8 @@
 //! # milestones = [3000, 6000]  # iterations where f is multiplied by `factor`, or
 //! # milestone_epochs = [30, 60]
 //! # factor = 0.1               # default 0.1
+//! # kind = "trapezoid":
+//! # warmdown = 1450            # f falls linearly to 0 over the last 1450 iterations
 //! ```
 //! Epoch-based keys need the task's iterations per epoch, known only when the task is
 //! built, so they are checked there ([`ScheduleSpec::build`]); the rest is checked with
@@ -25,6 +27,7 @@ pub enum ScheduleKind {
     Constant,
     Step,
     Cosine,
+    Trapezoid,
 }
 
 const DEFAULT_FACTOR: f64 = 0.1;
@@ -53,6 +56,9 @@ pub struct ScheduleSpec {
     /// Cosine: the multiplier it ends at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor: Option<f64>,
+    /// Trapezoid: the last iterations, over which f falls linearly to 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmdown: Option<usize>,
 }
 
 type Invalid = (String, String);
@@ -92,6 +98,26 @@ impl ScheduleSpec {
             ScheduleKind::Cosine,
             "cosine",
         )?;
+        only(
+            "warmdown",
+            self.warmdown.is_some(),
+            ScheduleKind::Trapezoid,
+            "trapezoid",
+        )?;
+        if kind == ScheduleKind::Trapezoid {
+            match self.warmdown {
+                None => return bad("kind", "kind = \"trapezoid\" needs warmdown = iterations"),
+                Some(w) if w == 0 || w > iterations => {
+                    return bad(
+                        "warmdown",
+                        format!(
+                            "warmdown must be in 1..={iterations} (the run's iterations), not {w}"
+                        ),
+                    )
+                }
+                Some(_) => {}
+            }
+        }
         if self.warmup.is_some() && self.warmup_epochs.is_some() {
             return bad(
                 "warmup_epochs",
@@ -158,7 +184,7 @@ impl ScheduleSpec {
         match s.kind {
             ScheduleKind::Step => s.factor = s.factor.or(Some(DEFAULT_FACTOR)),
             ScheduleKind::Cosine => s.floor = s.floor.or(Some(DEFAULT_FLOOR)),
-            ScheduleKind::Constant => {}
+            ScheduleKind::Constant | ScheduleKind::Trapezoid => {}
         }
         s
     }
@@ -207,6 +233,17 @@ impl ScheduleSpec {
                     start: warmup,
                     length: iterations - warmup,
                     floor: self.floor.unwrap_or(DEFAULT_FLOOR),
+                }
+            }
+            ScheduleKind::Trapezoid => {
+                let warmdown = self.warmdown.expect("validated: trapezoid has warmdown");
+                anyhow::ensure!(
+                    warmdown <= iterations,
+                    "schedule.warmdown = {warmdown} exceeds the run's {iterations} iterations"
+                );
+                Shape::Trapezoid {
+                    length: iterations,
+                    warmdown,
                 }
             }
         };

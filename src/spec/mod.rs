@@ -2,6 +2,7 @@
 //! `--set` overrides and the resolved spec written beside every run.
 mod error;
 mod gan;
+mod gpt;
 mod locate;
 mod model;
 mod optimizer;
@@ -11,6 +12,7 @@ mod train;
 
 pub use error::{KeyError, SpecError};
 pub use gan::{GanSpec, Score};
+pub use gpt::{GptStyle, TokenOrder, PLAYERS as GPT_PLAYERS, VAL_TOKENS};
 pub use model::{ModelKind, ModelSpec};
 pub use optimizer::OptimizerSpec;
 pub use overrides::Override;
@@ -72,11 +74,18 @@ pub enum DataKind {
     /// Word-level Penn Treebank (Mikolov's text files), `path` = their folder, for a
     /// language model (`model.kind = "awd_lstm"`).
     Ptb,
+    /// GPT-2 BPE tokens in nanoGPT / modded-nanogpt shards (`.bin`: a 256-int32 header,
+    /// then uint16 tokens), `path` = the folder of `*_train_*.bin` and `*_val_*.bin`
+    /// (FineWeb's, or those of `pisa data prepare text`), for `model.kind = "gpt"`.
+    Tokens,
 }
 
 impl DataKind {
     pub fn is_classification(self) -> bool {
-        !matches!(self, DataKind::LeastSquares | DataKind::Ptb)
+        !matches!(
+            self,
+            DataKind::LeastSquares | DataKind::Ptb | DataKind::Tokens
+        )
     }
 }
 
@@ -124,6 +133,14 @@ pub struct DataSpec {
     /// as CIFAR-10 training does). Default: "crop-flip" for CIFAR-10, "none" otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub augment: Option<AugmentKind>,
+    /// Tokens: the validation loss is the mean over the first val_tokens predictions of
+    /// the validation shards, in windows of block_size (modded-nanogpt's 10,485,760).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_tokens: Option<u64>,
+    /// Tokens: "sequential" (modded-nanogpt's loader, the default) or "random"
+    /// (nanoGPT's `get_batch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<TokenOrder>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +241,12 @@ impl Spec {
                 return bad("gan", "[gan] is for model.kind = \"wgan\" or \"wgan_gp\"")
             }
             (None, None) => {}
+        }
+        if d.kind == DataKind::Tokens {
+            return self.validate_tokens();
+        }
+        if let Some((key, _)) = self.token_keys().into_iter().find(|(_, given)| *given) {
+            return bad(key, "val_tokens and order are for tokens data");
         }
         if d.kind != DataKind::Ptb {
             let t = &self.train;
@@ -444,7 +467,15 @@ impl Spec {
                 "a GAN needs path = the folder of the training images".into(),
             );
         }
-        let mut keys = self.classification_keys();
+        // augment = "none" is what runs of earlier versions recorded in their spec.toml.
+        let mut keys: Vec<_> = self
+            .classification_keys()
+            .into_iter()
+            .map(|(key, given)| match key {
+                "data.augment" => (key, given && d.augment != Some(AugmentKind::None)),
+                _ => (key, given),
+            })
+            .collect();
         keys.push(("data.valid_fraction", d.valid_fraction.is_some()));
         reject_given(&keys, "a GAN")?;
         if t.batch_size == 0 {
@@ -533,9 +564,18 @@ impl Spec {
     }
 
     /// The players the task trains, each by its own optimizer (a GAN's critic and
-    /// generator); `[""]` for one.
+    /// generator; a GPT's blocks and embedding when `[optimizer.embedding]` is given);
+    /// `[""]` for one.
     pub fn players(&self) -> &'static [&'static str] {
-        self.model.as_ref().map_or(&[""], |m| m.kind.players())
+        match &self.model {
+            Some(m)
+                if m.kind == ModelKind::Gpt && self.optimizer.hypers.contains_key("embedding") =>
+            {
+                &GPT_PLAYERS
+            }
+            Some(m) => m.kind.players(),
+            None => &[""],
+        }
     }
 
     /// The spec with every default written out, as saved to `spec.toml`.
@@ -546,10 +586,19 @@ impl Spec {
             s.data.noise = Some(crate::data::least_squares::DEFAULT_NOISE);
         }
         if s.data.kind.is_classification() {
-            s.data.augment = Some(s.data.augment());
+            // A GAN sees its images as they are: no augmentation to record.
+            s.data.augment = match self.gan_model() {
+                Some(_) => None,
+                None => Some(s.data.augment()),
+            };
         }
         if s.data.kind == DataKind::Ptb {
             s.train = s.train.resolved_language();
+        }
+        if s.data.kind == DataKind::Tokens {
+            s.data.val_tokens = Some(s.data.val_tokens.unwrap_or(VAL_TOKENS));
+            s.data.order = Some(s.data.order.unwrap_or(TokenOrder::Sequential));
+            s.train.eval_batch_size = Some(s.train.eval_batch_size.unwrap_or(s.train.batch_size));
         }
         s.model = s.model.as_ref().map(|m| m.resolved());
         if let Some(gp) = self.gan_model() {
@@ -646,4 +695,69 @@ pub fn data_dir(flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf)
         .or_else(|| std::env::var_os("PISA_DATA_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("data"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every spec under `experiments/` (those `Spec` reads: not MixML's mixing specs).
+    fn experiment_specs() -> Vec<(PathBuf, String)> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "toml") {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = vec![];
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments"),
+            &mut files,
+        );
+        files
+            .into_iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(&f).unwrap();
+                (f, text)
+            })
+            .filter(|(_, text)| !text.contains("[protocol"))
+            .collect()
+    }
+
+    /// A run's `spec.toml` is read back by resume and by sweeps: the resolved spec of every
+    /// experiment parses, and resolves to itself.
+    #[test]
+    fn every_experiments_resolved_spec_reads_back() {
+        let specs = experiment_specs();
+        assert!(specs.len() > 50, "found {} specs", specs.len());
+        for (file, text) in specs {
+            let spec = Spec::parse(&text, &file).unwrap_or_else(|e| panic!("{e}"));
+            let resolved = spec.resolved();
+            let again = Spec::parse(&resolved.to_toml(), &file)
+                .unwrap_or_else(|e| panic!("{}: its resolved spec: {e}", file.display()));
+            assert_eq!(again.resolved(), resolved, "{}", file.display());
+        }
+    }
+
+    /// GAN runs of earlier versions recorded `augment = "none"`; they still read, as the
+    /// same experiment.
+    #[test]
+    fn a_gan_spec_with_the_old_augment_record_reads_as_the_same() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("experiments/table4/reduced/wgan_gp-sisa.toml");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let spec = Spec::parse(&text, &file).unwrap();
+        let old = text.replace("[data]\n", "[data]\naugment = \"none\"\n");
+        let old = Spec::parse(&old, &file).unwrap();
+        assert_eq!(old.resolved(), spec.resolved());
+        let flip = text.replace("[data]\n", "[data]\naugment = \"crop-flip\"\n");
+        assert_eq!(
+            Spec::parse(&flip, &file).unwrap_err().key.as_deref(),
+            Some("data.augment")
+        );
+    }
 }

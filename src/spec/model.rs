@@ -27,6 +27,10 @@ pub enum ModelKind {
     /// (Arjovsky et al.), or with the gradient penalty (`wgan_gp`, Gulrajani et al.).
     Wgan,
     WganGp,
+    /// A GPT language model on token shards (`tokens` data): a named `preset`
+    /// (`pisa list models`) with any of `style`, `n_layer`, `n_head`, `n_embd`,
+    /// `block_size`, `vocab_size` and `dropout` changed.
+    Gpt,
 }
 
 impl ModelKind {
@@ -48,7 +52,8 @@ impl ModelKind {
             | ModelKind::FedLambCnn
             | ModelKind::AwdLstm
             | ModelKind::Wgan
-            | ModelKind::WganGp => return None,
+            | ModelKind::WganGp
+            | ModelKind::Gpt => return None,
             ModelKind::Vgg11 => "vgg11",
             ModelKind::Resnet18 => "resnet18",
             ModelKind::Resnet34 => "resnet34",
@@ -106,6 +111,25 @@ pub struct ModelSpec {
     /// Parameter, which cuts its gradient).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_weight_hh: Option<bool>,
+    /// GPT: the preset the sizes below change ("gpt2_nano", "gpt2_small", "gpt2_medium",
+    /// "gpt2_xl"); without one, style and every size must be given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// GPT: "modded" (modded-nanogpt: rotary, QK RMS-norm, ReLU²) or "classic" (GPT-2:
+    /// learned positions, GELU, LayerNorm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<super::gpt::GptStyle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_layer: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_head: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_embd: Option<i64>,
+    /// GPT: the longest context, the sequence length T of training windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_size: Option<i64>,
 }
 
 /// The AWD-LSTM keys and the suite's defaults (its argparse defaults).
@@ -159,6 +183,15 @@ impl ModelSpec {
                     format!("{key} applies to kind = \"awd_lstm\" only"),
                 ));
             }
+        }
+        if self.kind == ModelKind::Gpt {
+            return self.validate_gpt();
+        }
+        if let Some((key, _)) = self.gpt_keys().into_iter().find(|(_, given)| *given) {
+            return Err((
+                format!("model.{key}"),
+                format!("{key} applies to kind = \"gpt\" only"),
+            ));
         }
         let r = self.resolved();
         for (key, value) in [
@@ -214,6 +247,9 @@ impl ModelSpec {
     /// suite's values), as saved to `spec.toml`.
     pub fn resolved(&self) -> Self {
         let mut m = self.clone();
+        if m.kind == ModelKind::Gpt {
+            return m.resolved_gpt();
+        }
         if m.kind != ModelKind::AwdLstm {
             m.dropout = Some(m.dropout.unwrap_or(0.0));
             return m;

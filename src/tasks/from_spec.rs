@@ -1,16 +1,17 @@
 //! The task a spec's `[data]` and `[model]` describe (starting from `train.init` if given),
 //! built and checked before any write.
 use super::classification::{Classification, Config, Examples, Folders};
+use super::gpt::{self, GptLm};
 use super::language_model::{self, LanguageModel};
 use super::least_squares::LeastSquares;
 use super::Task;
 use crate::data::image_folder::{ImageFolder, Transform as FolderTransform};
 use crate::data::partition::{self, Partition};
 use crate::data::transform::Normalise;
-use crate::data::{self, cifar, idx, least_squares::Problem, libsvm, ptb, synthetic};
+use crate::data::{self, cifar, idx, least_squares::Problem, libsvm, ptb, shards, synthetic};
 use crate::models::precision::Precision;
 use crate::models::{awd_lstm, catalog, fed_lamb, simple_cnn::SimpleCnn, Mlp};
-use crate::spec::{Autocast, DataKind, KeyError, ModelKind, Spec};
+use crate::spec::{Autocast, DataKind, KeyError, ModelKind, Spec, TokenOrder};
 use anyhow::{bail, ensure, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -68,6 +69,11 @@ pub fn build(spec: &Spec, data_dir: &Path, data: Option<&Path>, device: Device) 
             )?)
         }
         DataKind::Ptb => Box::new(language_model(
+            spec,
+            data.expect("validated: a path"),
+            device,
+        )?),
+        DataKind::Tokens => Box::new(gpt_language_model(
             spec,
             data.expect("validated: a path"),
             device,
@@ -199,7 +205,34 @@ pub fn locate_data(spec: &Spec, data_dir: &Path) -> Result<Option<std::path::Pat
             "train.txt, valid.txt, test.txt (or ptb.*.txt): {}",
             ptb::HOW_TO_GET
         )),
+        DataKind::Tokens => folder(shards::HOW_TO_GET),
     }
+}
+
+/// The GPT of a `tokens` spec on the shards in `dir`.
+fn gpt_language_model(spec: &Spec, dir: &Path, device: Device) -> Result<GptLm> {
+    let (d, t) = (&spec.data, &spec.train);
+    let model = spec
+        .model
+        .as_ref()
+        .expect("validated: tokens data has a model")
+        .gpt_config()
+        .expect("validated");
+    let config = gpt::Config {
+        workers: t.workers,
+        batch: t.batch_size as i64,
+        micro_batch: t.micro_batch as i64,
+        eval_batch: t.eval_batch_size.unwrap_or(t.batch_size) as i64,
+        val_tokens: d.val_tokens.unwrap_or(crate::spec::VAL_TOKENS),
+        order: d.order.unwrap_or(TokenOrder::Sequential),
+        seed: spec.seed,
+        kind: t.dtype.kind(),
+        device,
+        precision: Precision::new(t.autocast.map(Autocast::kind), false)?,
+        split_embedding: spec.players().len() == 2,
+    };
+    let (train, val) = shards::split(dir)?;
+    GptLm::new(train, &val, &model, config)
 }
 
 /// The AWD-LSTM language model of a `ptb` spec on the corpus in `dir`.

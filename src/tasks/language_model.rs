@@ -22,12 +22,12 @@
 //!   cross-entropy (dropout on) of the iterations since the previous row; row 0's, before
 //!   any training, is the initial model's on the whole training split in evaluation mode.
 use super::bptt::{self, Chunk};
+use super::train_loss::TrainLoss;
 use super::{Local, Task};
 use crate::models::awd_lstm::{AwdLstm, Config as ModelConfig, Dropouts, Masks, WeightHh};
 use crate::models::{self, FlatParams};
 use crate::optim::layout::Layout;
 use anyhow::{ensure, Context, Result};
-use std::cell::Cell;
 use std::collections::HashMap;
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
@@ -86,11 +86,7 @@ pub struct LanguageModel {
     chunk: Chunk,
     /// (h, c) per layer, carried from piece to piece and iteration to iteration.
     hidden: Vec<(Tensor, Tensor)>,
-    /// Σ cross-entropy and tokens of the training pieces since the last row, and whether a
-    /// row has reported them (then the next iteration starts afresh).
-    loss_sum: f64,
-    loss_tokens: f64,
-    reported: Cell<bool>,
+    loss: TrainLoss,
 }
 
 impl LanguageModel {
@@ -152,9 +148,7 @@ impl LanguageModel {
             iteration: 0,
             chunk,
             hidden,
-            loss_sum: 0.0,
-            loss_tokens: 0.0,
-            reported: Cell::new(false),
+            loss: TrainLoss::default(),
         })
     }
 
@@ -282,9 +276,7 @@ impl Task for LanguageModel {
                 .model
                 .init_hidden(self.config.batch, (self.config.kind, self.config.device));
         }
-        if self.reported.replace(false) {
-            (self.loss_sum, self.loss_tokens) = (0.0, 0.0);
-        }
+        self.loss.begin_iteration();
         self.iteration = iteration;
         self.chunk = self.epoch.chunks[at];
         Ok(())
@@ -335,8 +327,7 @@ impl Task for LanguageModel {
             .fold(raw.shallow_clone(), |loss, term| loss + term);
         loss.backward();
         let tokens = (len * c.batch) as f64;
-        self.loss_sum += raw.double_value(&[]) * tokens;
-        self.loss_tokens += tokens;
+        self.loss.add(raw.double_value(&[]), tokens);
         self.hidden = forward
             .hidden
             .into_iter()
@@ -355,12 +346,10 @@ impl Task for LanguageModel {
 
     fn evaluate(&self, w: &Tensor) -> Result<Vec<f64>> {
         self.params.load(w)?;
-        let train = if self.loss_tokens > 0.0 {
-            self.loss_sum / self.loss_tokens
-        } else {
-            self.mean_loss(&self.train)
+        let train = match self.loss.report() {
+            Some(mean) => mean,
+            None => self.mean_loss(&self.train),
         };
-        self.reported.set(true);
         let val = self.mean_loss(&self.valid);
         let test = self.mean_loss(&self.test);
         Ok(vec![train, val, val.exp(), test.exp()])
@@ -378,12 +367,7 @@ impl Task for LanguageModel {
                 ]
             })
             .collect();
-        let sums = [
-            self.loss_sum,
-            self.loss_tokens,
-            f64::from(u8::from(self.reported.get())),
-        ];
-        state.push(("train_loss_sums".into(), Tensor::from_slice(&sums)));
+        state.push(self.loss.state());
         state
     }
 
@@ -403,17 +387,7 @@ impl Task for LanguageModel {
                 *live = from.to_kind(self.config.kind).to_device(self.config.device);
             }
         }
-        let sums = saved
-            .get("train_loss_sums")
-            .context("the checkpoint has no train_loss_sums")?;
-        let sums = Vec::<f64>::try_from(sums.to_kind(Kind::Double))?;
-        ensure!(
-            sums.len() == 3,
-            "checkpoint train_loss_sums: 3 values expected"
-        );
-        (self.loss_sum, self.loss_tokens) = (sums[0], sums[1]);
-        self.reported.set(sums[2] != 0.0);
-        Ok(())
+        self.loss.load_state(saved)
     }
 }
 

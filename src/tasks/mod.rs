@@ -7,10 +7,12 @@ pub mod decode_ahead;
 pub mod from_spec;
 pub mod gan;
 pub mod gan_from_spec;
+pub mod gpt;
 pub mod gradient_penalty;
 pub mod init;
 pub mod language_model;
 pub mod least_squares;
+pub mod train_loss;
 
 use anyhow::Result;
 use std::collections::HashMap;

@@ -391,3 +391,54 @@ pub fn write_mnist(dir: &Path, split: &str, n: usize) {
     )
     .unwrap();
 }
+
+/// Runs `spec` (its data under `data_dir`) to the end, then again in a fresh results
+/// folder, killed with SIGKILL as soon as its first checkpoint is on disk and resumed with
+/// `--resume`: the resumed run's `out/<run>` metrics (all but wall_s) must equal the
+/// uninterrupted run's.
+pub fn assert_kill_9_resumes(spec: &Path, data_dir: &str, run_path: &str) {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let reference = Scratch::new();
+    run(spec, &reference.out(), &["--data-dir", data_dir]).expect_code(0, "reference run");
+    let want = read_metrics(&reference.out().join(run_path)).numbers();
+    let s = Scratch::new();
+    let spawn = || {
+        command()
+            .args([
+                "run",
+                spec.to_str().unwrap(),
+                "--resume",
+                "--data-dir",
+                data_dir,
+            ])
+            .args(["--out", s.out().to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let experiment = s.out().join(run_path.split('/').next().unwrap());
+    let checkpointed = || {
+        fs::read_dir(&experiment)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("checkpoint.safetensors").exists())
+    };
+    let mut child = spawn();
+    let started = Instant::now();
+    while !checkpointed() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(checkpointed(), "a checkpoint was written before the kill");
+    let dir = s.out().join(run_path);
+    assert!(!dir.exists(), "killed before the end");
+    assert!(
+        spawn().wait().unwrap().success(),
+        "the resumed run completes"
+    );
+    assert_eq!(read_metrics(&dir).numbers(), want);
+}

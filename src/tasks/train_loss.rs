@@ -1,0 +1,79 @@
+//! `train_loss` of a language model's metrics row: the mean training cross-entropy of
+//! the iterations since the previous row, kept across a checkpoint.
+use anyhow::{ensure, Context, Result};
+use std::cell::Cell;
+use std::collections::HashMap;
+use tch::{Kind, Tensor};
+
+/// The checkpoint entry holding (Σ loss·tokens, Σ tokens, reported).
+const KEY: &str = "train_loss_sums";
+
+#[derive(Default)]
+pub struct TrainLoss {
+    sum: f64,
+    tokens: f64,
+    /// A row has reported the sums: the next iteration starts them afresh.
+    reported: Cell<bool>,
+}
+
+impl TrainLoss {
+    /// Called as an iteration begins.
+    pub fn begin_iteration(&mut self) {
+        if self.reported.replace(false) {
+            (self.sum, self.tokens) = (0.0, 0.0);
+        }
+    }
+
+    /// A training pass's mean loss over `tokens` predictions.
+    pub fn add(&mut self, mean: f64, tokens: f64) {
+        self.sum += mean * tokens;
+        self.tokens += tokens;
+    }
+
+    /// The mean since the previous row (None before any training), for a row.
+    pub fn report(&self) -> Option<f64> {
+        self.reported.set(true);
+        (self.tokens > 0.0).then(|| self.sum / self.tokens)
+    }
+
+    pub fn state(&self) -> (String, Tensor) {
+        let sums = [
+            self.sum,
+            self.tokens,
+            f64::from(u8::from(self.reported.get())),
+        ];
+        (KEY.into(), Tensor::from_slice(&sums))
+    }
+
+    pub fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
+        let sums = saved
+            .get(KEY)
+            .with_context(|| format!("the checkpoint has no {KEY}"))?;
+        let sums = Vec::<f64>::try_from(sums.to_kind(Kind::Double))?;
+        ensure!(sums.len() == 3, "checkpoint {KEY}: 3 values expected");
+        (self.sum, self.tokens) = (sums[0], sums[1]);
+        self.reported.set(sums[2] != 0.0);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_reports_the_iterations_since_the_previous_one() {
+        let mut loss = TrainLoss::default();
+        assert_eq!(loss.report(), None);
+        loss.begin_iteration();
+        loss.add(2.0, 10.0);
+        loss.add(4.0, 30.0);
+        assert_eq!(loss.report(), Some(3.5));
+        let saved = HashMap::from([loss.state()]);
+        let mut resumed = TrainLoss::default();
+        resumed.load_state(&saved).unwrap();
+        resumed.begin_iteration();
+        resumed.add(1.0, 5.0);
+        assert_eq!(resumed.report(), Some(1.0), "reported sums restart");
+    }
+}
