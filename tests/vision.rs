@@ -310,6 +310,19 @@ fn list_models_gives_published_sizes() {
             "{name}: {listing}"
         );
     }
+    // GPT-2 small, medium and XL as published (tied embedding); Nano as the PISA script.
+    for (preset, count) in [
+        ("gpt2_nano", "123568128"),
+        ("gpt2_small", "124439808"),
+        ("gpt2_medium", "354823168"),
+        ("gpt2_xl", "1557611200"),
+    ] {
+        let entry = listing
+            .split("\n\n")
+            .find(|e| e.starts_with(&format!("gpt, preset = \"{preset}\"")))
+            .unwrap_or_else(|| panic!("{preset}: {listing}"));
+        assert!(entry.contains(&format!("{count} parameters")), "{entry}");
+    }
 }
 
 /// An ImageNet-style root: train/ and val/ folders of two classes of PNGs, class `cat`

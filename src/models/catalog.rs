@@ -127,7 +127,40 @@ pub fn describe() -> String {
             info.name, info.summary, info.input, info.reference
         );
     }
-    out + &describe_awd_lstm()
+    out + &describe_awd_lstm() + &describe_gpt()
+}
+
+/// The GPT presets (`[model] kind = "gpt"`, `preset`), each with its parameter count (the
+/// tied embedding counted once).
+fn describe_gpt() -> String {
+    use super::gpt::{Config, Style};
+    let mut out = String::new();
+    for &name in Config::PRESETS {
+        let c = Config::preset(name).expect("a listed preset");
+        let layout = match c.style {
+            Style::Modded => {
+                "modded-nanogpt (rotary, QK RMS-norm, ReLU², zero-initialised projections)"
+            }
+            Style::Classic => "GPT-2 (learned positions, GELU, LayerNorm, biases)",
+        };
+        out += &format!(
+            "gpt, preset = \"{name}\"\n  {layout}: {} layers, {} heads, width {}, vocabulary {}, \
+             block {}\n  input token ids, {} parameters (tied embedding)\n  reference: {}\n\n",
+            c.n_layer,
+            c.n_head,
+            c.n_embd,
+            c.vocab_size,
+            c.block_size,
+            c.parameters(),
+            match c.style {
+                Style::Modded =>
+                    "Tracy-Wang7/PISA GPT2_new_version/NanoGPT/train_gpt_sisa_lower_memory.py",
+                Style::Classic =>
+                    "Radford et al. 2019; Hugging Face GPT2LMHeadModel (gpt2, gpt2-medium, gpt2-xl)",
+            }
+        );
+    }
+    out
 }
 
 /// The AWD-LSTM's entry: its size depends on the vocabulary, given at PTB's for the suite's
