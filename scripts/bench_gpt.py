@@ -8,7 +8,8 @@ speed:  training tokens per second of the same step in pisa and in PyTorch: the 
         re-typing of the PISA Nano script's GPT (4 forward/backward passes, the mean
         gradient, one AdamW step). Both run in this one invocation, one after the other.
 memory: Table 7's peak memory per optimizer, on CPU the resident peak (ru_maxrss) of a
-        `pisa run` of a few iterations of each reduced Figure 2 spec (or of --size nano).
+        `pisa run` of 2 iterations of each reduced Figure 2 spec (or of --size nano), one
+        sequence per worker so that the optimizer state, not the logits, sets the peak.
 
 Run: scripts/bench-gpt [--iterations N] [--size reduced|nano]
 """
@@ -113,7 +114,7 @@ def main():
             torch_tps = torch_speed(n)
             print(f"speed (reduced, AdamW, {n} iterations, 1 thread): pisa {pisa_tps:.0f} "
                   f"tokens/s, PyTorch {torch_tps:.0f} tokens/s, ratio {pisa_tps / torch_tps:.2f}")
-        print(f"memory ({args.size}: peak resident MiB of `pisa run`, 2 iterations)")
+        print(f"memory ({args.size}: peak resident MiB of `pisa run`, 2 iterations, batch 1)")
         for optimizer in OPTIMIZERS:
             spec = ROOT / f"experiments/figure2/{args.size}/{optimizer}.toml"
             sets = common + [
@@ -121,11 +122,11 @@ def main():
                 "train.eval_every=2",
                 "schedule.warmdown=1",
                 "train.device=cpu",
-                # one sequence per evaluation pass, so the training step sets the peak
+                # one sequence per pass (training and evaluation), so that the
+                # optimizer's state, not the 50,304-way logits, decides the peak
+                "train.batch_size=1",
                 "train.eval_batch_size=1",
             ]
-            if args.size == "nano":
-                sets += ["train.batch_size=1"]
             _, peak = pisa_run(spec, data, tmp / f"memory-{optimizer}", sets)
             print(f"  {optimizer:10s} {peak:8.0f}")
 
