@@ -34,7 +34,8 @@ pub const TABLE: Table = Table {
     decimals: 3,
 };
 
-/// (model, data) of a run: the preset (or "custom") with its size, and the shards' folder.
+/// (model, data) of a run: the preset (or "custom") with its layers × width and block
+/// (`gpt2_nano-4x128-T128`), and the shards' folder.
 fn row(run: &Run) -> Result<RowKey> {
     let int = |key: &str| {
         run.get(&["model", key])
@@ -44,8 +45,9 @@ fn row(run: &Run) -> Result<RowKey> {
     let preset = run
         .text(&["model", "preset"])
         .unwrap_or_else(|| "custom".into());
+    // It names the figures' files: no spaces.
     let model = format!(
-        "{preset} {}×{} (T {})",
+        "{preset}-{}x{}-T{}",
         int("n_layer")?,
         int("n_embd")?,
         int("block_size")?

@@ -731,3 +731,44 @@ fn table4_reports_the_last_score_with_the_papers_fid_and_keeps_the_substitute_ap
         "one figure per row, of the score that row has: {names:?}"
     );
 }
+
+#[test]
+fn figure2_reports_the_last_validation_loss_and_draws_it_against_tokens_and_seconds() {
+    let dir = TempDir::new().unwrap();
+    for (name, optimizer, last) in [("a", "adamw", 4.5), ("b", "nsisa", 4.0)] {
+        let run = dir.path().join(name);
+        fs::create_dir_all(&run).unwrap();
+        let spec = format!(
+            "name = \"{name}\"\n\n[data]\nkind = \"tokens\"\npath = \"corpora/debian-text\"\n\n\
+             [model]\nkind = \"gpt\"\npreset = \"gpt2_nano\"\nn_layer = 4\nn_embd = 128\n\
+             block_size = 128\n\n[optimizer]\nname = \"{optimizer}\"\n\n[plot]\n\
+             y = [\"val_loss\"]\ntable = \"figure2\"\n"
+        );
+        fs::write(run.join("spec.toml"), spec).unwrap();
+        let summary = format!(r#"{{"status": "completed", "last": {{"val_loss": {last}}}}}"#);
+        fs::write(run.join("summary.json"), summary).unwrap();
+        let metrics = format!(
+            "epoch,iteration,val_loss,tokens,wall_s\n0.0,0,10,0,0\n0.5,2,6,4096,3.5\n1.0,4,{last},8192,7\n"
+        );
+        fs::write(run.join("metrics.csv"), metrics).unwrap();
+    }
+    super::tables::write(&super::figure2::TABLE, dir.path()).unwrap();
+    let csv = fs::read_to_string(dir.path().join("figure2.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "model,data,algorithm,seeds,mean,std,paper_mean,paper_std,difference,disagrees\n\
+         gpt2_nano-4x128-T128,debian-text,nsisa,1,4.0000,0.0000,,,,\n\
+         gpt2_nano-4x128-T128,debian-text,adamw,1,4.5000,0.0000,,,,\n"
+    );
+    let figures = super::figure2::FIGURE2.write(dir.path()).unwrap();
+    let names: Vec<String> = figures
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for want in [
+        "figure2-gpt2_nano-4x128-T128-debian-text-val_loss.png",
+        "figure2-gpt2_nano-4x128-T128-debian-text-val_loss-by-wall_s.png",
+    ] {
+        assert!(names.contains(&want.to_string()), "{want} among {names:?}");
+    }
+}
