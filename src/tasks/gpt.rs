@@ -350,7 +350,8 @@ impl Task for GptLm {
             _ => self.params.load(w)?,
         }
         self.params.zero_grad();
-        let mut mean = 0.0;
+        // the batch's mean loss, kept on the device (no host sync in the step)
+        let mut mean = Tensor::zeros([], (Kind::Double, c.device));
         // g_i of the batch's mean loss: the micro-batches' means weighted by their share.
         for (start, rows) in chunks(c.batch, c.micro_batch) {
             let share = rows as f64 / c.batch as f64;
@@ -359,7 +360,7 @@ impl Task for GptLm {
                     self.model
                         .loss(&x.narrow(0, start, rows), &y.narrow(0, start, rows), true)
                 });
-                mean += loss.f_double_value(&[])? * share;
+                mean += loss.detach().to_kind(Kind::Double) * share;
                 (loss * share).f_backward()?;
                 Ok(())
             })
@@ -373,7 +374,7 @@ impl Task for GptLm {
             grad = grad.narrow(0, self.embedding, p - self.embedding);
         }
         self.draws[worker] += 1;
-        self.loss.add(mean, tokens as f64);
+        self.loss.add(&mean, tokens as f64);
         Ok(Local {
             grad,
             samples: tokens,

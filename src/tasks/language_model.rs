@@ -327,7 +327,7 @@ impl Task for LanguageModel {
             .fold(raw.shallow_clone(), |loss, term| loss + term);
         loss.backward();
         let tokens = (len * c.batch) as f64;
-        self.loss.add(raw.double_value(&[]), tokens);
+        self.loss.add(&raw, tokens);
         self.hidden = forward
             .hidden
             .into_iter()

@@ -10,7 +10,9 @@ const KEY: &str = "train_loss_sums";
 
 #[derive(Default)]
 pub struct TrainLoss {
-    sum: f64,
+    /// Σ loss·tokens as a 0-d f64 tensor on the loss's device: adding to it does not wait
+    /// for the device; only a row or a checkpoint reads it.
+    sum: Option<Tensor>,
     tokens: f64,
     /// A row has reported the sums: the next iteration starts them afresh.
     reported: Cell<bool>,
@@ -20,25 +22,33 @@ impl TrainLoss {
     /// Called as an iteration begins.
     pub fn begin_iteration(&mut self) {
         if self.reported.replace(false) {
-            (self.sum, self.tokens) = (0.0, 0.0);
+            (self.sum, self.tokens) = (None, 0.0);
         }
     }
 
-    /// A training pass's mean loss over `tokens` predictions.
-    pub fn add(&mut self, mean: f64, tokens: f64) {
-        self.sum += mean * tokens;
+    /// A training pass's mean loss (a 0-d tensor) over `tokens` predictions.
+    pub fn add(&mut self, mean: &Tensor, tokens: f64) {
+        let term = mean.detach().to_kind(Kind::Double) * tokens;
+        self.sum = Some(match self.sum.take() {
+            Some(sum) => sum + term,
+            None => term,
+        });
         self.tokens += tokens;
+    }
+
+    fn total(&self) -> f64 {
+        self.sum.as_ref().map_or(0.0, |s| s.double_value(&[]))
     }
 
     /// The mean since the previous row (None before any training), for a row.
     pub fn report(&self) -> Option<f64> {
         self.reported.set(true);
-        (self.tokens > 0.0).then(|| self.sum / self.tokens)
+        (self.tokens > 0.0).then(|| self.total() / self.tokens)
     }
 
     pub fn state(&self) -> (String, Tensor) {
         let sums = [
-            self.sum,
+            self.total(),
             self.tokens,
             f64::from(u8::from(self.reported.get())),
         ];
@@ -51,7 +61,8 @@ impl TrainLoss {
             .with_context(|| format!("the checkpoint has no {KEY}"))?;
         let sums = Vec::<f64>::try_from(sums.to_kind(Kind::Double))?;
         ensure!(sums.len() == 3, "checkpoint {KEY}: 3 values expected");
-        (self.sum, self.tokens) = (sums[0], sums[1]);
+        self.sum = Some(Tensor::from(sums[0]));
+        self.tokens = sums[1];
         self.reported.set(sums[2] != 0.0);
         Ok(())
     }
@@ -66,14 +77,14 @@ mod tests {
         let mut loss = TrainLoss::default();
         assert_eq!(loss.report(), None);
         loss.begin_iteration();
-        loss.add(2.0, 10.0);
-        loss.add(4.0, 30.0);
+        loss.add(&Tensor::from(2.0f32), 10.0);
+        loss.add(&Tensor::from(4.0f32), 30.0);
         assert_eq!(loss.report(), Some(3.5));
         let saved = HashMap::from([loss.state()]);
         let mut resumed = TrainLoss::default();
         resumed.load_state(&saved).unwrap();
         resumed.begin_iteration();
-        resumed.add(1.0, 5.0);
+        resumed.add(&Tensor::from(1.0f32), 5.0);
         assert_eq!(resumed.report(), Some(1.0), "reported sums restart");
     }
 }
