@@ -75,6 +75,44 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Let a trained GPT write: a pisa run folder (its last checkpoint) or a Hugging Face
+    /// GPT-2 folder. A recipes fine-tuning takes the ingredients as the prompt, as the PISA
+    /// scripts' `infer`; by default beam search as their evaluation (5 beams, no repeated
+    /// 2-grams, up to 180 new tokens).
+    Generate {
+        /// The run folder (e.g. results/table6-reduced/table6-reduced-sisa/seed=1) or a
+        /// folder with config.json and model.safetensors.
+        model_dir: PathBuf,
+        /// The text to continue (for a recipes run: the ingredients).
+        #[arg(long)]
+        prompt: String,
+        /// Tokens to generate at most.
+        #[arg(long, default_value_t = 180)]
+        max_new_tokens: usize,
+        /// Beams of the beam search (1: greedy).
+        #[arg(long, default_value_t = 5)]
+        num_beams: usize,
+        /// Beam search and greedy: n-grams that may not repeat (0: none).
+        #[arg(long, default_value_t = 2)]
+        no_repeat_ngram_size: usize,
+        /// Sample instead (temperature, top-k and top-p as Hugging Face's warpers).
+        #[arg(long)]
+        sample: bool,
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f64,
+        /// Sampling: keep the k most likely tokens (0: all).
+        #[arg(long, default_value_t = 50)]
+        top_k: usize,
+        /// Sampling: keep the most likely tokens whose probabilities sum to p.
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f64,
+        /// Sampling: the seed of the draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// "cpu", "cuda" or "cuda:N".
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// What the registries hold: `pisa list optimizers`, `pisa list models`.
     List {
         #[arg(value_enum)]
@@ -270,6 +308,44 @@ fn dispatch(command: Command) -> Result<i32> {
         } => {
             crate::tasks::init::export(&run_dir, &spec::data_dir(data_dir.as_deref()), &out)?;
             println!("{}", out.display());
+            Ok(0)
+        }
+        Command::Generate {
+            model_dir,
+            prompt,
+            max_new_tokens,
+            num_beams,
+            no_repeat_ngram_size,
+            sample,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            device,
+        } => {
+            use crate::models::generate::{Decoding, EarlyStopping};
+            let decoding = match (sample, num_beams) {
+                (true, _) => Decoding::Sample {
+                    temperature,
+                    top_k,
+                    top_p,
+                },
+                (false, 1) if no_repeat_ngram_size == 0 => Decoding::Greedy,
+                (false, _) => Decoding::Beam {
+                    num_beams,
+                    no_repeat_ngram_size,
+                    early_stopping: EarlyStopping::Finished,
+                    length_penalty: 1.0,
+                },
+            };
+            let request = crate::generate::Request {
+                prompt: &prompt,
+                max_new_tokens,
+                decoding,
+                seed,
+                device: spec::parse_device(&device)?,
+            };
+            println!("{}", crate::generate::text(&model_dir, &request)?);
             Ok(0)
         }
         Command::Plot { results_dir } => {

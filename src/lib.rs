@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod data;
 pub mod experiment;
+pub mod generate;
 pub mod interrupt;
 pub mod metrics;
 pub mod models;

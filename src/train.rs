@@ -152,6 +152,7 @@ fn record(
         .metric_names()
         .iter()
         .zip(&values)
+        .filter(|(name, _)| !task.occasional_metrics().contains(name))
         .find(|(_, v)| !v.is_finite());
     let diverged = bad.map(|(name, v)| format!("{name} is {v} at iteration {iteration}"));
     Ok((values, diverged))

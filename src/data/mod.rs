@@ -8,6 +8,7 @@ pub mod libsvm;
 pub mod partition;
 pub mod prepare_text;
 pub mod ptb;
+pub mod recipes;
 pub mod shards;
 pub mod synthetic;
 pub mod tokenizer;

@@ -39,6 +39,21 @@ impl Gpt2Bpe {
         }
         self.bpe.decode(ids)
     }
+
+    /// The text of `ids`, bytes cut mid-character read as U+FFFD (how `transformers`
+    /// decodes); ids outside the vocabulary are skipped.
+    pub fn decode_lossy(&self, ids: &[u32]) -> String {
+        let known: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|&id| (id as usize) < Self::VOCAB)
+            .collect();
+        let bytes = self
+            .bpe
+            .decode_bytes(&known)
+            .expect("every id below VOCAB has bytes");
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
 }
 
 /// Cuts `text` into pieces of about `target` bytes (or more) that encode, one by one, to

@@ -15,6 +15,7 @@ pub mod inception;
 pub mod layers;
 pub mod mlp;
 pub mod precision;
+pub mod pretrained;
 pub mod resnet;
 pub mod simple_cnn;
 pub mod vgg;

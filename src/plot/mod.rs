@@ -17,6 +17,7 @@ mod runs;
 pub mod table2;
 pub mod table3;
 pub mod table4;
+pub mod table6;
 pub mod table8;
 pub mod tables;
 

@@ -226,7 +226,7 @@ fn read_run(dir: &Path, table: &str) -> Result<Option<Run>> {
 }
 
 /// The completed runs under `dir` (depth 1 or 2) whose `[plot]` names `table`.
-fn runs_of(dir: &Path, table: &str) -> Result<Vec<Run>> {
+pub fn runs_of(dir: &Path, table: &str) -> Result<Vec<Run>> {
     let mut runs = vec![];
     for dir in run_dirs(dir)? {
         runs.extend(read_run(&dir, table)?);
@@ -235,7 +235,7 @@ fn runs_of(dir: &Path, table: &str) -> Result<Vec<Run>> {
 }
 
 /// Mean and sample standard deviation (0 for one value).
-fn mean_std(values: &[f64]) -> (f64, f64) {
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     let var = if values.len() > 1 {
@@ -265,6 +265,7 @@ pub fn write_all(dir: &Path) -> Result<Vec<PathBuf>> {
     for table in TABLES {
         written.extend(write(table, dir)?);
     }
+    written.extend(super::table6::write(dir)?);
     Ok(written)
 }
 
@@ -278,6 +279,7 @@ pub fn write_comparisons(dir: &Path) -> Result<Vec<PathBuf>> {
     written.extend(super::table8::CURVES.write(dir)?);
     written.extend(super::table4::FIGURE3.write(dir)?);
     written.extend(super::figure2::FIGURE2.write(dir)?);
+    written.extend(super::table6::FIGURE6.write(dir)?);
     Ok(written)
 }
 

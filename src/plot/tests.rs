@@ -772,3 +772,60 @@ fn figure2_reports_the_last_validation_loss_and_draws_it_against_tokens_and_seco
         assert!(names.contains(&want.to_string()), "{want} among {names:?}");
     }
 }
+
+#[test]
+fn table6_reads_losses_and_similarity_at_epochs_2_5_15_with_the_papers_beside() {
+    let dir = TempDir::new().unwrap();
+    let runs = [
+        ("s1", "sisa", 1, 3.0),
+        ("s2", "sisa", 2, 3.2),
+        ("a1", "adamw", 1, 4.0),
+    ];
+    for (name, optimizer, seed, loss2) in runs {
+        let run = dir.path().join(name);
+        fs::create_dir_all(&run).unwrap();
+        let spec = format!(
+            "name = \"table6-gpt2-124m-{optimizer}\"\nseed = {seed}\n\n[data]\nkind = \
+             \"recipes\"\npath = \"recipes.csv\"\nloss_on_padding = true\n\n[model]\nkind = \
+             \"gpt\"\nweights = \"gpt2\"\n\n[optimizer]\nname = \"{optimizer}\"\n\n[plot]\n\
+             y = [\"test_loss\"]\nx = \"epoch\"\ntable = \"table6\"\n"
+        );
+        fs::write(run.join("spec.toml"), spec).unwrap();
+        let model = r#"{"style": "classic", "n_layer": 12, "n_head": 12, "n_embd": 768,
+            "block_size": 1024, "vocab_size": 50260, "dropout": 0.1}"#;
+        fs::write(run.join("model.json"), model).unwrap();
+        fs::write(
+            run.join("summary.json"),
+            r#"{"status": "completed", "last": {"test_loss": 2.0}}"#,
+        )
+        .unwrap();
+        let mut metrics = String::from("epoch,iteration,train_loss,test_loss,similarity,wall_s\n");
+        for epoch in 0..=15 {
+            let loss = if epoch == 2 { loss2 } else { 2.0 };
+            let similarity = match epoch {
+                2 | 5 | 15 => format!("{}", 80 + epoch),
+                _ => "NaN".into(),
+            };
+            metrics.push_str(&format!("{epoch},{},{loss},{loss},{similarity},1\n", 4 * epoch));
+        }
+        fs::write(run.join("metrics.csv"), metrics).unwrap();
+    }
+    super::table6::write(dir.path()).unwrap();
+    let md = fs::read_to_string(dir.path().join("table6.md")).unwrap();
+    // the seeds' mean ± std, the paper's value in brackets; AdamW's row first
+    assert!(
+        md.contains(
+            "| table6-gpt2-124m | gpt2-124M | pads-counted | adamw | 1 | 4.00 ± 0.00 [5.20] |"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("| sisa | 2 | 3.10 ± 0.14 [3.69] |"), "{md}");
+    assert!(md.contains("82.00 ± 0.00 [83.15] | 85.00 ± 0.00 [84.36] | 95.00 ± 0.00 [84.82] |"), "{md}");
+    let figures = super::table6::FIGURE6.write(dir.path()).unwrap();
+    assert!(
+        figures.iter().any(|f| f
+            .to_string_lossy()
+            .ends_with("figure6-table6-gpt2-124m-gpt2-124M-pads-counted-test_loss.png")),
+        "{figures:?}"
+    );
+}

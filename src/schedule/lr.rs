@@ -1,5 +1,5 @@
 //! The learning-rate multiplier f(ℓ) every optimizer shares: a shape (constant, step
-//! decay, cosine to a floor, trapezoid) times an optional linear warm-up. Classic optimizers take
+//! decay, cosine to a floor, trapezoid, linear decay) times an optional linear warm-up. Classic optimizers take
 //! lr·f(ℓ) at iteration ℓ; the ADMM family divides σ and ρ by f(ℓ) (see `optim::admm`).
 //! Milestones and lengths are in iterations here; `spec.rs` converts epochs. A task may
 //! scale each iteration's step on top (`scale`: the language model's seq_len/bptt).
@@ -25,6 +25,9 @@ pub enum Shape {
     /// f(ℓ) = 1 until the last `warmdown` of `length` iterations, then (length − ℓ)/warmdown
     /// (modded-nanogpt's `get_lr`, the trapezoid of the PISA GPT-2 scripts).
     Trapezoid { length: usize, warmdown: usize },
+    /// f(ℓ) = 1 before `start` (the warm-up's end), then max(0, (length − ℓ)/(length −
+    /// start)): transformers' `get_linear_schedule_with_warmup` after its warm-up.
+    Linear { start: usize, length: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -56,6 +59,13 @@ impl Schedule {
                 } else {
                     let t = (iteration - start) as f64 / (*length).max(1) as f64;
                     floor + (1.0 - floor) * (1.0 + (PI * t.min(1.0)).cos()) / 2.0
+                }
+            }
+            Shape::Linear { start, length } => {
+                if iteration < *start {
+                    1.0
+                } else {
+                    length.saturating_sub(iteration) as f64 / (length - start).max(1) as f64
                 }
             }
             Shape::Trapezoid { length, warmdown } => {
@@ -131,6 +141,25 @@ mod tests {
             scale: None,
         };
         assert_eq!(factors(&s, 6), vec![1.0, 1.0, 1.0, 0.75, 0.5, 0.25]);
+    }
+
+    #[test]
+    fn linear_decays_after_the_warmup_as_transformers() {
+        // the PISA AdamW script: warm-up 100 of 320 steps (4 per epoch, 80 epochs)
+        let s = Schedule {
+            shape: Shape::Linear {
+                start: 100,
+                length: 320,
+            },
+            warmup: 100,
+            scale: None,
+        };
+        let f = factors(&s, 330);
+        assert_eq!((f[0], f[49], f[99]), (0.01, 0.5, 1.0));
+        // get_linear_schedule_with_warmup: (320 − ℓ)/(320 − 100) from ℓ = 100
+        for (l, want) in [(100, 1.0), (210, 0.5), (319, 1.0 / 220.0), (320, 0.0), (329, 0.0)] {
+            assert!((f[l] - want).abs() < 1e-15, "f({l}) = {} vs {want}", f[l]);
+        }
     }
 
     #[test]

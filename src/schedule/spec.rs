@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [schedule]
-//! kind = "cosine"              # "constant" (the default), "step", "cosine" or "trapezoid"
+//! kind = "cosine"              # "constant" (the default), "step", "cosine", "trapezoid" or "linear"
 //! warmup = 100                 # linear warm-up over 100 iterations (any kind), or
 //! # warmup_epochs = 1          #   over whole epochs
 //! floor = 0.01                 # cosine: the multiplier it falls to (default 0)
@@ -12,6 +12,9 @@
 //! # factor = 0.1               # default 0.1
 //! # kind = "trapezoid":
 //! # warmdown = 1450            # f falls linearly to 0 over the last 1450 iterations
+//! # kind = "linear":           # transformers' get_linear_schedule_with_warmup
+//! # length_epochs = 80         # f falls linearly from 1 after the warm-up to 0 at this
+//! #                            #   epoch's end (or `length` iterations; default the run's)
 //! ```
 //! Epoch-based keys need the task's iterations per epoch, known only when the task is
 //! built, so they are checked there ([`ScheduleSpec::build`]); the rest is checked with
@@ -28,6 +31,7 @@ pub enum ScheduleKind {
     Step,
     Cosine,
     Trapezoid,
+    Linear,
 }
 
 const DEFAULT_FACTOR: f64 = 0.1;
@@ -59,6 +63,12 @@ pub struct ScheduleSpec {
     /// Trapezoid: the last iterations, over which f falls linearly to 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmdown: Option<usize>,
+    /// Linear: the iteration at which f reaches 0 (default: the run's iterations), or
+    /// the epoch at whose end it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_epochs: Option<usize>,
 }
 
 type Invalid = (String, String);
@@ -104,6 +114,22 @@ impl ScheduleSpec {
             ScheduleKind::Trapezoid,
             "trapezoid",
         )?;
+        only("length", self.length.is_some(), ScheduleKind::Linear, "linear")?;
+        only(
+            "length_epochs",
+            self.length_epochs.is_some(),
+            ScheduleKind::Linear,
+            "linear",
+        )?;
+        if self.length.is_some() && self.length_epochs.is_some() {
+            return bad("length_epochs", "give length or length_epochs, not both");
+        }
+        if self.length == Some(0) || self.length_epochs == Some(0) {
+            return bad(
+                if self.length == Some(0) { "length" } else { "length_epochs" },
+                "the length must be at least 1",
+            );
+        }
         if kind == ScheduleKind::Trapezoid {
             match self.warmdown {
                 None => return bad("kind", "kind = \"trapezoid\" needs warmdown = iterations"),
@@ -184,7 +210,7 @@ impl ScheduleSpec {
         match s.kind {
             ScheduleKind::Step => s.factor = s.factor.or(Some(DEFAULT_FACTOR)),
             ScheduleKind::Cosine => s.floor = s.floor.or(Some(DEFAULT_FLOOR)),
-            ScheduleKind::Constant | ScheduleKind::Trapezoid => {}
+            ScheduleKind::Constant | ScheduleKind::Trapezoid | ScheduleKind::Linear => {}
         }
         s
     }
@@ -233,6 +259,21 @@ impl ScheduleSpec {
                     start: warmup,
                     length: iterations - warmup,
                     floor: self.floor.unwrap_or(DEFAULT_FLOOR),
+                }
+            }
+            ScheduleKind::Linear => {
+                let length = match (self.length, self.length_epochs) {
+                    (Some(l), _) => l,
+                    (None, Some(e)) => epochs("length_epochs", e)?,
+                    (None, None) => iterations,
+                };
+                anyhow::ensure!(
+                    warmup < length,
+                    "schedule: a warm-up of {warmup} iterations reaches the linear schedule's                      end ({length} iterations)"
+                );
+                Shape::Linear {
+                    start: warmup,
+                    length,
                 }
             }
             ScheduleKind::Trapezoid => {

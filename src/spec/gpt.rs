@@ -13,14 +13,14 @@ pub enum GptStyle {
 }
 
 impl GptStyle {
-    fn style(self) -> Style {
+    pub fn style(self) -> Style {
         match self {
             GptStyle::Modded => Style::Modded,
             GptStyle::Classic => Style::Classic,
         }
     }
 
-    fn of(style: Style) -> Self {
+    pub fn of(style: Style) -> Self {
         match style {
             Style::Modded => GptStyle::Modded,
             Style::Classic => GptStyle::Classic,

@@ -8,6 +8,7 @@ mod model;
 mod optimizer;
 mod overrides;
 mod plot;
+mod recipes;
 mod train;
 
 pub use error::{KeyError, SpecError};
@@ -17,6 +18,7 @@ pub use model::{ModelKind, ModelSpec};
 pub use optimizer::OptimizerSpec;
 pub use overrides::Override;
 pub use plot::{Legend, PlotSpec};
+pub use recipes::{SimilaritySpec, MAX_LENGTH, TEST_FRACTION};
 pub use train::{parse_device, Autocast, Dtype, Every, TrainSpec};
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,10 @@ pub struct Spec {
     /// The game and the score of a GAN (`model.kind = "wgan"` or `"wgan_gp"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gan: Option<GanSpec>,
+    /// Recipes: generated recipes scored against the references (Table 6's semantic
+    /// similarity); none without this table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<SimilaritySpec>,
     pub train: TrainSpec,
     pub optimizer: OptimizerSpec,
     /// `[schedule]`: the learning-rate multiplier over iterations (constant if absent).
@@ -78,13 +84,16 @@ pub enum DataKind {
     /// then uint16 tokens), `path` = the folder of `*_train_*.bin` and `*_val_*.bin`
     /// (FineWeb's, or those of `pisa data prepare text`), for `model.kind = "gpt"`.
     Tokens,
+    /// The recipes corpus of Appendix A.4 (`path` = `recipes_1000.csv`), to fine-tune a GPT
+    /// (`model.kind = "gpt"`, usually with `weights`) as the PISA GPT-2 scripts do.
+    Recipes,
 }
 
 impl DataKind {
     pub fn is_classification(self) -> bool {
         !matches!(
             self,
-            DataKind::LeastSquares | DataKind::Ptb | DataKind::Tokens
+            DataKind::LeastSquares | DataKind::Ptb | DataKind::Tokens | DataKind::Recipes
         )
     }
 }
@@ -141,6 +150,19 @@ pub struct DataSpec {
     /// (nanoGPT's `get_batch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<TokenOrder>,
+    /// Recipes: tokens per recipe, truncated and padded (the scripts' 180).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    /// Recipes: the train/test split as a JSON file {"train_indices": [...],
+    /// "val_indices": [...]} (absolute, or relative to the directory pisa runs in), e.g. the
+    /// official one in experiments/table6/official-split.json; without it a split seeded
+    /// by `seed` with `test_fraction` (0.1) held out. Saved to the run's `split.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<PathBuf>,
+    /// Recipes: count the padding tokens in the loss, as the scripts do (their labels are
+    /// the input ids, pads included); default false, padding masked out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_on_padding: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,6 +263,12 @@ impl Spec {
                 return bad("gan", "[gan] is for model.kind = \"wgan\" or \"wgan_gp\"")
             }
             (None, None) => {}
+        }
+        if d.kind == DataKind::Recipes {
+            return self.validate_recipes();
+        }
+        if let Some((key, _)) = self.recipe_keys().into_iter().find(|(_, given)| *given) {
+            return bad(key, "max_length, split, loss_on_padding, model.weights and [similarity] are for recipes data");
         }
         if d.kind == DataKind::Tokens {
             return self.validate_tokens();
@@ -599,6 +627,14 @@ impl Spec {
             s.data.val_tokens = Some(s.data.val_tokens.unwrap_or(VAL_TOKENS));
             s.data.order = Some(s.data.order.unwrap_or(TokenOrder::Sequential));
             s.train.eval_batch_size = Some(s.train.eval_batch_size.unwrap_or(s.train.batch_size));
+        }
+        if s.data.kind == DataKind::Recipes {
+            s.data.max_length = Some(s.data.max_length.unwrap_or(MAX_LENGTH));
+            if s.data.split.is_none() {
+                s.data.test_fraction = Some(s.data.test_fraction.unwrap_or(TEST_FRACTION));
+            }
+            s.data.loss_on_padding = Some(s.data.loss_on_padding.unwrap_or(false));
+            s.train.eval_batch_size = Some(s.train.eval_batch_size.unwrap_or(s.train.batch_size.max(1)));
         }
         s.model = s.model.as_ref().map(|m| m.resolved());
         if let Some(gp) = self.gan_model() {

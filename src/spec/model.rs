@@ -130,6 +130,13 @@ pub struct ModelSpec {
     pub block_size: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vocab_size: Option<i64>,
+    /// GPT, `recipes` data: start from these pretrained weights, a folder (absolute, or
+    /// relative to the directory pisa runs in) holding a Hugging Face GPT-2 checkpoint
+    /// (`config.json` + `model.safetensors`) or a pisa run of a GPT (`spec.toml` +
+    /// `checkpoint.safetensors`). The sizes come from it; `block_size` may raise a modded
+    /// GPT's context (it has no learned positions) and `dropout` replace its rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<std::path::PathBuf>,
 }
 
 /// The AWD-LSTM keys and the suite's defaults (its argparse defaults).
@@ -248,6 +255,10 @@ impl ModelSpec {
     pub fn resolved(&self) -> Self {
         let mut m = self.clone();
         if m.kind == ModelKind::Gpt {
+            if m.weights.is_some() {
+                // the sizes (and the dropout, unless given) are the weights'
+                return m;
+            }
             return m.resolved_gpt();
         }
         if m.kind != ModelKind::AwdLstm {

@@ -78,6 +78,12 @@ pub fn build(spec: &Spec, data_dir: &Path, data: Option<&Path>, device: Device) 
             data.expect("validated: a path"),
             device,
         )?),
+        DataKind::Recipes => {
+            let (task, files) =
+                super::recipes_from_spec::build(spec, data.expect("validated: a path"), device)?;
+            artifacts.extend(files);
+            Box::new(task)
+        }
         _ => {
             let (train, test, normalise, folders) = classification_data(spec, data)?;
             let classes = 1 + train
@@ -206,6 +212,7 @@ pub fn locate_data(spec: &Spec, data_dir: &Path) -> Result<Option<std::path::Pat
             ptb::HOW_TO_GET
         )),
         DataKind::Tokens => folder(shards::HOW_TO_GET),
+        DataKind::Recipes => data::locate(path, data_dir, data::recipes::HOW_TO_GET).map(Some),
     }
 }
 

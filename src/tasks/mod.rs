@@ -12,6 +12,9 @@ pub mod gradient_penalty;
 pub mod init;
 pub mod language_model;
 pub mod least_squares;
+pub mod recipes;
+pub mod recipes_from_spec;
+pub mod similarity;
 pub mod train_loss;
 
 use anyhow::Result;
@@ -103,8 +106,14 @@ pub trait Task: Send {
     fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local>;
     /// Names of the columns `evaluate` returns, written after `iteration` in metrics.csv.
     fn metric_names(&self) -> &'static [&'static str];
-    /// The metrics of the global point `w` (all players' parameters); a non-finite value stops the run as diverged.
+    /// The metrics of the global point `w` (all players' parameters); a non-finite value stops the run as diverged,
+    /// but for the [`Task::occasional_metrics`].
     fn evaluate(&self, w: &Tensor) -> Result<Vec<f64>>;
+    /// Metrics measured on some rows only (the recipes' `similarity`, at the epochs
+    /// `[similarity]` lists), NaN on the others.
+    fn occasional_metrics(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Files the task writes into the run folder when the run ends, made from the final
     /// point `w` (the GAN's grid of samples); none by default.
     fn outputs(&self, _w: &Tensor) -> Result<Vec<(&'static str, Vec<u8>)>> {

@@ -76,6 +76,13 @@ pub const GAMMA_RULE: Hyper = Hyper {
     doc: "\"epochs\": Table 5's γ_ℓ = 1 − 1/(E − ⌊ℓ/n⌋) in place of gamma (then unused), \
           E = ⌈iterations/n⌉, and γ = 1 where E − ⌊ℓ/n⌋ ≤ 1",
 };
+pub const GAMMA_EPOCHS: Hyper = Hyper {
+    name: "gamma_epochs",
+    kind: Kind::Int { min: 2 },
+    default: Default::Unset,
+    doc: "E of gamma_rule = \"epochs\" when it is not the run's epochs (Table 5's E = 80 \
+          for GPT(124M), whose runs stop at epoch 25)",
+};
 pub const LAMBDA: Hyper =
     crate::optim::hyper::float("lambda", 0.0, "λ of the global update (2.3), (2.9)");
 pub const MU: Hyper = crate::optim::hyper::float(
@@ -120,10 +127,16 @@ pub fn sigma_schedule(h: &Hypers, c: &Context) -> Result<SigmaSchedule> {
         if auto {
             bail!("optimizer.k0 = \"auto\" follows gamma (A.1), which gamma_rule = \"epochs\" replaces");
         }
-        // E, the epochs of the run (the last one may be partial)
-        let epochs = c.iterations.div_ceil(n).max(1);
+        // E: given, or the epochs of the run (the last one may be partial)
+        let epochs = match h.get("gamma_epochs").and_then(toml::Value::as_integer) {
+            Some(e) => e as usize,
+            None => c.iterations.div_ceil(n).max(1),
+        };
         Ok(SigmaSchedule::epochs(epochs, n, k0))
     } else {
+        if h.get("gamma_epochs").is_some() {
+            bail!("optimizer.gamma_epochs is E of gamma_rule = \"epochs\"; give that rule too");
+        }
         Ok(SigmaSchedule::new(h.f64("gamma"), k0))
     }
 }

@@ -38,7 +38,7 @@
 //! numerator of (2.9): (3m + 1)·P values in `state_numel`.
 use super::precondition::{divide_into_dual, Precondition, SecondMoment};
 use super::sisa::{second_moment, BETA, ETA, SCHEME};
-use super::{GAMMA, GAMMA_RULE, K0, K0_EPOCHS, LAMBDA, MU, RHO, SIGMA0};
+use super::{GAMMA, GAMMA_EPOCHS, GAMMA_RULE, K0, K0_EPOCHS, LAMBDA, MU, RHO, SIGMA0};
 use crate::optim::hyper::{int, unit, Bound, Default, Hyper, Hypers, Kind};
 use crate::optim::layout::Layout;
 use crate::optim::newton_schulz::orthogonalize;
@@ -59,7 +59,7 @@ pub const ENTRY: Entry = Entry {
         GAMMA,
         K0,
         K0_EPOCHS,
-        GAMMA_RULE,
+        GAMMA_RULE, GAMMA_EPOCHS,
         SCHEME,
         BETA,
         ETA,

@@ -3,7 +3,7 @@
 //! (tests/golden.rs) and `equations.PISA` (tests/data/optim/pisa.toml), both written from
 //! Algorithm 1 independently of this code.
 use super::precondition::{Hessian, Identity, Precondition};
-use super::{GAMMA, GAMMA_RULE, K0, K0_EPOCHS, LAMBDA, MU, RHO, SIGMA0};
+use super::{GAMMA, GAMMA_EPOCHS, GAMMA_RULE, K0, K0_EPOCHS, LAMBDA, MU, RHO, SIGMA0};
 use crate::optim::hyper::{Default, Hyper, Hypers, Kind};
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
@@ -22,7 +22,7 @@ pub const ENTRY: Entry = Entry {
         GAMMA,
         K0,
         K0_EPOCHS,
-        GAMMA_RULE,
+        GAMMA_RULE, GAMMA_EPOCHS,
         Hyper {
             name: "precondition",
             kind: Kind::Choice(&["identity", "hessian"]),

@@ -3,7 +3,7 @@
 //! Checked against scripts/reference_ls.py (tests/golden.rs) and `equations.SISA`
 //! (tests/data/optim/sisa.toml), both written from Algorithm 2 independently of this code.
 use super::precondition::{Scheme, SecondMoment};
-use super::{GAMMA, GAMMA_RULE, K0, K0_EPOCHS, LAMBDA, MU, RHO, SIGMA0};
+use super::{GAMMA, GAMMA_EPOCHS, GAMMA_RULE, K0, K0_EPOCHS, LAMBDA, MU, RHO, SIGMA0};
 use crate::optim::hyper::{positive, unit, Default, Hyper, Hypers, Kind};
 use crate::optim::registry::{Context, Entry};
 use crate::optim::Optimizer;
@@ -26,7 +26,7 @@ pub const ENTRY: Entry = Entry {
         "pisa.md Algorithm 2; golden: scripts/reference_ls.py and scripts/golden/equations.py \
                 (independent PyTorch implementations)",
     hypers: &[
-        SIGMA0, RHO, GAMMA, K0, K0_EPOCHS, GAMMA_RULE, SCHEME, BETA, ETA, LAMBDA, MU,
+        SIGMA0, RHO, GAMMA, K0, K0_EPOCHS, GAMMA_RULE, GAMMA_EPOCHS, SCHEME, BETA, ETA, LAMBDA, MU,
     ],
     build,
 };

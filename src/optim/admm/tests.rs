@@ -411,6 +411,9 @@ fn sigma_rules_of_table_5_from_the_keys() {
     assert_eq!(s.gamma(0), 0.75);
     let s = rule(&format!("{base}gamma_rule = \"epochs\"\nk0_epochs = 1"), 3).unwrap();
     assert_eq!(s, SigmaSchedule::epochs(4, 3, 3));
+    // Table 5's E of a run stopped early (GPT(124M): E = 80, stopped at epoch 25)
+    let s = rule(&format!("{base}gamma_rule = \"epochs\"\ngamma_epochs = 80"), 3).unwrap();
+    assert_eq!(s, SigmaSchedule::epochs(80, 3, 1));
     assert_eq!(
         rule(&format!("{base}k0 = \"auto\"\ngamma = 0.5"), 0)
             .unwrap()
@@ -422,6 +425,7 @@ fn sigma_rules_of_table_5_from_the_keys() {
     assert!(err("k0_epochs = 2", 0).contains("iterations make an epoch"));
     assert!(err("gamma_rule = \"epochs\"", 0).contains("iterations make an epoch"));
     assert!(err("gamma_rule = \"epochs\"\nk0 = \"auto\"", 3).contains("auto"));
+    assert!(err("gamma_epochs = 80", 3).contains("give that rule too"));
 }
 
 #[test]
