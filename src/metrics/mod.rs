@@ -1,6 +1,7 @@
 //! Scores computed from a model's outputs rather than from its loss: the Fréchet distance
 //! between feature statistics of real and generated images (FID and its Fashion-MNIST
 //! stand-in `fd_fmnist`).
+pub mod bertscore;
 pub mod fd_fmnist;
 pub mod frechet;
 

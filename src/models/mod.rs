@@ -2,6 +2,7 @@
 //! as one tensor (DESIGN-NOTES "Parameters as flat buffers"); nothing task-specific.
 pub mod alexnet;
 pub mod awd_lstm;
+pub mod bert;
 pub mod catalog;
 pub mod conv;
 pub mod dcgan;
