@@ -2,10 +2,10 @@
 //! model is a pisa run folder (its last checkpoint: a pretraining run on token shards or a
 //! recipes fine-tuning) or a Hugging Face GPT-2 folder. A recipes run's prompt is the
 //! ingredients, formatted as the PISA scripts' `infer` (`<|startoftext|>Ingredients: …`);
-//! other models take the prompt as plain text. The output is decoded without special
+//! other models take the prompt as text, the recipes tokenizer's special tokens matched
+//! where written. Generation stops at `<|endoftext|>`. The output is decoded without special
 //! tokens, prompt included, as the scripts print it.
 use crate::data::recipes::{self, RecipeTokenizer};
-use crate::data::tokenizer::Gpt2Bpe;
 use crate::models::generate::{generate, Decoding};
 use crate::models::gpt::Gpt;
 use crate::models::pretrained;
@@ -29,17 +29,11 @@ pub fn text(dir: &Path, request: &Request) -> Result<String> {
     let gpt = Gpt::new(&store.root(), &config);
     gpt.load(&tensors)
         .with_context(|| format!("{}: the weights do not fit its model", dir.display()))?;
-    let fine_tuned = is_recipes_run(dir);
-    let (prompt, eos) = if fine_tuned {
-        let tokenizer = RecipeTokenizer::new()?;
-        (
-            tokenizer.encode(&recipes::prompt(request.prompt)),
-            RecipeTokenizer::EOS,
-        )
-    } else {
-        let bpe = Gpt2Bpe::new()?;
-        let ids = bpe.encode(request.prompt).into_iter().map(i64::from).collect();
-        (ids, Gpt2Bpe::EOT)
+    // special tokens written in the prompt are matched (`<|startoftext|>`, …)
+    let tokenizer = RecipeTokenizer::new()?;
+    let prompt = match is_recipes_run(dir) {
+        true => tokenizer.encode(&recipes::prompt(request.prompt)),
+        false => tokenizer.encode(request.prompt),
     };
     ensure!(!prompt.is_empty(), "the prompt is empty");
     let max_new = request
@@ -55,12 +49,12 @@ pub fn text(dir: &Path, request: &Request) -> Result<String> {
         &gpt,
         &prompt,
         max_new,
-        Some(eos as i64),
+        Some(RecipeTokenizer::EOS as i64),
         &request.decoding,
         request.seed,
     )?;
     // the special tokens (and a pretrained vocabulary's padding rows) are not text
-    Ok(RecipeTokenizer::new()?.decode(&ids))
+    Ok(tokenizer.decode(&ids))
 }
 
 /// Whether `dir` is a pisa run on the recipes corpus.
