@@ -31,13 +31,26 @@
 //! for Classic Hugging Face's `transformer.wpe.weight`, `transformer.h.{i}.ln_1.{weight,bias}`,
 //! `….attn.c_attn.{weight,bias}`, … `transformer.ln_f.{weight,bias}`, the linear weights in
 //! torch's [out, in] orientation (HF's `Conv1D` stores [in, out]; `gpt_weights` transposes).
-//! Attention is libtorch's `scaled_dot_product_attention` with `is_causal`, scale 1/√head_dim.
+//! Attention is libtorch's `scaled_dot_product_attention` with `is_causal`, scale 1/√head_dim;
+//! [`Gpt::forward_masked`] adds Hugging Face's padding mask (`attention_mask`), and
+//! [`Gpt::forward_cached`] forwards new tokens after those a [`KvCache`] holds (generation,
+//! `models::generate`).
 //!
 //! scripts/golden_gpt.py writes the goldens tests/gpt_golden.rs checks this module against.
+use super::kv_cache::KvCache;
 use anyhow::{bail, ensure, Result};
 use std::collections::HashMap;
 use tch::nn::{self, Init};
 use tch::{Device, Kind, Reduction, Tensor};
+
+/// Next-token targets [B, T] from Hugging Face `labels` [B, T] (int64), as its causal-LM
+/// loss shifts them (`ForCausalLMLoss`): position t's target is `labels[t + 1]`, the last
+/// position's −100 (ignored). T ≥ 1.
+pub fn shift_labels(labels: &Tensor) -> Tensor {
+    let t = labels.size()[1];
+    let ignored = Tensor::full([labels.size()[0], 1], -100, (Kind::Int64, labels.device()));
+    Tensor::cat(&[labels.narrow(1, 1, t - 1), ignored], 1)
+}
 
 /// Which reference the model follows (the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,9 +206,11 @@ enum Qkv {
     Packed(Linear),
 }
 
-/// The rotary tables of `Rotary.forward` for T positions: cos and sin [1, T, 1, head_dim/2]
-/// of t·base^(−2j/head_dim), computed in f32 and kept in bfloat16 as the script caches them
-/// (`freqs.cos().bfloat16()`); products with them promote to the activations' kind.
+/// The rotary tables of `Rotary.forward` for T positions from `start`: cos and sin
+/// [1, T, 1, head_dim/2] of t·base^(−2j/head_dim), t = start..start+T, computed in f32 and kept
+/// in bfloat16 as the script caches them (`freqs.cos().bfloat16()`): the rows of the script's
+/// table for start + T positions, each row computed alone. Products with them promote to the
+/// activations' kind.
 #[derive(Debug)]
 struct Rotary {
     cos: Tensor,
@@ -207,12 +222,13 @@ struct Rotary {
 const ROTARY_BASE: i64 = 10_000;
 
 impl Rotary {
-    fn new(t: i64, head_dim: i64, device: Device) -> Self {
+    fn new(start: i64, t: i64, head_dim: i64, device: Device) -> Self {
         let exponent = Tensor::arange_start_step(0, head_dim, 2, (Kind::Int64, device))
             .to_kind(Kind::Float)
             / head_dim as f64;
         let inv_freq = Tensor::pow_scalar(ROTARY_BASE, &exponent).reciprocal();
-        let positions = Tensor::arange(t, (Kind::Float, device));
+        let positions =
+            Tensor::arange_start(start, start + t, (Kind::Int64, device)).to_kind(Kind::Float);
         let freqs = positions.outer(&inv_freq);
         let table = |x: Tensor| x.to_kind(Kind::BFloat16).view([1, t, 1, head_dim / 2]);
         let sin = table(freqs.sin());
@@ -245,11 +261,24 @@ struct Block {
     mlp_proj: Linear,
 }
 
+/// Which keys each query of a pass attends to.
+enum Visible {
+    /// Keys up to its own position (`is_causal`): a pass over whole sequences.
+    Causal,
+    /// Every key: one new token after the cached ones.
+    All,
+    /// A boolean mask [B or 1, 1, T, keys], true where the query attends.
+    Mask(Tensor),
+}
+
 /// What every block's forward pass shares.
 struct Pass<'a> {
     config: &'a Config,
+    /// Position of the first token: the KV cache's length, else 0.
+    start: i64,
     /// Modded only: QK RMS-norm and rotary embedding.
     rotary: Option<Rotary>,
+    visible: Visible,
     train: bool,
 }
 
@@ -264,13 +293,15 @@ impl Pass<'_> {
 }
 
 impl Block {
-    fn forward(&self, x: &Tensor, pass: &Pass) -> Tensor {
-        let x = x + self.attention(&self.ln_1.forward(x), pass);
+    /// `kv`: this layer's cache buffers (keys, values), which receive the pass's keys and
+    /// values at positions `pass.start..` and give attention every key up to them.
+    fn forward(&self, x: &Tensor, pass: &Pass, kv: Option<(&Tensor, &Tensor)>) -> Tensor {
+        let x = x + self.attention(&self.ln_1.forward(x), pass, kv);
         &x + self.mlp(&self.ln_2.forward(&x), pass)
     }
 
     /// `CausalSelfAttention.forward` of the script (Modded) or nanoGPT/HF (Classic).
-    fn attention(&self, x: &Tensor, pass: &Pass) -> Tensor {
+    fn attention(&self, x: &Tensor, pass: &Pass, kv: Option<(&Tensor, &Tensor)>) -> Tensor {
         let [b, t, c] = x.size()[..] else {
             unreachable!("the residual stream is [B, T, C]")
         };
@@ -290,16 +321,22 @@ impl Block {
             q = rotary.apply(&norm(&q));
             k = rotary.apply(&norm(&k));
         }
+        let (q, mut k, mut v) = (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));
+        if let Some((keys, values)) = kv {
+            let keys_until = pass.start + t;
+            keys.narrow(2, pass.start, t).copy_(&k);
+            values.narrow(2, pass.start, t).copy_(&v);
+            k = keys.narrow(2, 0, keys_until);
+            v = values.narrow(2, 0, keys_until);
+        }
         let dropout_p = if pass.train { pass.config.dropout } else { 0.0 };
+        let (mask, is_causal) = match &pass.visible {
+            Visible::Causal => (None, true),
+            Visible::All => (None, false),
+            Visible::Mask(mask) => (Some(mask), false),
+        };
         let y = Tensor::scaled_dot_product_attention(
-            &q.transpose(1, 2),
-            &k.transpose(1, 2),
-            &v.transpose(1, 2),
-            None::<Tensor>,
-            dropout_p,
-            true,
-            None,
-            false,
+            &q, &k, &v, mask, dropout_p, is_causal, None, false,
         );
         let y = y.transpose(1, 2).contiguous().view([b, t, c]);
         pass.dropout(self.attn_proj.forward(&y))
@@ -448,6 +485,24 @@ impl Gpt {
     /// when computed in half precision (autocast; the script's `logits.float()`), else in the
     /// parameters' kind. `train` turns Classic's dropout on. Panics on another shape.
     pub fn forward(&self, idx: &Tensor, train: bool) -> Tensor {
+        self.forward_masked(idx, None, train)
+    }
+
+    /// [`Gpt::forward`] with an optional padding mask `attention_mask` [B, T] (any kind;
+    /// nonzero marks a real token, 0 a pad), as Hugging Face's `GPT2Model.forward(input_ids,
+    /// attention_mask=…)` without `position_ids`: a query attends to the keys at or before it
+    /// that are not pads (pads are masked on top of the causal mask, so a right-padded pad
+    /// position sees only the real tokens before it, not itself), and positions stay 0..T−1
+    /// whatever the padding (HF's `arange` when no position ids are given; Modded's rotary
+    /// likewise). A query that sees no key (a sequence starting with a pad) is outside what
+    /// the reference's right padding produces; libtorch's attention gives it a zero output
+    /// on the CPU. Panics on a mask of another shape than `idx`'s.
+    pub fn forward_masked(
+        &self,
+        idx: &Tensor,
+        attention_mask: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
         let size = idx.size();
         let [_, t] = size[..] else {
             panic!("GPT: token ids must be [B, T], got {size:?}")
@@ -457,20 +512,101 @@ impl Gpt {
             "GPT: sequence length {t} exceeds block_size {}",
             self.config.block_size
         );
-        let device = self.wte.device();
+        let visible = match attention_mask {
+            None => Visible::Causal,
+            Some(mask) => {
+                assert_eq!(
+                    mask.size(),
+                    size,
+                    "GPT: the attention mask must have the token ids' shape [B, T]"
+                );
+                let device = self.device();
+                let causal = Tensor::ones([t, t], (Kind::Bool, device)).tril(0);
+                let real_keys = mask.ne(0).to_device(device).view([size[0], 1, 1, t]);
+                Visible::Mask(real_keys.logical_and(&causal.view([1, 1, t, t])))
+            }
+        };
+        self.run(idx, 0, visible, None, train)
+    }
+
+    /// Logits [B, t, vocab_size] for the next tokens `idx` [B, t] of the sequences whose
+    /// keys and values `cache` holds (B = its batch), at positions `cache.len()..`: Classic's
+    /// `wpe` rows and Modded's rotary rows from there, attention to every cached key and,
+    /// causally, the new ones — Hugging Face's `GPT2LMHeadModel(input_ids,
+    /// past_key_values=…)`. The new keys and values are written into `cache`, which then
+    /// counts them. An evaluation pass (no dropout); call it under `tch::no_grad`. Token ids
+    /// must lie in 0..vocab_size. Errors for another shape, batch or dimension, no tokens,
+    /// or more tokens than the cache has room for.
+    pub fn forward_cached(&self, idx: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let size = idx.size();
+        let [b, t] = size[..] else {
+            bail!("GPT: token ids must be [B, T], got {size:?}")
+        };
+        ensure!(
+            b == cache.batch(),
+            "GPT: {b} sequences for a KV cache of batch {}",
+            cache.batch()
+        );
+        ensure!(t >= 1, "GPT: no tokens to forward");
+        ensure!(
+            cache.len() + t <= cache.capacity(),
+            "GPT: {t} tokens after {} cached exceed the KV cache's capacity {}",
+            cache.len(),
+            cache.capacity()
+        );
+        let dims = (
+            cache.keys[0].size(),
+            self.config.n_head,
+            self.config.head_dim(),
+        );
+        ensure!(
+            cache.keys.len() == self.blocks.len() && dims.0[1] == dims.1 && dims.0[3] == dims.2,
+            "GPT: the KV cache was made for another model"
+        );
+        let start = cache.len();
+        let visible = match (start, t) {
+            (_, 1) => Visible::All,
+            (0, _) => Visible::Causal,
+            _ => {
+                // Query i (position start + i) sees keys 0..=start + i.
+                let device = self.device();
+                let keys = Tensor::arange(start + t, (Kind::Int64, device)).view([1, -1]);
+                let queries = Tensor::arange_start(start, start + t, (Kind::Int64, device));
+                Visible::Mask(keys.le_tensor(&queries.view([-1, 1])).view([1, 1, t, -1]))
+            }
+        };
+        let logits = self.run(idx, start, visible, Some(cache), false);
+        cache.advance(t);
+        Ok(logits)
+    }
+
+    /// The forward pass from position `start`, with a KV cache or without.
+    fn run(
+        &self,
+        idx: &Tensor,
+        start: i64,
+        visible: Visible,
+        cache: Option<&KvCache>,
+        train: bool,
+    ) -> Tensor {
+        let t = idx.size()[1];
+        let device = self.device();
         let pass = Pass {
             config: &self.config,
+            start,
             rotary: (self.config.style == Style::Modded)
-                .then(|| Rotary::new(t, self.config.head_dim(), device)),
+                .then(|| Rotary::new(start, t, self.config.head_dim(), device)),
+            visible,
             train,
         };
         let mut x = Tensor::embedding(&self.wte, idx, -1, false, false);
         if let Some(wpe) = &self.wpe {
-            let positions = Tensor::arange(t, (Kind::Int64, device));
+            let positions = Tensor::arange_start(start, start + t, (Kind::Int64, device));
             x = pass.dropout(x + Tensor::embedding(wpe, &positions, -1, false, false));
         }
-        for block in &self.blocks {
-            x = block.forward(&x, &pass);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let kv = cache.map(|c| (&c.keys[i], &c.values[i]));
+            x = block.forward(&x, &pass, kv);
         }
         let logits = self.ln_f.forward(&x).linear(&self.wte, None::<Tensor>);
         match logits.kind() {
@@ -483,10 +619,34 @@ impl Gpt {
     /// ignoring targets equal to −100 (Hugging Face's ignore_index). NaN when every target
     /// is ignored, as torch's mean over no terms.
     pub fn loss(&self, idx: &Tensor, targets: &Tensor, train: bool) -> Tensor {
-        let logits = self.forward(idx, train);
+        self.loss_masked(idx, targets, None, train)
+    }
+
+    /// [`Gpt::loss`] of [`Gpt::forward_masked`]: with `targets = shift_labels(labels)` it is
+    /// Hugging Face's `GPT2LMHeadModel(input_ids, attention_mask=…, labels=labels).loss`
+    /// (the mean over every label but −100, pads included when they are labels, as the PISA
+    /// recipes script trains with labels = input_ids).
+    pub fn loss_masked(
+        &self,
+        idx: &Tensor,
+        targets: &Tensor,
+        attention_mask: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
+        let logits = self.forward_masked(idx, attention_mask, train);
         logits
             .reshape([-1, self.config.vocab_size])
             .cross_entropy_loss::<Tensor>(&targets.reshape([-1]), None, Reduction::Mean, -100, 0.0)
+    }
+
+    /// The parameters' kind.
+    pub fn kind(&self) -> Kind {
+        self.wte.kind()
+    }
+
+    /// The parameters' device.
+    pub fn device(&self) -> Device {
+        self.wte.device()
     }
 
     pub fn config(&self) -> &Config {
