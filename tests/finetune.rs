@@ -11,7 +11,9 @@ use std::path::Path;
 /// A corpus of 20 short recipes in the CSV's format (quoted fields with commas).
 fn corpus(dir: &Path) {
     let mut csv = String::from("RecipeId,name,ingredients,instructions\n");
-    let foods = ["eggs", "flour", "milk", "butter", "sugar", "salt", "rice", "beans"];
+    let foods = [
+        "eggs", "flour", "milk", "butter", "sugar", "salt", "rice", "beans",
+    ];
     for i in 0..20 {
         let a = foods[i % 8];
         let b = foods[(i * 3 + 1) % 8];
@@ -100,9 +102,16 @@ fn fine_tuning_records_its_split_and_model_and_measures_similarity_when_listed()
         "5",
     ]);
     out.expect_code(0, "generate");
-    assert!(out.stdout.starts_with("Ingredients: eggs, milk."), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("Ingredients: eggs, milk."),
+        "{}",
+        out.stdout
+    );
     let base = format!("weights = {:?}", dir.to_str().unwrap());
-    let again = s.write("again.toml", &edit(&spec(&base, ""), "name = \"ft\"", "name = \"again\""));
+    let again = s.write(
+        "again.toml",
+        &edit(&spec(&base, ""), "name = \"ft\"", "name = \"again\""),
+    );
     run(&again, &s.out(), &["--data-dir", data]).expect_code(0, "a run from the fine-tuned run");
     let first = read_metrics(&s.out().join("again/default")).column("test_loss")[0];
     // it starts where the first run ended (the same split: the same seed)
@@ -134,7 +143,11 @@ fn recipe_keys_are_checked_and_located() {
             "after the run's last",
         ),
         (
-            edit(&spec(FRESH, ""), "test_fraction = 0.2", "test_fraction = 0.2\nsplit = \"s.json\""),
+            edit(
+                &spec(FRESH, ""),
+                "test_fraction = 0.2",
+                "test_fraction = 0.2\nsplit = \"s.json\"",
+            ),
             "data.test_fraction",
             "not both",
         ),

@@ -106,7 +106,11 @@ pub fn read(path: &Path) -> Result<Vec<Recipe>> {
         let line = row.position().map_or(0, |p| p.line());
         let field = |i: usize| -> Result<String> {
             row.get(i).map(str::to_string).with_context(|| {
-                format!("{} line {line}: the row has {} fields", path.display(), row.len())
+                format!(
+                    "{} line {line}: the row has {} fields",
+                    path.display(),
+                    row.len()
+                )
             })
         };
         recipes.push(Recipe {
@@ -302,7 +306,10 @@ mod tests {
         let row0 = Vec::<i64>::try_from(ids.get(0)).unwrap();
         assert_eq!(row0[0], 50257);
         assert_eq!(&row0[3..], &[50259; 3]);
-        assert_eq!(Vec::<i64>::try_from(mask.get(0)).unwrap(), [1, 1, 1, 0, 0, 0]);
+        assert_eq!(
+            Vec::<i64>::try_from(mask.get(0)).unwrap(),
+            [1, 1, 1, 0, 0, 0]
+        );
         assert_eq!(Vec::<i64>::try_from(mask.get(1)).unwrap(), [1; 6]);
     }
 
@@ -322,8 +329,8 @@ mod tests {
 
     #[test]
     fn reads_the_shared_corpus() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/data/recipes/recipes_1000.csv");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/recipes/recipes_1000.csv");
         if !path.exists() {
             return;
         }

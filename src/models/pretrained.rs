@@ -32,10 +32,16 @@ pub fn load(dir: &Path) -> Result<(Config, Vec<(String, Tensor)>)> {
         .as_ref()
         .filter(|m| m.kind == crate::spec::ModelKind::Gpt)
         .with_context(|| format!("{}: the run did not train a GPT", spec_file.display()))?;
-    let config = match &model.weights {
-        // a fine-tuned run: its model as the run recorded it
-        Some(_) => read_model_file(&dir.join(MODEL_FILE))?,
-        None => model
+    // a fine-tuned run records the model it trained (its spec may name only weights, and
+    // its vocabulary is the tokenizer's); a pretraining run's is its spec's
+    let model_file = dir.join(MODEL_FILE);
+    let config = match (model_file.is_file(), &model.weights) {
+        (true, _) => read_model_file(&model_file)?,
+        (false, Some(_)) => bail!(
+            "{} not found: the run started from weights and records its model there",
+            model_file.display()
+        ),
+        (false, None) => model
             .gpt_config()
             .map_err(|(key, msg)| anyhow::anyhow!("{}: {key}: {msg}", spec_file.display()))?,
     };
@@ -63,7 +69,10 @@ pub fn load(dir: &Path) -> Result<(Config, Vec<(String, Tensor)>)> {
             Tensor::cat(&parts, 0)
         }
     };
-    Ok((config.clone(), split_flat(&config, &w).context(shown.to_string())?))
+    Ok((
+        config.clone(),
+        split_flat(&config, &w).context(shown.to_string())?,
+    ))
 }
 
 /// Where a run that starts from weights records the model it trains (its spec has only
@@ -122,7 +131,11 @@ fn read_model_file(path: &Path) -> Result<Config> {
 fn split_flat(config: &Config, w: &Tensor) -> Result<Vec<(String, Tensor)>> {
     let store = nn::VarStore::new(Device::Cpu);
     let gpt = tch::no_grad(|| Gpt::new(&store.root(), config));
-    let total: i64 = gpt.named_parameters().iter().map(|(_, t)| t.numel() as i64).sum();
+    let total: i64 = gpt
+        .named_parameters()
+        .iter()
+        .map(|(_, t)| t.numel() as i64)
+        .sum();
     ensure!(
         w.size() == [total],
         "optimizer.w is {:?}, but a GPT of the run's spec has {total} parameters",
@@ -146,7 +159,11 @@ fn split_flat(config: &Config, w: &Tensor) -> Result<Vec<(String, Tensor)>> {
 /// positive definite (else μ), as `transformers`' `_init_added_embeddings_weights_with_mean`
 /// (`mean_resizing=True`, its default); a smaller vocabulary keeps the first rows. The
 /// draw is torch's generator, seeded by the caller.
-pub fn resize_vocab(tensors: &mut [(String, Tensor)], config: &mut Config, vocab: i64) -> Result<()> {
+pub fn resize_vocab(
+    tensors: &mut [(String, Tensor)],
+    config: &mut Config,
+    vocab: i64,
+) -> Result<()> {
     let (_, wte) = tensors
         .iter_mut()
         .find(|(name, _)| name == EMBEDDING)
@@ -194,11 +211,10 @@ mod tests {
 
     #[test]
     fn resizing_keeps_old_rows_and_adds_rows_at_the_mean() {
-        tch::manual_seed(0);
-        let wte = Tensor::randn([40, 8], (Kind::Float, Device::Cpu));
+        let wte = crate::models::seeded(0, || Tensor::randn([40, 8], (Kind::Float, Device::Cpu)));
         let mut tensors = vec![(EMBEDDING.to_string(), wte.copy())];
         let mut config = tiny();
-        resize_vocab(&mut tensors, &mut config, 43).unwrap();
+        crate::models::seeded(1, || resize_vocab(&mut tensors, &mut config, 43)).unwrap();
         let new = &tensors[0].1;
         assert_eq!((new.size(), config.vocab_size), (vec![43, 8], 43));
         assert!(new.narrow(0, 0, 40).equal(&wte));

@@ -806,7 +806,10 @@ fn table6_reads_losses_and_similarity_at_epochs_2_5_15_with_the_papers_beside() 
                 2 | 5 | 15 => format!("{}", 80 + epoch),
                 _ => "NaN".into(),
             };
-            metrics.push_str(&format!("{epoch},{},{loss},{loss},{similarity},1\n", 4 * epoch));
+            metrics.push_str(&format!(
+                "{epoch},{},{loss},{loss},{similarity},1\n",
+                4 * epoch
+            ));
         }
         fs::write(run.join("metrics.csv"), metrics).unwrap();
     }
@@ -820,7 +823,10 @@ fn table6_reads_losses_and_similarity_at_epochs_2_5_15_with_the_papers_beside() 
         "{md}"
     );
     assert!(md.contains("| sisa | 2 | 3.10 ± 0.14 [3.69] |"), "{md}");
-    assert!(md.contains("82.00 ± 0.00 [83.15] | 85.00 ± 0.00 [84.36] | 95.00 ± 0.00 [84.82] |"), "{md}");
+    assert!(
+        md.contains("82.00 ± 0.00 [83.15] | 85.00 ± 0.00 [84.36] | 95.00 ± 0.00 [84.82] |"),
+        "{md}"
+    );
     let figures = super::table6::FIGURE6.write(dir.path()).unwrap();
     assert!(
         figures.iter().any(|f| f

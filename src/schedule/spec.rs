@@ -114,7 +114,12 @@ impl ScheduleSpec {
             ScheduleKind::Trapezoid,
             "trapezoid",
         )?;
-        only("length", self.length.is_some(), ScheduleKind::Linear, "linear")?;
+        only(
+            "length",
+            self.length.is_some(),
+            ScheduleKind::Linear,
+            "linear",
+        )?;
         only(
             "length_epochs",
             self.length_epochs.is_some(),
@@ -126,7 +131,11 @@ impl ScheduleSpec {
         }
         if self.length == Some(0) || self.length_epochs == Some(0) {
             return bad(
-                if self.length == Some(0) { "length" } else { "length_epochs" },
+                if self.length == Some(0) {
+                    "length"
+                } else {
+                    "length_epochs"
+                },
                 "the length must be at least 1",
             );
         }
@@ -342,7 +351,7 @@ mod tests {
     #[test]
     fn rejects_unknown_keys_and_misplaced_ones() {
         assert!(toml::from_str::<ScheduleSpec>("kind = \"step\"\nmilestone = [1]").is_err());
-        assert!(toml::from_str::<ScheduleSpec>("kind = \"linear\"").is_err());
+        assert!(toml::from_str::<ScheduleSpec>("kind = \"exponential\"").is_err());
         assert_eq!(invalid("floor = 0.1"), "schedule.floor");
         assert_eq!(
             invalid("kind = \"cosine\"\nfactor = 0.5"),

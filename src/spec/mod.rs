@@ -634,7 +634,8 @@ impl Spec {
                 s.data.test_fraction = Some(s.data.test_fraction.unwrap_or(TEST_FRACTION));
             }
             s.data.loss_on_padding = Some(s.data.loss_on_padding.unwrap_or(false));
-            s.train.eval_batch_size = Some(s.train.eval_batch_size.unwrap_or(s.train.batch_size.max(1)));
+            s.train.eval_batch_size =
+                Some(s.train.eval_batch_size.unwrap_or(s.train.batch_size.max(1)));
         }
         s.model = s.model.as_ref().map(|m| m.resolved());
         if let Some(gp) = self.gan_model() {

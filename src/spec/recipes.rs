@@ -150,7 +150,10 @@ impl Spec {
                 );
             }
             if let Some(p) = model.dropout.filter(|p| !(0.0..1.0).contains(p)) {
-                return bad("model.dropout", format!("dropout must be in [0, 1), not {p}"));
+                return bad(
+                    "model.dropout",
+                    format!("dropout must be in [0, 1), not {p}"),
+                );
             }
         } else {
             model.validate()?;

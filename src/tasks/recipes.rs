@@ -149,7 +149,10 @@ impl Recipes {
         let mask = data.mask.index_select(0, rows);
         let length = match self.config.loss_on_padding {
             true => ids.size()[1],
-            false => mask.sum_dim_intlist(1, false, Kind::Int64).max().int64_value(&[]),
+            false => mask
+                .sum_dim_intlist(1, false, Kind::Int64)
+                .max()
+                .int64_value(&[]),
         };
         let t = length.max(2) - 1;
         let x = ids.narrow(1, 0, t);
@@ -180,7 +183,8 @@ impl Recipes {
         tch::no_grad(|| -> Result<()> {
             let n = data.ids.size()[0];
             for (start, rows) in chunks(n, self.config.eval_batch) {
-                let rows = Tensor::arange_start(start, start + rows, (Kind::Int64, self.config.device));
+                let rows =
+                    Tensor::arange_start(start, start + rows, (Kind::Int64, self.config.device));
                 let (x, y, mask) = self.batch(data, &rows);
                 let k = Self::predictions(&y);
                 if k > 0.0 {
@@ -254,8 +258,8 @@ impl Task for Recipes {
              not have; use sisa, nsisa or a first-order pisa"
         );
         let draw = self.batches.next(worker);
-        let rows = Tensor::from_slice(&draw.rows.slice(0, draw.rows.len()))
-            .to_device(self.config.device);
+        let rows =
+            Tensor::from_slice(&draw.rows.slice(0, draw.rows.len())).to_device(self.config.device);
         let (x, y, mask) = self.batch(&self.train, &rows);
         let total = Self::predictions(&y).max(1.0);
         self.params.load(w)?;
@@ -304,7 +308,7 @@ impl Task for Recipes {
         let test = self.mean_loss(&self.test)?;
         let n = self.batches.per_epoch();
         let similarity = match &self.similarity {
-            Some(s) if self.done > 0 && self.done % n == 0 && s.due(self.done / n) => {
+            Some(s) if self.done > 0 && self.done.is_multiple_of(n) && s.due(self.done / n) => {
                 s.measure(&self.model)?
             }
             _ => f64::NAN,
@@ -318,7 +322,10 @@ impl Task for Recipes {
         let Some(s) = &self.similarity else {
             return Ok(vec![]);
         };
-        Ok(vec![("samples.md", s.samples(&self.model, 3)?.into_bytes())])
+        Ok(vec![(
+            "samples.md",
+            s.samples(&self.model, 3)?.into_bytes(),
+        )])
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

@@ -16,11 +16,16 @@ use tch::{nn, Device, Tensor};
 pub const SPLIT_FILE: &str = "split.json";
 
 /// The task and the files to write beside its results: the split and the model.
-pub fn build(spec: &Spec, csv: &Path, device: Device) -> Result<(Recipes, Vec<(&'static str, Vec<u8>)>)> {
+pub fn build(
+    spec: &Spec,
+    csv: &Path,
+    device: Device,
+) -> Result<(Recipes, Vec<(&'static str, Vec<u8>)>)> {
     let (d, t) = (&spec.data, &spec.train);
     let recipes = read(csv)?;
     let split = match &d.split {
-        Some(file) => Split::read(file, recipes.len()).map_err(|e| KeyError::at("data.split", format!("{e:#}")))?,
+        Some(file) => Split::read(file, recipes.len())
+            .map_err(|e| KeyError::at("data.split", format!("{e:#}")))?,
         None => Split::seeded(
             recipes.len(),
             d.test_fraction.unwrap_or(TEST_FRACTION),
@@ -38,7 +43,11 @@ pub fn build(spec: &Spec, csv: &Path, device: Device) -> Result<(Recipes, Vec<(&
     let (model, weights) = model(spec)?;
     let similarity = match &spec.similarity {
         Some(s) => {
-            let test_recipes: Vec<_> = split.val_indices.iter().map(|&i| recipes[i].clone()).collect();
+            let test_recipes: Vec<_> = split
+                .val_indices
+                .iter()
+                .map(|&i| recipes[i].clone())
+                .collect();
             Some(Similarity::new(s, &test_recipes, tokenizer, device)?)
         }
         None => None,
@@ -66,7 +75,10 @@ pub fn build(spec: &Spec, csv: &Path, device: Device) -> Result<(Recipes, Vec<(&
 /// `model.weights` with `block_size` and `dropout` changed as given, or a model of the
 /// spec's sizes seeded by `seed`.
 fn model(spec: &Spec) -> Result<(ModelConfig, Vec<(String, Tensor)>)> {
-    let m = spec.model.as_ref().expect("validated: recipes data has a model");
+    let m = spec
+        .model
+        .as_ref()
+        .expect("validated: recipes data has a model");
     let (mut config, mut tensors) = match &m.weights {
         Some(dir) => {
             let (mut config, tensors) = pretrained::load(dir)
@@ -87,7 +99,9 @@ fn model(spec: &Spec) -> Result<(ModelConfig, Vec<(String, Tensor)>)> {
             if let Some(p) = m.dropout {
                 config.dropout = p;
             }
-            config.validate().map_err(|e| KeyError::at("model.dropout", e))?;
+            config
+                .validate()
+                .map_err(|e| KeyError::at("model.dropout", e))?;
             (config, tensors)
         }
         None => {
@@ -102,7 +116,9 @@ fn model(spec: &Spec) -> Result<(ModelConfig, Vec<(String, Tensor)>)> {
             (config, tensors)
         }
     };
-    models::seeded(spec.seed, || pretrained::resize_vocab(&mut tensors, &mut config, VOCAB))
-        .context("resizing the embedding to the recipes tokenizer's vocabulary")?;
+    models::seeded(spec.seed, || {
+        pretrained::resize_vocab(&mut tensors, &mut config, VOCAB)
+    })
+    .context("resizing the embedding to the recipes tokenizer's vocabulary")?;
     Ok((config, tensors))
 }

@@ -22,7 +22,8 @@ pub const ENTRY: Entry = Entry {
         GAMMA,
         K0,
         K0_EPOCHS,
-        GAMMA_RULE, GAMMA_EPOCHS,
+        GAMMA_RULE,
+        GAMMA_EPOCHS,
         Hyper {
             name: "precondition",
             kind: Kind::Choice(&["identity", "hessian"]),

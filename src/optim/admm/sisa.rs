@@ -26,7 +26,18 @@ pub const ENTRY: Entry = Entry {
         "pisa.md Algorithm 2; golden: scripts/reference_ls.py and scripts/golden/equations.py \
                 (independent PyTorch implementations)",
     hypers: &[
-        SIGMA0, RHO, GAMMA, K0, K0_EPOCHS, GAMMA_RULE, GAMMA_EPOCHS, SCHEME, BETA, ETA, LAMBDA, MU,
+        SIGMA0,
+        RHO,
+        GAMMA,
+        K0,
+        K0_EPOCHS,
+        GAMMA_RULE,
+        GAMMA_EPOCHS,
+        SCHEME,
+        BETA,
+        ETA,
+        LAMBDA,
+        MU,
     ],
     build,
 };

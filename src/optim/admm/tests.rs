@@ -412,7 +412,11 @@ fn sigma_rules_of_table_5_from_the_keys() {
     let s = rule(&format!("{base}gamma_rule = \"epochs\"\nk0_epochs = 1"), 3).unwrap();
     assert_eq!(s, SigmaSchedule::epochs(4, 3, 3));
     // Table 5's E of a run stopped early (GPT(124M): E = 80, stopped at epoch 25)
-    let s = rule(&format!("{base}gamma_rule = \"epochs\"\ngamma_epochs = 80"), 3).unwrap();
+    let s = rule(
+        &format!("{base}gamma_rule = \"epochs\"\ngamma_epochs = 80"),
+        3,
+    )
+    .unwrap();
     assert_eq!(s, SigmaSchedule::epochs(80, 3, 1));
     assert_eq!(
         rule(&format!("{base}k0 = \"auto\"\ngamma = 0.5"), 0)
