@@ -15,12 +15,11 @@ use tch::{nn, Device, Tensor};
 /// Where a run records its train/test split.
 pub const SPLIT_FILE: &str = "split.json";
 
+/// Files written beside a run's results: (name, contents).
+pub type Files = Vec<(&'static str, Vec<u8>)>;
+
 /// The task and the files to write beside its results: the split and the model.
-pub fn build(
-    spec: &Spec,
-    csv: &Path,
-    device: Device,
-) -> Result<(Recipes, Vec<(&'static str, Vec<u8>)>)> {
+pub fn build(spec: &Spec, csv: &Path, device: Device) -> Result<(Recipes, Files)> {
     let (d, t) = (&spec.data, &spec.train);
     let recipes = read(csv)?;
     let split = match &d.split {
