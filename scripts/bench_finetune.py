@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import tiktoken
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -82,6 +81,7 @@ iterations = {steps}
 eval_every = {steps}
 checkpoint_every = 0
 threads = 1
+dtype = "f32"
 [optimizer]
 name = "adamw"
 lr = 3e-3
@@ -97,7 +97,7 @@ weight_decay = 0.01
 
 def pisa_generate(hf, ingredients, new_tokens):
     prompt = f"<|startoftext|>Ingredients: {ingredients}"
-    args = [str(PISA), "generate", str(hf), "--prompt", prompt, "--max-new-tokens"]
+    args = [str(PISA), "generate", str(hf), "--prompt", prompt, "--threads", "1", "--max-new-tokens"]
     start = time.perf_counter()
     subprocess.run(args + [str(new_tokens)], check=True, stdout=subprocess.DEVNULL)
     full = time.perf_counter() - start
@@ -117,7 +117,10 @@ def main():
     config = GPT2Config(n_layer=args.layers, n_embd=args.width, n_head=max(1, args.width // 64),
                         n_positions=512, vocab_size=VOCAB, bos_token_id=BOS, eos_token_id=EOS)
     model = GPT2LMHeadModel(config)
-    bpe = tiktoken.get_encoding("gpt2")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import golden_tokenizer  # tiktoken's r50k_base from tiktoken-rs's assets (no network)
+
+    bpe = golden_tokenizer.tiktoken_r50k(golden_tokenizer.crate_assets())
     data = recipes()
     rows = [encode(bpe, r) for r in data[:BATCH * 4]]
     batches = []

@@ -112,6 +112,9 @@ enum Command {
         /// "cpu", "cuda" or "cuda:N".
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// CPU threads of libtorch (default: its own choice, one per core).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// What the registries hold: `pisa list optimizers`, `pisa list models`.
     List {
@@ -322,8 +325,12 @@ fn dispatch(command: Command) -> Result<i32> {
             top_p,
             seed,
             device,
+            threads,
         } => {
             use crate::models::generate::{Decoding, EarlyStopping};
+            if let Some(threads) = threads {
+                tch::set_num_threads(threads as i32);
+            }
             let decoding = match (sample, num_beams) {
                 (true, _) => Decoding::Sample {
                     temperature,
