@@ -169,3 +169,51 @@ fn recipe_keys_are_checked_and_located() {
         .expect_stderr(&["model.weights", "config.json"], "missing weights");
     assert_nothing_written(&s.out(), "bad specs write nothing");
 }
+
+#[test]
+fn a_hugging_face_checkpoint_is_fine_tuned_with_the_padding_counted() {
+    // a random GPT2LMHeadModel saved by transformers (scripts/golden_generate.py): 2 layers,
+    // 64 wide, 320 tokens, resized here to the recipes tokenizer's 50,260
+    let hf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/generate/hf-gen");
+    let s = Scratch::new();
+    corpus(s.path());
+    let text = edit(
+        &edit(&spec(&model_line(&hf), ""), "epochs = 3", "epochs = 1"),
+        "test_fraction = 0.2",
+        "test_fraction = 0.2\nloss_on_padding = true",
+    );
+    let file = s.write("hf.toml", &text);
+    run(&file, &s.out(), &["--data-dir", s.path().to_str().unwrap()]).expect_code(0, "run");
+    let dir = s.out().join("ft/default");
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
+    assert_eq!(
+        (
+            &model["style"],
+            &model["n_layer"],
+            &model["vocab_size"],
+            &model["dropout"]
+        ),
+        (&"classic".into(), &2.into(), &50260.into(), &0.1.into())
+    );
+    let test = read_metrics(&dir).column("test_loss");
+    // with the pads counted the loss is over every position, and training lowers it
+    assert!(test[0].is_finite() && test[1] < test[0], "{test:?}");
+    // a classic GPT-2's context is its learned positions
+    let line = model_line(&hf);
+    let longer = s.write(
+        "longer.toml",
+        &edit(&text, &line, &format!("{line}\nblock_size = 512")),
+    );
+    run(
+        &longer,
+        &s.out(),
+        &["--data-dir", s.path().to_str().unwrap()],
+    )
+    .expect_code(2, "block_size of a classic GPT")
+    .expect_stderr(&["model.block_size", "learned positions"], "block_size");
+}
+
+fn model_line(hf: &Path) -> String {
+    format!("weights = {:?}", hf.to_str().unwrap())
+}
