@@ -18,6 +18,7 @@
 //!   mean of the batches since the previous row (row 0: the whole training set), and,
 //!   after the epochs `[similarity]` lists, `similarity`: generated recipes scored by
 //!   BERTScore (`tasks::similarity`); NaN on the other rows.
+use super::batches::Batches;
 use super::decode_ahead::chunks;
 use super::similarity::Similarity;
 use super::train_loss::TrainLoss;
@@ -31,7 +32,8 @@ use anyhow::{ensure, Context, Result};
 use std::collections::HashMap;
 use tch::{nn, Device, Kind, Tensor};
 
-use super::batches::Batches;
+/// The tokenizer's vocabulary, the size every fine-tuned GPT is resized to.
+pub const VOCAB: i64 = RecipeTokenizer::VOCAB as i64;
 
 /// How the recipes are batched and the loss taken.
 #[derive(Debug, Clone)]
@@ -352,6 +354,3 @@ impl Task for Recipes {
         self.loss.load_state(saved)
     }
 }
-
-/// The tokenizer's vocabulary, the size every fine-tuned GPT is resized to.
-pub const VOCAB: i64 = RecipeTokenizer::VOCAB as i64;
