@@ -12,7 +12,6 @@
 //! none.
 use super::tables::{mean_std, runs_of, PaperValue, RowKey, Run, Table};
 use anyhow::{Context, Result};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -142,11 +141,7 @@ pub fn write(dir: &Path) -> Result<Vec<PathBuf>> {
          |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let metrics = ["test_loss", "similarity"];
-    let mut cells: BTreeMap<_, _> = BTreeMap::new();
-    for ((rank, key), by_optimizer) in super::tables::cells(&TABLE, dir)? {
-        cells.insert((rank, key), by_optimizer);
-    }
-    for ((_, key), by_optimizer) in &cells {
+    for ((_, key), by_optimizer) in &super::tables::cells(&TABLE, dir)? {
         let mut optimizers: Vec<_> = by_optimizer.iter().collect();
         optimizers.sort_by_key(|(o, _)| OPTIMIZERS.iter().position(|a| a == o).unwrap_or(9));
         for (optimizer, variant) in optimizers {

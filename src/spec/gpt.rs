@@ -195,21 +195,7 @@ impl Spec {
                 "a GPT trains on batch_size sequences per worker: at least 1".into(),
             );
         }
-        if t.micro_batch > t.batch_size {
-            return bad(
-                "train.micro_batch",
-                format!(
-                    "micro_batch {} exceeds the {} sequences of a worker's batch",
-                    t.micro_batch, t.batch_size
-                ),
-            );
-        }
-        if t.eval_batch_size == Some(0) {
-            return bad(
-                "train.eval_batch_size",
-                "eval_batch_size must be at least 1".into(),
-            );
-        }
+        t.check_passes("sequences")?;
         let model = match &self.model {
             Some(m) if m.kind == ModelKind::Gpt => m,
             Some(_) => {

@@ -107,21 +107,7 @@ impl Spec {
                 "max_length must be at least 2 (one prediction)".into(),
             );
         }
-        if t.micro_batch > t.batch_size && t.batch_size > 0 {
-            return bad(
-                "train.micro_batch",
-                format!(
-                    "micro_batch {} exceeds the {} recipes of a worker's batch",
-                    t.micro_batch, t.batch_size
-                ),
-            );
-        }
-        if t.eval_batch_size == Some(0) {
-            return bad(
-                "train.eval_batch_size",
-                "eval_batch_size must be at least 1".into(),
-            );
-        }
+        t.check_passes("recipes")?;
         let model = match &self.model {
             Some(m) if m.kind == ModelKind::Gpt => m,
             _ => {

@@ -205,6 +205,27 @@ fn default_device() -> String {
 }
 
 impl TrainSpec {
+    /// The forward passes of a batch of `unit` (sequences, recipes): micro_batch at most a
+    /// worker's batch, a positive eval_batch_size.
+    pub(super) fn check_passes(&self, unit: &str) -> Result<(), (String, String)> {
+        if self.micro_batch > self.batch_size && self.batch_size > 0 {
+            return Err((
+                "train.micro_batch".into(),
+                format!(
+                    "micro_batch {} exceeds the {} {unit} of a worker's batch",
+                    self.micro_batch, self.batch_size
+                ),
+            ));
+        }
+        if self.eval_batch_size == Some(0) {
+            return Err((
+                "train.eval_batch_size".into(),
+                "eval_batch_size must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn device(&self) -> anyhow::Result<tch::Device> {
         parse_device(&self.device)
     }

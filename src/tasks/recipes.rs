@@ -59,6 +59,22 @@ pub struct Encoded {
     pub mask: Tensor,
 }
 
+/// A batch of recipes: inputs, targets (−100 where ignored) and the inputs' attention
+/// mask [B, T], and each row's number of predictions (targets not ignored).
+struct Batch {
+    x: Tensor,
+    y: Tensor,
+    mask: Tensor,
+    predictions: Vec<f64>,
+}
+
+impl Batch {
+    /// Predictions of rows `start..start + rows`.
+    fn count(&self, start: usize, rows: usize) -> f64 {
+        self.predictions[start..start + rows].iter().sum()
+    }
+}
+
 /// The fine-tuning task (the module doc).
 pub struct Recipes {
     config: Config,
@@ -144,26 +160,34 @@ impl Recipes {
         &self.model
     }
 
-    /// Inputs, targets and the inputs' attention mask of rows `rows` of `data`, cut to the
-    /// longest recipe among them unless the padding counts.
-    fn batch(&self, data: &Encoded, rows: &Tensor) -> (Tensor, Tensor, Tensor) {
+    /// Rows `rows` of `data` as a [`Batch`], cut to the longest recipe among them unless
+    /// the padding counts. One read from the device: the rows' lengths.
+    fn batch(&self, data: &Encoded, rows: &Tensor) -> Result<Batch> {
         let ids = data.ids.index_select(0, rows);
         let mask = data.mask.index_select(0, rows);
-        let length = match self.config.loss_on_padding {
-            true => ids.size()[1],
-            false => mask
-                .sum_dim_intlist(1, false, Kind::Int64)
-                .max()
-                .int64_value(&[]),
+        let full = ids.size()[1];
+        // predictions per row: every position but the last, or the real tokens but the first
+        let (t, predictions) = match self.config.loss_on_padding {
+            true => (full - 1, vec![(full - 1) as f64; ids.size()[0] as usize]),
+            false => {
+                let lengths = Vec::<i64>::try_from(mask.sum_dim_intlist(1, false, Kind::Int64))?;
+                let longest = lengths.iter().copied().max().unwrap_or(0);
+                let predictions = lengths.iter().map(|&l| (l - 1).max(0) as f64).collect();
+                (longest.max(2) - 1, predictions)
+            }
         };
-        let t = length.max(2) - 1;
         let x = ids.narrow(1, 0, t);
         let mut y = ids.narrow(1, 1, t).copy();
         if !self.config.loss_on_padding {
             let pad = mask.narrow(1, 1, t).eq(0);
             let _ = y.masked_fill_(&pad, -100);
         }
-        (x, y, mask.narrow(1, 0, t))
+        Ok(Batch {
+            x,
+            y,
+            mask: mask.narrow(1, 0, t),
+            predictions,
+        })
     }
 
     /// The mean loss of a batch (inputs, targets, mask) at the loaded parameters.
@@ -174,11 +198,6 @@ impl Recipes {
         })
     }
 
-    /// Predictions (targets not ignored) of `y`.
-    fn predictions(y: &Tensor) -> f64 {
-        y.ne(-100).sum(Kind::Int64).int64_value(&[]) as f64
-    }
-
     /// The mean cross-entropy over every prediction of `data`, at the loaded parameters.
     fn mean_loss(&self, data: &Encoded) -> Result<f64> {
         let (mut sum, mut count) = (0.0, 0.0);
@@ -187,10 +206,13 @@ impl Recipes {
             for (start, rows) in chunks(n, self.config.eval_batch) {
                 let rows =
                     Tensor::arange_start(start, start + rows, (Kind::Int64, self.config.device));
-                let (x, y, mask) = self.batch(data, &rows);
-                let k = Self::predictions(&y);
+                let b = self.batch(data, &rows)?;
+                let k = b.count(0, b.predictions.len());
                 if k > 0.0 {
-                    sum += self.loss_of(&x, &y, &mask, false).f_double_value(&[])? * k;
+                    sum += self
+                        .loss_of(&b.x, &b.y, &b.mask, false)
+                        .f_double_value(&[])?
+                        * k;
                     count += k;
                 }
             }
@@ -262,17 +284,17 @@ impl Task for Recipes {
         let draw = self.batches.next(worker);
         let rows =
             Tensor::from_slice(&draw.rows.slice(0, draw.rows.len())).to_device(self.config.device);
-        let (x, y, mask) = self.batch(&self.train, &rows);
-        let total = Self::predictions(&y).max(1.0);
+        let b = self.batch(&self.train, &rows)?;
+        let total = b.count(0, b.predictions.len()).max(1.0);
         self.params.load(w)?;
         self.params.zero_grad();
         let device = self.config.device;
         let mut mean = Tensor::zeros([], (Kind::Double, device));
-        let n = x.size()[0];
+        let n = b.x.size()[0];
         for (micro, (start, rows)) in chunks(n, self.config.micro_batch).into_iter().enumerate() {
             let part = |t: &Tensor| t.narrow(0, start, rows);
-            let (xm, ym, mm) = (part(&x), part(&y), part(&mask));
-            let share = Self::predictions(&ym) / total;
+            let (xm, ym, mm) = (part(&b.x), part(&b.y), part(&b.mask));
+            let share = b.count(start as usize, rows as usize) / total;
             if share == 0.0 {
                 continue;
             }
