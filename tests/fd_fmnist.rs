@@ -8,6 +8,7 @@ use pisa::data::idx::{self, Source};
 use pisa::data::transform::Normalise;
 use pisa::metrics::fd_fmnist::{FdFmnist, MEAN, SHIPPED, STD};
 use pisa::metrics::FeatureExtractor;
+use pisa::models::seeded;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -50,17 +51,10 @@ fn unit(images: &Tensor) -> Tensor {
 fn images(check: &str) -> Tensor {
     match dataset(check) {
         Some(d) => unit(&d.test.images.narrow(0, 0, 500)),
-        None => {
-            tch::manual_seed(3);
-            Tensor::rand([500, 1, 28, 28], (Kind::Float, Device::Cpu)).avg_pool2d(
-                [5, 5],
-                [1, 1],
-                [2, 2],
-                false,
-                true,
-                None,
-            )
-        }
+        None => seeded(3, || {
+            Tensor::rand([500, 1, 28, 28], (Kind::Float, Device::Cpu))
+        })
+        .avg_pool2d([5, 5], [1, 1], [2, 2], false, true, None),
     }
 }
 

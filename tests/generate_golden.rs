@@ -6,8 +6,8 @@
 //! forward pass for both layouts (the Modded one has no Hugging Face counterpart).
 use pisa::models::generate::{generate, warp, Decoding, EarlyStopping};
 use pisa::models::gpt::{shift_labels, Config, Gpt, Style};
-use pisa::models::gpt_weights;
 use pisa::models::kv_cache::KvCache;
+use pisa::models::{gpt_weights, seeded};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -180,17 +180,17 @@ fn random_modded(vs: &nn::VarStore) -> Gpt {
         dropout: 0.0,
     };
     let gpt = Gpt::new(&vs.root(), &config);
-    tch::manual_seed(7);
-    let weights: Vec<(String, Tensor)> = gpt
-        .named_parameters()
-        .iter()
-        .map(|(n, p)| {
-            (
-                n.clone(),
-                Tensor::randn(p.size(), (Kind::Float, Device::Cpu)) * 0.1,
-            )
-        })
-        .collect();
+    let weights: Vec<(String, Tensor)> = seeded(7, || {
+        gpt.named_parameters()
+            .iter()
+            .map(|(n, p)| {
+                (
+                    n.clone(),
+                    Tensor::randn(p.size(), (Kind::Float, Device::Cpu)) * 0.1,
+                )
+            })
+            .collect()
+    });
     gpt.load(&weights).unwrap();
     gpt
 }
@@ -204,8 +204,9 @@ fn check_cache_matches_full_forward(gpt: &Gpt, what: &str) {
     } else {
         1e-5
     };
-    tch::manual_seed(11);
-    let seq = Tensor::randint(gpt.config().vocab_size, [2, 20], (Kind::Int64, Device::Cpu));
+    let seq = seeded(11, || {
+        Tensor::randint(gpt.config().vocab_size, [2, 20], (Kind::Int64, Device::Cpu))
+    });
     tch::no_grad(|| {
         let full = gpt.forward(&seq, false);
         let mut cache = KvCache::new(gpt, 2, 24).unwrap();

@@ -31,18 +31,22 @@ fn build(config: &Config, seed: u64) -> (nn::VarStore, Gpt) {
 
 /// Sets every parameter to N(0, 0.3²), so that Modded's zero output projections do not
 /// hide what the blocks compute.
-fn perturb(vs: &nn::VarStore, seed: i64) {
-    tch::manual_seed(seed);
-    tch::no_grad(|| {
-        for mut v in vs.trainable_variables() {
-            let _ = v.normal_(0.0, 0.3);
-        }
+fn perturb(vs: &nn::VarStore, seed: u64) {
+    seeded(seed, || {
+        tch::no_grad(|| {
+            for mut v in vs.trainable_variables() {
+                let _ = v.normal_(0.0, 0.3);
+            }
+        })
     });
 }
 
-fn tokens(config: &Config, b: i64, t: i64, seed: i64) -> Tensor {
-    tch::manual_seed(seed);
-    Tensor::randint(config.vocab_size, [b, t], (Kind::Int64, Device::Cpu))
+/// Every draw goes through `seeded`: tests run in parallel threads and torch has one
+/// global generator, so an unlocked draw could land inside another test's seeded build.
+fn tokens(config: &Config, b: i64, t: i64, seed: u64) -> Tensor {
+    seeded(seed, || {
+        Tensor::randint(config.vocab_size, [b, t], (Kind::Int64, Device::Cpu))
+    })
 }
 
 #[test]

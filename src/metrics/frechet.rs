@@ -173,11 +173,13 @@ pub fn frechet_distance(a: &Statistics, b: &Statistics) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::seeded;
 
-    fn features(n: i64, d: i64, seed: i64, shift: f64) -> Tensor {
-        tch::manual_seed(seed);
-        let mix = Tensor::randn([d, d], (Kind::Double, Device::Cpu)) / (d as f64).sqrt();
-        Tensor::randn([n, d], (Kind::Double, Device::Cpu)).matmul(&mix) + shift
+    fn features(n: i64, d: i64, seed: u64, shift: f64) -> Tensor {
+        seeded(seed, || {
+            let mix = Tensor::randn([d, d], (Kind::Double, Device::Cpu)) / (d as f64).sqrt();
+            Tensor::randn([n, d], (Kind::Double, Device::Cpu)).matmul(&mix) + shift
+        })
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub fn dtype(choice: &str, w: &Tensor) -> tch::Kind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::seeded;
     use tch::{Device, Kind};
 
     fn singular_values(x: &Tensor) -> Vec<f64> {
@@ -71,10 +72,9 @@ mod tests {
 
     #[test]
     fn random_matrices_come_out_close_to_u_v_transposed() {
-        tch::manual_seed(7);
         for shape in [[16i64, 64], [64, 16], [6, 4], [3, 6]] {
             for kind in [Kind::Double, Kind::Float] {
-                let b = Tensor::randn(shape, (kind, Device::Cpu));
+                let b = seeded(7, || Tensor::randn(shape, (kind, Device::Cpu)));
                 let o = orthogonalize(&b, 5);
                 assert_eq!(o.size(), b.size());
                 assert_eq!(o.kind(), kind);
@@ -95,9 +95,8 @@ mod tests {
 
     #[test]
     fn an_orthogonal_input_stays_near_orthogonal() {
-        tch::manual_seed(11);
         let (q, _) = Tensor::linalg_qr(
-            &Tensor::randn([8, 8], (Kind::Double, Device::Cpu)),
+            &seeded(11, || Tensor::randn([8, 8], (Kind::Double, Device::Cpu))),
             "reduced",
         );
         let o = orthogonalize(&q, 5);
@@ -111,8 +110,7 @@ mod tests {
 
     #[test]
     fn bf16_runs_and_keeps_its_dtype() {
-        tch::manual_seed(3);
-        let b = Tensor::randn([6, 4], (Kind::BFloat16, Device::Cpu));
+        let b = seeded(3, || Tensor::randn([6, 4], (Kind::BFloat16, Device::Cpu)));
         let o = orthogonalize(&b, 5);
         assert_eq!(o.kind(), Kind::BFloat16);
         for s in singular_values(&o) {

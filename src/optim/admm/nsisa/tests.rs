@@ -1,5 +1,6 @@
 //! NSISA (Algorithm 3) against a two-iteration case worked in scalars.
 use super::ENTRY;
+use crate::models::seeded;
 use crate::optim::hyper::Hypers;
 use crate::optim::layout::Layout;
 use crate::optim::newton_schulz::{orthogonalize, COEFFICIENTS};
@@ -117,9 +118,8 @@ fn assert_close(got: &[f64], want: &[f64], what: &str) {
 fn conv_kernels_are_orthogonalised_as_out_by_the_rest() {
     // A [3, 2, 2, 1] kernel: o = NewtonSchulz of its [3, 4] view; ρ = 0 leaves x = o/σ.
     let layout = Layout::new([("conv", vec![3, 2, 2, 1])]);
-    tch::manual_seed(3);
     let w0 = Tensor::zeros([12], (Kind::Double, Device::Cpu));
-    let g = Tensor::randn([12], (Kind::Double, Device::Cpu));
+    let g = seeded(3, || Tensor::randn([12], (Kind::Double, Device::Cpu)));
     let mut opt = build(
         "sigma0 = 1\ngamma = 1\nrho = 0\nscheme = 1",
         &w0,
