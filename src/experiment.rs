@@ -42,7 +42,8 @@ impl Experiment {
                 spec.train.device
             );
         }
-        tch::manual_seed(spec.seed as i64);
+        // Under the lock, so that reseeding cannot land inside a concurrent seeded build.
+        crate::models::seeded(spec.seed, || ());
         let crate::tasks::from_spec::Built { task, artifacts } =
             crate::tasks::from_spec::build(&spec, data_dir, data.as_deref(), device)?;
         let w0 = task.initial_point();

@@ -26,7 +26,8 @@ pub struct Request<'a> {
 pub fn text(dir: &Path, request: &Request) -> Result<String> {
     let (config, tensors) = pretrained::load(dir)?;
     let store = nn::VarStore::new(request.device);
-    let gpt = Gpt::new(&store.root(), &config);
+    // Its initial draws are overwritten by the weights.
+    let gpt = crate::models::seeded(0, || Gpt::new(&store.root(), &config));
     gpt.load(&tensors)
         .with_context(|| format!("{}: the weights do not fit its model", dir.display()))?;
     // special tokens written in the prompt are matched (`<|startoftext|>`, …)

@@ -179,7 +179,7 @@ fn random_modded(vs: &nn::VarStore) -> Gpt {
         vocab_size: 320,
         dropout: 0.0,
     };
-    let gpt = Gpt::new(&vs.root(), &config);
+    let gpt = seeded(0, || Gpt::new(&vs.root(), &config));
     let weights: Vec<(String, Tensor)> = seeded(7, || {
         gpt.named_parameters()
             .iter()

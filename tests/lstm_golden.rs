@@ -2,7 +2,7 @@
 //! torch.nn.LSTM and a re-typing of the AdaBelief suite's RNNModel on the weights, inputs
 //! and masks in tests/data/lstm/ and wrote what they computed there; no Python here.
 use pisa::models::awd_lstm::{AwdLstm, Config, Forward, Masks, WeightDropLstm, WeightHh};
-use pisa::models::FlatParams;
+use pisa::models::{seeded, FlatParams};
 use std::collections::BTreeMap;
 use std::path::Path;
 use tch::{nn, Device, Kind, Reduction, Tensor};
@@ -111,7 +111,9 @@ fn one_layer_matches_torch_nn_lstm() {
         let g = Golden::read(&format!("layer-{tag}.safetensors"));
         let mut vs = nn::VarStore::new(Device::Cpu);
         vs.set_kind(kind);
-        let layer = WeightDropLstm::new(&vs.root(), 8, 12, WeightHh::Trained);
+        let layer = seeded(0, || {
+            WeightDropLstm::new(&vs.root(), 8, 12, WeightHh::Trained)
+        });
         tch::no_grad(|| vs.fill_safetensors(Path::new(DATA).join(&g.file))).unwrap();
         let (x, h0, c0) = (g.leaf("x"), g.leaf("h0"), g.leaf("c0"));
         let (out, (h, c)) = layer.forward(&x, &(h0.shallow_clone(), c0.shallow_clone()), None);
@@ -140,7 +142,7 @@ fn one_layer_matches_torch_nn_lstm() {
 fn model(g: &Golden, kind: Kind) -> (AwdLstm, FlatParams) {
     let mut vs = nn::VarStore::new(Device::Cpu);
     vs.set_kind(kind);
-    let model = AwdLstm::new(&vs.root(), &CONFIG, WeightHh::Trained);
+    let model = seeded(0, || AwdLstm::new(&vs.root(), &CONFIG, WeightHh::Trained));
     let flat = FlatParams::new(&vs).unwrap();
     let w: Vec<Tensor> = flat
         .layout()

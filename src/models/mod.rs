@@ -32,11 +32,18 @@ use std::sync::Mutex;
 /// Serialises seeded model construction across threads.
 static SEEDED: Mutex<()> = Mutex::new(());
 
-/// Runs `f` (a model's construction) right after seeding torch's global generator with
-/// `seed`, holding a process-wide lock: concurrent constructions (parallel sweep points,
-/// tests) each get their own seed's initialisation. Torch has one global generator, so
-/// anything else drawing from it meanwhile without this lock (dropout in a concurrent
-/// run) can still shift the draws.
+/// The seed of the dropout masks of one forward pass: the run's `seed`, the training
+/// `step` (batches drawn so far), the `worker` and the micro-batch `chunk` within it.
+pub fn dropout_seed(seed: u64, step: u64, worker: usize, chunk: usize) -> u64 {
+    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add((step << 24) ^ ((worker as u64) << 12) ^ chunk as u64)
+}
+
+/// Runs `f` (a model's construction, or a training forward pass that draws dropout masks)
+/// right after seeding torch's global generator with `seed`, holding a process-wide lock:
+/// concurrent runs (parallel sweep points, tests) each get their own seed's draws, and a
+/// resumed run draws what an uninterrupted one draws. Torch has one global generator, so
+/// every draw goes through here: one drawing without the lock could land inside another's.
 pub fn seeded<T>(seed: u64, f: impl FnOnce() -> T) -> T {
     let _guard = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     tch::manual_seed(seed as i64);

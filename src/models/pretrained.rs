@@ -130,7 +130,9 @@ fn read_model_file(path: &Path) -> Result<Config> {
 /// (`named_parameters()` order).
 fn split_flat(config: &Config, w: &Tensor) -> Result<Vec<(String, Tensor)>> {
     let store = nn::VarStore::new(Device::Cpu);
-    let gpt = tch::no_grad(|| Gpt::new(&store.root(), config));
+    // Only names and shapes are read; seeded, so that its draws cannot shift a concurrent
+    // seeded build.
+    let gpt = crate::models::seeded(0, || tch::no_grad(|| Gpt::new(&store.root(), config)));
     let total: i64 = gpt
         .named_parameters()
         .iter()
@@ -230,7 +232,7 @@ mod tests {
     fn flat_w_splits_in_named_parameters_order() {
         let config = tiny();
         let store = nn::VarStore::new(Device::Cpu);
-        let gpt = Gpt::new(&store.root(), &config);
+        let gpt = crate::models::seeded(0, || Gpt::new(&store.root(), &config));
         let flat = Tensor::cat(
             &gpt.named_parameters()
                 .iter()

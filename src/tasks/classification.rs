@@ -534,11 +534,21 @@ impl Task for Classification {
             let part = self.chunk(&draw, start, len)?;
             let x = self.transform.train(&part.x, &mut rng);
             let x = self.precision.input(&x);
+            // Dropout's masks (VGG, ViT): this batch's and chunk's own draws.
+            let seed = models::dropout_seed(draw.seed, 0, worker, start as usize);
             tch::with_grad(|| -> Result<()> {
-                let loss = self.precision.forward(self.device, || {
-                    self.model
-                        .forward_t(&x, true)
-                        .f_cross_entropy_loss::<Tensor>(&part.y, None, Reduction::Mean, -100, 0.0)
+                let loss = models::seeded(seed, || {
+                    self.precision.forward(self.device, || {
+                        self.model
+                            .forward_t(&x, true)
+                            .f_cross_entropy_loss::<Tensor>(
+                                &part.y,
+                                None,
+                                Reduction::Mean,
+                                -100,
+                                0.0,
+                            )
+                    })
                 })?;
                 let loss = if len == total {
                     loss

@@ -353,12 +353,15 @@ impl Task for GptLm {
         // the batch's mean loss, kept on the device (no host sync in the step)
         let mut mean = Tensor::zeros([], (Kind::Double, c.device));
         // g_i of the batch's mean loss: the micro-batches' means weighted by their share.
-        for (start, rows) in chunks(c.batch, c.micro_batch) {
+        for (chunk, (start, rows)) in chunks(c.batch, c.micro_batch).into_iter().enumerate() {
             let share = rows as f64 / c.batch as f64;
+            let seed = models::dropout_seed(c.seed, self.draws[worker] as u64, worker, chunk);
             tch::with_grad(|| -> Result<()> {
-                let loss = c.precision.forward(c.device, || {
-                    self.model
-                        .loss(&x.narrow(0, start, rows), &y.narrow(0, start, rows), true)
+                let loss = models::seeded(seed, || {
+                    c.precision.forward(c.device, || {
+                        self.model
+                            .loss(&x.narrow(0, start, rows), &y.narrow(0, start, rows), true)
+                    })
                 });
                 mean += loss.detach().to_kind(Kind::Double) * share;
                 (loss * share).f_backward()?;

@@ -220,13 +220,6 @@ impl Recipes {
         })?;
         Ok(sum / count)
     }
-
-    fn dropout_seed(&self, worker: usize, micro: usize) -> u64 {
-        let c = &self.config;
-        c.seed
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .wrapping_add(((self.done as u64) << 24) ^ ((worker as u64) << 12) ^ micro as u64)
-    }
 }
 
 impl Task for Recipes {
@@ -298,7 +291,7 @@ impl Task for Recipes {
             if share == 0.0 {
                 continue;
             }
-            let seed = self.dropout_seed(worker, micro);
+            let seed = models::dropout_seed(self.config.seed, self.done as u64, worker, micro);
             tch::with_grad(|| -> Result<()> {
                 let loss = models::seeded(seed, || self.loss_of(&xm, &ym, &mm, true));
                 mean += loss.detach().to_kind(Kind::Double) * share;
