@@ -117,7 +117,10 @@ fn replay(id: &str) {
             }
         }
     }
-    println!("{id}: largest scaled error {:e} at {}", max.error, max.at);
+    match max.at.as_str() {
+        "" => println!("{id}: every value bit for bit"),
+        at => println!("{id}: largest scaled error {:e} at {at}", max.error),
+    }
 }
 
 #[test]

@@ -6,11 +6,12 @@
 //! `InvertedDoublePendulum-v2`); mujoco-py is unmaintained and does not build against
 //! MuJoCo 3, so these are the `-v4` versions, their maintained equivalents on the `mujoco`
 //! bindings (gymnasium's version history: "v4: All MuJoCo environments now use the MuJoCo
-//! bindings in mujoco >= 2.1.3"), with the same models. Two of them also dropped a contact
-//! term: `Ant-v4` leaves the 84 clipped contact forces `cfrc_ext` out of its observation and
-//! its contact cost out of the reward by default (`use_contact_forces=False`), and
-//! `Humanoid-v4` has no contact cost; under mujoco-py ≥ 2.0 both were zero anyway, as
-//! `cfrc_ext` was never computed (gymnasium's `Ant-v5` and `Humanoid-v5` notes).
+//! bindings in mujoco >= 2.1.3"), with the same models. Two of them also changed what
+//! contact forces do: `Ant-v4` leaves the 84 clipped contact forces `cfrc_ext` out of its
+//! observation and its contact cost out of the reward by default (`use_contact_forces=False`);
+//! `Humanoid-v4` has no contact cost, and the `cfrc_ext` it observes are the real forces (it
+//! calls `mj_rnePostConstraint`), where under mujoco-py ≥ 2.0 the v3 versions saw zeros
+//! (gymnasium's `Ant-v5` and `Humanoid-v5` notes).
 //!
 //! Physics runs in MuJoCo 3.17.0 through mujoco-rs, on the model XMLs of the installed
 //! gymnasium wheel (`scripts/env.sh` installs both), so trajectories match gymnasium's
@@ -93,10 +94,10 @@ pub trait Env: Send {
 
 /// The environments [`make`] knows, by gymnasium id.
 pub const ENV_IDS: [&str; 4] = [
-    "Ant-v4",
-    "Humanoid-v4",
-    "HalfCheetah-v4",
-    "InvertedDoublePendulum-v4",
+    Ant::ID,
+    Humanoid::ID,
+    HalfCheetah::ID,
+    InvertedDoublePendulum::ID,
 ];
 
 /// The steps of an episode before truncation: `max_episode_steps` of the four
@@ -113,10 +114,10 @@ pub fn make(id: &str) -> Result<Box<dyn Env>> {
         )))
     }
     match id {
-        "Ant-v4" => limited::<Ant>(),
-        "Humanoid-v4" => limited::<Humanoid>(),
-        "HalfCheetah-v4" => limited::<HalfCheetah>(),
-        "InvertedDoublePendulum-v4" => limited::<InvertedDoublePendulum>(),
+        Ant::ID => limited::<Ant>(),
+        Humanoid::ID => limited::<Humanoid>(),
+        HalfCheetah::ID => limited::<HalfCheetah>(),
+        InvertedDoublePendulum::ID => limited::<InvertedDoublePendulum>(),
         _ => bail!(
             "unknown environment {id:?}: the environments are {}",
             ENV_IDS.join(", ")
