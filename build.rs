@@ -1,5 +1,6 @@
-//! Embed an rpath to libtorch so the `pisa` binary finds it without LD_LIBRARY_PATH.
-//! torch-sys publishes the directory it linked against as `DEP_TCH_LIBTORCH_LIB`.
+//! Embed rpaths to libtorch and libmujoco so the `pisa` binary finds them without
+//! LD_LIBRARY_PATH. torch-sys publishes the directory it linked against as
+//! `DEP_TCH_LIBTORCH_LIB`; mujoco-rs links from `MUJOCO_DYNAMIC_LINK_DIR`.
 //!
 //! With a CUDA build of libtorch, torch-sys asks for `-ltorch_cuda`, but the linker's
 //! `--as-needed` drops it (no symbol of it is referenced: its CUDA kernels register
@@ -21,6 +22,11 @@ fn main() {
             .unwrap_or_else(|| "unknown".into())
     );
     println!("cargo:rustc-env=PISA_GIT_COMMIT={}", git_commit());
+    // mujoco-rs links libmujoco from MUJOCO_DYNAMIC_LINK_DIR (scripts/env.sh) but sets no rpath.
+    println!("cargo:rerun-if-env-changed=MUJOCO_DYNAMIC_LINK_DIR");
+    if let Ok(dir) = std::env::var("MUJOCO_DYNAMIC_LINK_DIR") {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+    }
     if let Some(dir) = lib {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
         println!("cargo:rustc-env=PISA_LIBTORCH_LIB={dir}");

@@ -12,6 +12,7 @@ pub mod panics;
 pub mod plot;
 pub mod protocol;
 pub mod results;
+pub mod rl;
 pub mod schedule;
 pub mod spec;
 pub mod sweep;

@@ -1,0 +1,227 @@
+//! Reinforcement-learning environments: the four MuJoCo tasks of the paper's appendix A.5
+//! (PPO and A2C in Tianshou on Ant, Humanoid, Half-Cheetah and Inverted Double Pendulum),
+//! ported from gymnasium 1.4.0 with their default constructor arguments and registrations.
+//!
+//! The paper ran the mujoco-py versions (`Ant-v3`, `Humanoid-v3`, `HalfCheetah-v3`,
+//! `InvertedDoublePendulum-v2`); mujoco-py is unmaintained and does not build against
+//! MuJoCo 3, so these are the `-v4` versions, their maintained equivalents on the `mujoco`
+//! bindings (gymnasium's version history: "v4: All MuJoCo environments now use the MuJoCo
+//! bindings in mujoco >= 2.1.3"), with the same models. Two of them also changed what
+//! contact forces do: `Ant-v4` leaves the 84 clipped contact forces `cfrc_ext` out of its
+//! observation and its contact cost out of the reward by default (`use_contact_forces=False`);
+//! `Humanoid-v4` has no contact cost, and the `cfrc_ext` it observes are the real forces (it
+//! calls `mj_rnePostConstraint`), where under mujoco-py ≥ 2.0 the v3 versions saw zeros
+//! (gymnasium's `Ant-v5` and `Humanoid-v5` notes).
+//!
+//! Physics runs in MuJoCo 3.17.0 through mujoco-rs, on the model XMLs of the installed
+//! gymnasium wheel (`scripts/env.sh` installs both), so trajectories match gymnasium's
+//! step for step (tests/mujoco_golden.rs). Reset noise comes from pisa's seeded ChaCha8
+//! stream rather than numpy's, so a seed gives other initial states than gymnasium's;
+//! [`Env::reset_to`] starts from a given state instead.
+//!
+//! - [`Env`]: reset and step, gymnasium's `Env` API in f64.
+//! - [`make`]: an environment by its gymnasium id, wrapped in its [`TimeLimit`] as
+//!   `gymnasium.make` wraps it.
+//! - [`mujoco_env`]: gymnasium's `MujocoEnv` as a generic [`Env`] over a [`Task`], what one
+//!   environment observes and rewards; [`simulation`]: its MuJoCo model and data;
+//!   [`noise`]: the reset noise of `reset_model`.
+//! - one module per environment: [`ant`], [`humanoid`], [`half_cheetah`],
+//!   [`inverted_double_pendulum`].
+pub mod ant;
+pub mod half_cheetah;
+pub mod humanoid;
+pub mod inverted_double_pendulum;
+pub mod mujoco_env;
+pub mod noise;
+pub mod simulation;
+pub mod time_limit;
+
+pub use mujoco_env::{MujocoEnv, Task};
+pub use time_limit::TimeLimit;
+
+use ant::Ant;
+use half_cheetah::HalfCheetah;
+use humanoid::Humanoid;
+use inverted_double_pendulum::InvertedDoublePendulum;
+
+use anyhow::{bail, Result};
+use rand_chacha::ChaCha8Rng;
+
+/// One `step` of an environment, as gymnasium's `(observation, reward, terminated,
+/// truncated, info)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub observation: Vec<f64>,
+    pub reward: f64,
+    /// The episode reached a terminal state of the task (the robot fell, the pendulum
+    /// dropped); its value is zero from here.
+    pub terminated: bool,
+    /// The episode was cut short by the time limit ([`TimeLimit`]), not by the task.
+    pub truncated: bool,
+    /// The environment's `info` dictionary, in its order: the reward's terms and the
+    /// positions and velocities they are made of.
+    pub info: Vec<(&'static str, f64)>,
+}
+
+impl Step {
+    /// The `info` entry `key`.
+    pub fn info(&self, key: &str) -> Option<f64> {
+        self.info.iter().find(|(k, _)| *k == key).map(|&(_, v)| v)
+    }
+}
+
+/// A reinforcement-learning environment: gymnasium's `Env` with a Box action space and a
+/// flat f64 observation.
+pub trait Env: Send {
+    /// The gymnasium id it reproduces (`"Ant-v4"`).
+    fn id(&self) -> &'static str;
+    /// The length of every observation.
+    fn observation_dim(&self) -> usize;
+    /// The action space, `(low, high)` per dimension: the model's actuator control ranges,
+    /// as float32 values like gymnasium's `Box(dtype=np.float32)`.
+    fn action_bounds(&self) -> &[(f64, f64)];
+    /// Starts an episode from the model's initial state with the environment's reset noise
+    /// drawn from `rng`; returns the first observation.
+    fn reset(&mut self, rng: &mut ChaCha8Rng) -> Result<Vec<f64>>;
+    /// Starts an episode from joint positions `qpos` and velocities `qvel` (what a reset
+    /// would draw); returns the first observation.
+    fn reset_to(&mut self, qpos: &[f64], qvel: &[f64]) -> Result<Vec<f64>>;
+    /// Applies `action` for one step. Actions outside the bounds are clipped by MuJoCo
+    /// (the actuators' `ctrlrange`), as in gymnasium. Stepping on after the episode ended
+    /// is allowed, as gymnasium allows it; stepping before the first reset is an error.
+    fn step(&mut self, action: &[f64]) -> Result<Step>;
+}
+
+/// The environments [`make`] knows, by gymnasium id.
+pub const ENV_IDS: [&str; 4] = [
+    Ant::ID,
+    Humanoid::ID,
+    HalfCheetah::ID,
+    InvertedDoublePendulum::ID,
+];
+
+/// The steps of an episode before truncation: `max_episode_steps` of the four
+/// registrations in gymnasium/envs/__init__.py.
+pub const MAX_EPISODE_STEPS: usize = 1000;
+
+/// The environment `id` as `gymnasium.make(id)` builds it: the environment with its default
+/// arguments inside a [`TimeLimit`] of [`MAX_EPISODE_STEPS`].
+pub fn make(id: &str) -> Result<Box<dyn Env>> {
+    fn limited<T: Task + 'static>() -> Result<Box<dyn Env>> {
+        Ok(Box::new(TimeLimit::new(
+            MujocoEnv::<T>::new()?,
+            MAX_EPISODE_STEPS,
+        )))
+    }
+    match id {
+        Ant::ID => limited::<Ant>(),
+        Humanoid::ID => limited::<Humanoid>(),
+        HalfCheetah::ID => limited::<HalfCheetah>(),
+        InvertedDoublePendulum::ID => limited::<InvertedDoublePendulum>(),
+        _ => bail!(
+            "unknown environment {id:?}: the environments are {}",
+            ENV_IDS.join(", ")
+        ),
+    }
+}
+
+/// Σ aᵢ², the quadratic control costs' sum (`np.sum(np.square(action))`).
+fn sum_of_squares(values: &[f64]) -> f64 {
+    values.iter().map(|v| v * v).sum()
+}
+
+/// ‖(x, y)‖ as `np.linalg.norm(xy, ord=2)` computes it, √(x² + y²).
+fn norm([x, y]: [f64; 2]) -> f64 {
+    (x * x + y * y).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// gymnasium's `observation_space.shape` and `action_space.shape` of each id (Ant-v4
+    /// without contact forces).
+    const DIMS: [(&str, usize, usize); 4] = [
+        ("Ant-v4", 27, 8),
+        ("Humanoid-v4", 376, 17),
+        ("HalfCheetah-v4", 17, 6),
+        ("InvertedDoublePendulum-v4", 11, 1),
+    ];
+
+    #[test]
+    fn each_environment_has_gymnasiums_dimensions() {
+        for (id, observation_dim, action_dim) in DIMS {
+            let mut env = make(id).unwrap();
+            assert_eq!(env.id(), id);
+            assert_eq!(env.observation_dim(), observation_dim, "{id}");
+            assert_eq!(env.action_bounds().len(), action_dim, "{id}");
+            assert!(env.action_bounds().iter().all(|(low, high)| low < high));
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            assert_eq!(env.reset(&mut rng).unwrap().len(), observation_dim, "{id}");
+            let step = env.step(&vec![0.0; action_dim]).unwrap();
+            assert_eq!(step.observation.len(), observation_dim, "{id}");
+        }
+    }
+
+    #[test]
+    fn the_time_limit_truncates_the_thousandth_step() {
+        // HalfCheetah never terminates, so only the limit ends its episodes.
+        let mut env = make("HalfCheetah-v4").unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..2 {
+            env.reset(&mut rng).unwrap();
+            for t in 1..=MAX_EPISODE_STEPS {
+                let step = env.step(&[0.5, -0.5, 1.0, -1.0, 0.0, 0.25]).unwrap();
+                assert_eq!(step.truncated, t == MAX_EPISODE_STEPS, "step {t}");
+                assert!(!step.terminated);
+            }
+        }
+    }
+
+    #[test]
+    fn a_seed_draws_the_same_reset_and_another_seed_another() {
+        let mut env = make("Ant-v4").unwrap();
+        let mut reset = |seed| env.reset(&mut ChaCha8Rng::seed_from_u64(seed)).unwrap();
+        let first = reset(5);
+        assert_eq!(first, reset(5));
+        assert_ne!(first, reset(6));
+    }
+
+    #[test]
+    fn a_reset_perturbs_the_initial_state_by_the_noise_scale() {
+        let mut env = MujocoEnv::<Humanoid>::new().unwrap();
+        let (qpos0, qvel0) = (
+            env.simulation().init_qpos().to_vec(),
+            env.simulation().init_qvel().to_vec(),
+        );
+        env.reset(&mut ChaCha8Rng::seed_from_u64(2)).unwrap();
+        let data = env.simulation().data();
+        let scale = Humanoid::RESET_NOISE.scale;
+        let moved = |now: &[f64], start: &[f64]| {
+            now.iter()
+                .zip(start)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max)
+        };
+        let (dq, dv) = (moved(data.qpos(), &qpos0), moved(data.qvel(), &qvel0));
+        assert!(dq > 0.0 && dq < scale, "{dq}");
+        assert!(dv > 0.0 && dv < scale, "{dv}");
+    }
+
+    #[test]
+    fn bad_calls_are_errors() {
+        assert!(make("Ant-v3").is_err());
+        let mut env = make("InvertedDoublePendulum-v4").unwrap();
+        let before = env.step(&[0.0]).unwrap_err().to_string();
+        assert!(before.contains("before reset"), "{before}");
+        env.reset(&mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+        let wrong = env.step(&[0.0, 0.0]).unwrap_err().to_string();
+        assert!(wrong.contains("expected 1, found 2"), "{wrong}");
+        assert!(env.step(&[f64::NAN]).is_err());
+        assert!(env.reset_to(&[0.0; 2], &[0.0; 3]).is_err());
+        assert!(env.reset_to(&[0.0, f64::INFINITY, 0.0], &[0.0; 3]).is_err());
+        // The env still steps after the errors.
+        assert_eq!(env.step(&[0.0]).unwrap().observation.len(), 11);
+    }
+}

@@ -1,0 +1,154 @@
+//! A MuJoCo model and its data, stepped as gymnasium's `MujocoEnv` (gymnasium/envs/mujoco/
+//! mujoco_env.py) steps them: `frame_skip` calls of `mj_step` per environment step, then
+//! `mj_rnePostConstraint` so that the contact forces `cfrc_ext` are current.
+use anyhow::{ensure, Context, Result};
+use mujoco_rs::wrappers::mj_data::MjData;
+use mujoco_rs::wrappers::mj_model::{MjModel, MjtObjBase};
+use std::path::{Path, PathBuf};
+
+/// Where the installed gymnasium wheel keeps its MuJoCo model XMLs, below a venv.
+const ASSETS: &str = "lib/python3*/site-packages/gymnasium/envs/mujoco/assets";
+
+/// The model of one environment and its simulation state.
+pub struct Simulation {
+    data: MjData<Box<MjModel>>,
+    frame_skip: usize,
+    /// The state a fresh `MjData` starts in (the model's `qpos0`, zero velocities): gymnasium's
+    /// `init_qpos` and `init_qvel`, to which reset noise is added.
+    init_qpos: Vec<f64>,
+    init_qvel: Vec<f64>,
+}
+
+impl Simulation {
+    /// Loads gymnasium's model `xml` (`"ant.xml"`) from the installed wheel
+    /// ([`locate_asset`]), to be stepped `frame_skip` times per environment step.
+    pub fn load(xml: &str, frame_skip: usize) -> Result<Self> {
+        ensure!(frame_skip > 0, "frame_skip must be positive");
+        let path = locate_asset(xml)?;
+        let model = MjModel::from_xml(&path)
+            .with_context(|| format!("MuJoCo could not load {}", path.display()))?;
+        let data = MjData::new(Box::new(model));
+        Ok(Self {
+            init_qpos: data.qpos().to_vec(),
+            init_qvel: data.qvel().to_vec(),
+            data,
+            frame_skip,
+        })
+    }
+
+    /// The environment's time step: the model's timestep times `frame_skip` (`MujocoEnv.dt`).
+    pub fn dt(&self) -> f64 {
+        self.model().opt().timestep * self.frame_skip as f64
+    }
+
+    pub fn model(&self) -> &MjModel {
+        self.data.model()
+    }
+
+    pub fn data(&self) -> &MjData<Box<MjModel>> {
+        &self.data
+    }
+
+    pub fn init_qpos(&self) -> &[f64] {
+        &self.init_qpos
+    }
+
+    pub fn init_qvel(&self) -> &[f64] {
+        &self.init_qvel
+    }
+
+    /// The id of body `name`, for an environment to read its position.
+    pub fn body(&self, name: &str) -> Result<usize> {
+        self.model()
+            .name_to_id(MjtObjBase::mjOBJ_BODY, name)
+            .with_context(|| format!("the model has no body named {name:?}"))
+    }
+
+    /// The action space from the actuators' control ranges, cast to float32 as
+    /// `MujocoEnv._set_action_space` does.
+    pub fn action_bounds(&self) -> Vec<(f64, f64)> {
+        self.model()
+            .actuator_ctrlrange()
+            .iter()
+            .map(|&[low, high]| (f64::from(low as f32), f64::from(high as f32)))
+            .collect()
+    }
+
+    /// Starts from joint positions `qpos` and velocities `qvel`: `mj_resetData` (gymnasium's
+    /// `reset`, which also clears the solver's warm start `qacc_warmstart`), then `set_state`:
+    /// the state copied in and `mj_forward`.
+    pub fn reset_to(&mut self, qpos: &[f64], qvel: &[f64]) -> Result<()> {
+        let (nq, nv) = (self.init_qpos.len(), self.init_qvel.len());
+        ensure!(
+            qpos.len() == nq && qvel.len() == nv,
+            "a state of this model has {nq} positions and {nv} velocities, not {} and {}",
+            qpos.len(),
+            qvel.len()
+        );
+        ensure!(
+            qpos.iter().chain(qvel).all(|v| v.is_finite()),
+            "the initial state is not finite"
+        );
+        self.data.reset();
+        self.data.qpos_mut().copy_from_slice(qpos);
+        self.data.qvel_mut().copy_from_slice(qvel);
+        self.data.forward();
+        Ok(())
+    }
+
+    /// One environment step under controls `ctrl` (`MujocoEnv.do_simulation`): the controls
+    /// set once, `frame_skip` × `mj_step`, then `mj_rnePostConstraint`.
+    pub fn do_simulation(&mut self, ctrl: &[f64]) -> Result<()> {
+        let nu = self.data.ctrl().len();
+        ensure!(
+            ctrl.len() == nu,
+            "action dimension mismatch: expected {nu}, found {}",
+            ctrl.len()
+        );
+        ensure!(
+            ctrl.iter().all(|v| v.is_finite()),
+            "the action {ctrl:?} is not finite"
+        );
+        self.data.ctrl_mut().copy_from_slice(ctrl);
+        for _ in 0..self.frame_skip {
+            self.data.step();
+        }
+        self.data.rne_post_constraint();
+        Ok(())
+    }
+
+    /// qpos and qvel are finite (`np.isfinite(self.state_vector()).all()`).
+    pub fn state_is_finite(&self) -> bool {
+        self.data
+            .qpos()
+            .iter()
+            .chain(self.data.qvel())
+            .all(|v| v.is_finite())
+    }
+}
+
+/// The path of gymnasium's model `xml` in the venv: `$VIRTUAL_ENV`, else `$PISA_VENV`, else
+/// `~/.cache/pisa/venv` (scripts/env.sh's), under `lib/python3*/site-packages/gymnasium/envs/
+/// mujoco/assets/`.
+pub fn locate_asset(xml: &str) -> Result<PathBuf> {
+    let venv = std::env::var_os("VIRTUAL_ENV")
+        .or_else(|| std::env::var_os("PISA_VENV"))
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/pisa/venv")))
+        .context("neither VIRTUAL_ENV, PISA_VENV nor HOME is set: no venv to look in")?;
+    let pattern = venv.join(ASSETS).join(xml);
+    glob::glob(&pattern.to_string_lossy())
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|path| path.is_file())
+        .with_context(|| {
+            format!(
+                "gymnasium's model {xml} not found at {}: it comes with the gymnasium wheel that \
+                 scripts/env.sh installs (`. scripts/env.sh`, or `pip install \
+                 'gymnasium[mujoco]==1.4.0'` in that venv)",
+                pattern.display()
+            )
+        })
+}
