@@ -18,3 +18,4 @@ pub mod spec;
 pub mod sweep;
 pub mod tasks;
 pub mod train;
+pub mod venv;

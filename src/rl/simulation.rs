@@ -6,8 +6,8 @@ use mujoco_rs::wrappers::mj_data::MjData;
 use mujoco_rs::wrappers::mj_model::{MjModel, MjtObjBase};
 use std::path::{Path, PathBuf};
 
-/// Where the installed gymnasium wheel keeps its MuJoCo model XMLs, below a venv.
-const ASSETS: &str = "lib/python3*/site-packages/gymnasium/envs/mujoco/assets";
+/// Where the installed gymnasium wheel keeps its MuJoCo model XMLs, below site-packages.
+const ASSETS: &str = "gymnasium/envs/mujoco/assets";
 
 /// The model of one environment and its simulation state.
 pub struct Simulation {
@@ -127,28 +127,19 @@ impl Simulation {
     }
 }
 
-/// The path of gymnasium's model `xml` in the venv: `$VIRTUAL_ENV`, else `$PISA_VENV`, else
-/// `~/.cache/pisa/venv` (scripts/env.sh's), under `lib/python3*/site-packages/gymnasium/envs/
-/// mujoco/assets/`.
+/// The path of gymnasium's model `xml` in the venv ([`crate::venv::root`]), under
+/// `lib/python3*/site-packages/gymnasium/envs/mujoco/assets/`.
 pub fn locate_asset(xml: &str) -> Result<PathBuf> {
-    let venv = std::env::var_os("VIRTUAL_ENV")
-        .or_else(|| std::env::var_os("PISA_VENV"))
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/pisa/venv")))
-        .context("neither VIRTUAL_ENV, PISA_VENV nor HOME is set: no venv to look in")?;
-    let pattern = venv.join(ASSETS).join(xml);
-    glob::glob(&pattern.to_string_lossy())
-        .ok()
-        .into_iter()
-        .flatten()
-        .flatten()
-        .find(|path| path.is_file())
-        .with_context(|| {
-            format!(
-                "gymnasium's model {xml} not found at {}: it comes with the gymnasium wheel that \
+    let pattern = crate::venv::root()?
+        .join(crate::venv::SITE_PACKAGES)
+        .join(ASSETS)
+        .join(xml);
+    crate::venv::first_match(&pattern, Path::is_file).with_context(|| {
+        format!(
+            "gymnasium's model {xml} not found at {}: it comes with the gymnasium wheel that \
                  scripts/env.sh installs (`. scripts/env.sh`, or `pip install \
                  'gymnasium[mujoco]==1.4.0'` in that venv)",
-                pattern.display()
-            )
-        })
+            pattern.display()
+        )
+    })
 }
