@@ -33,7 +33,9 @@ use std::sync::Mutex;
 static SEEDED: Mutex<()> = Mutex::new(());
 
 /// The seed of the dropout masks of one forward pass: the run's `seed`, the training
-/// `step` (batches drawn so far), the `worker` and the micro-batch `chunk` within it.
+/// `step` (batches drawn so far; 0 where `seed` is already the batch's own, as
+/// classification's), the `worker` and the micro-batch `chunk` within it (its index, or its
+/// first row).
 pub fn dropout_seed(seed: u64, step: u64, worker: usize, chunk: usize) -> u64 {
     seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
         .wrapping_add((step << 24) ^ ((worker as u64) << 12) ^ chunk as u64)
