@@ -3,8 +3,8 @@
 //! observes and rewards.
 use super::noise::ResetNoise;
 use super::simulation::Simulation;
-use super::{Env, Step};
-use anyhow::{ensure, Result};
+use super::{id_tag, tagged_id, Env, Step};
+use anyhow::{bail, ensure, Result};
 use rand_chacha::ChaCha8Rng;
 
 /// What an environment's `*_v4.py` adds to `MujocoEnv`.
@@ -111,5 +111,47 @@ impl<T: Task> Env for MujocoEnv<T> {
             truncated: false,
             info: outcome.info,
         })
+    }
+
+    /// `[id tag, started, simulation…]`: the id's [`id_tag`], the `started` flag and
+    /// [`Simulation::snapshot`].
+    fn snapshot(&self) -> Vec<f64> {
+        let mut snapshot = vec![id_tag(T::ID), f64::from(u8::from(self.started))];
+        snapshot.extend(self.sim.snapshot());
+        snapshot
+    }
+
+    fn restore(&mut self, snapshot: &[f64]) -> Result<()> {
+        let Some((&tag, rest)) = snapshot.split_first() else {
+            bail!("{}: the snapshot is empty", T::ID);
+        };
+        if tag != id_tag(T::ID) {
+            match tagged_id(tag) {
+                Some(id) => bail!("{}: the snapshot is of {id}", T::ID),
+                None => bail!(
+                    "{}: the snapshot does not start with this environment's tag {} (found {tag})",
+                    T::ID,
+                    id_tag(T::ID)
+                ),
+            }
+        }
+        let len = 2 + self.sim.snapshot_len();
+        ensure!(
+            snapshot.len() == len,
+            "{}: a snapshot has {len} values, not {}",
+            T::ID,
+            snapshot.len()
+        );
+        let started = match rest[0] {
+            0.0 => false,
+            1.0 => true,
+            flag => bail!(
+                "{}: the snapshot's started flag is 0 or 1, not {flag}",
+                T::ID
+            ),
+        };
+        self.sim.restore(&rest[1..]).map_err(|e| e.context(T::ID))?;
+        self.started = started;
+        Ok(())
     }
 }

@@ -1,8 +1,13 @@
 //! A MuJoCo model and its data, stepped as gymnasium's `MujocoEnv` (gymnasium/envs/mujoco/
 //! mujoco_env.py) steps them: `frame_skip` calls of `mj_step` per environment step, then
 //! `mj_rnePostConstraint` so that the contact forces `cfrc_ext` are current.
-use anyhow::{ensure, Context, Result};
-use mujoco_rs::wrappers::mj_data::MjData;
+//!
+//! A [`Simulation::snapshot`] is exact: the environments read quantities MuJoCo derives
+//! while stepping (`xpos`, `xipos`, `site_xpos`, `cfrc_ext`), which come from the last
+//! `mj_step`'s forward pass and which `mj_setState` does not set, so a snapshot keeps the
+//! integration state from before that `mj_step` and a restore repeats it.
+use anyhow::{bail, ensure, Context, Result};
+use mujoco_rs::wrappers::mj_data::{MjData, MjtState};
 use mujoco_rs::wrappers::mj_model::{MjModel, MjtObjBase};
 use std::path::{Path, PathBuf};
 
@@ -17,7 +22,16 @@ pub struct Simulation {
     /// `init_qpos` and `init_qvel`, to which reset noise is added.
     init_qpos: Vec<f64>,
     init_qvel: Vec<f64>,
+    /// The integration state (`mjSTATE_INTEGRATION`) before the last `mj_step` of the latest
+    /// [`Self::do_simulation`], valid while `stepped`; allocated once.
+    pre_step: Vec<f64>,
+    /// A step has run since the last reset.
+    stepped: bool,
 }
+
+/// The state spec a snapshot holds: time, qpos, qvel, act, warm start, controls, applied
+/// forces, mocap, equality activations, userdata, plugin state.
+const INTEGRATION: u32 = MjtState::mjSTATE_INTEGRATION as u32;
 
 impl Simulation {
     /// Loads gymnasium's model `xml` (`"ant.xml"`) from the installed wheel
@@ -31,6 +45,8 @@ impl Simulation {
         Ok(Self {
             init_qpos: data.qpos().to_vec(),
             init_qvel: data.qvel().to_vec(),
+            pre_step: vec![0.0; data.model().state_size(INTEGRATION)],
+            stepped: false,
             data,
             frame_skip,
         })
@@ -93,11 +109,13 @@ impl Simulation {
         self.data.qpos_mut().copy_from_slice(qpos);
         self.data.qvel_mut().copy_from_slice(qvel);
         self.data.forward();
+        self.stepped = false;
         Ok(())
     }
 
     /// One environment step under controls `ctrl` (`MujocoEnv.do_simulation`): the controls
-    /// set once, `frame_skip` × `mj_step`, then `mj_rnePostConstraint`.
+    /// set once, `frame_skip` × `mj_step`, then `mj_rnePostConstraint`. The state before the
+    /// last `mj_step` is kept for [`Self::snapshot`].
     pub fn do_simulation(&mut self, ctrl: &[f64]) -> Result<()> {
         let nu = self.data.ctrl().len();
         ensure!(
@@ -110,10 +128,68 @@ impl Simulation {
             "the action {ctrl:?} is not finite"
         );
         self.data.ctrl_mut().copy_from_slice(ctrl);
-        for _ in 0..self.frame_skip {
+        for _ in 1..self.frame_skip {
             self.data.step();
         }
+        self.data.read_state_into(INTEGRATION, &mut self.pre_step);
+        self.data.step();
         self.data.rne_post_constraint();
+        self.stepped = true;
+        Ok(())
+    }
+
+    /// The length of a [`Self::snapshot`]: one flag and the model's `mj_stateSize` of
+    /// `mjSTATE_INTEGRATION`.
+    pub fn snapshot_len(&self) -> usize {
+        1 + self.pre_step.len()
+    }
+
+    /// The whole simulation state, `[stepped, state…]`: after a step (`stepped` 1), the
+    /// integration state before its last `mj_step`; otherwise (0) the current one.
+    pub fn snapshot(&self) -> Vec<f64> {
+        let mut snapshot = vec![0.0; self.snapshot_len()];
+        if self.stepped {
+            snapshot[0] = 1.0;
+            snapshot[1..].copy_from_slice(&self.pre_step);
+        } else {
+            self.data.read_state_into(INTEGRATION, &mut snapshot[1..]);
+        }
+        snapshot
+    }
+
+    /// Returns to a [`Self::snapshot`] of this model: `mj_resetData` and `mj_setState`, then
+    /// what had run on that state: `mj_step` and `mj_rnePostConstraint` after a step,
+    /// `mj_forward` after a reset. Every derived quantity is then as it was. A snapshot of
+    /// another length, not finite or without its flag is an error that changes nothing.
+    pub fn restore(&mut self, snapshot: &[f64]) -> Result<()> {
+        let len = self.snapshot_len();
+        ensure!(
+            snapshot.len() == len,
+            "a simulation snapshot of this model has {len} values, not {}",
+            snapshot.len()
+        );
+        ensure!(
+            snapshot.iter().all(|v| v.is_finite()),
+            "the simulation snapshot is not finite"
+        );
+        let stepped = match snapshot[0] {
+            0.0 => false,
+            1.0 => true,
+            flag => bail!("a simulation snapshot starts with 0 (reset) or 1 (stepped), not {flag}"),
+        };
+        let state = &snapshot[1..];
+        self.data.reset();
+        self.data
+            .set_state(state, INTEGRATION)
+            .context("MuJoCo refused the snapshot's state")?;
+        if stepped {
+            self.pre_step.copy_from_slice(state);
+            self.data.step();
+            self.data.rne_post_constraint();
+        } else {
+            self.data.forward();
+        }
+        self.stepped = stepped;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! puts around every environment registered with `max_episode_steps`: the step that reaches
 //! the limit is `truncated`.
 use super::{Env, Step};
-use anyhow::Result;
+use anyhow::{ensure, Result};
 use rand_chacha::ChaCha8Rng;
 
 /// `env` whose episodes are truncated after `max_episode_steps` steps.
@@ -62,5 +62,35 @@ impl<E: Env> Env for TimeLimit<E> {
             step.truncated = true;
         }
         Ok(step)
+    }
+
+    /// `[max_episode_steps, elapsed, env…]`: the limit, the steps counted and `env`'s
+    /// snapshot.
+    fn snapshot(&self) -> Vec<f64> {
+        let mut snapshot = vec![self.max_episode_steps as f64, self.elapsed as f64];
+        snapshot.extend(self.env.snapshot());
+        snapshot
+    }
+
+    fn restore(&mut self, snapshot: &[f64]) -> Result<()> {
+        let id = self.env.id();
+        ensure!(
+            snapshot.len() >= 2,
+            "{id}: a snapshot starts with the time limit and the elapsed steps, but it has {} values",
+            snapshot.len()
+        );
+        let (limit, elapsed) = (snapshot[0], snapshot[1]);
+        ensure!(
+            limit == self.max_episode_steps as f64,
+            "{id}: the snapshot's time limit is {limit}, not {} steps",
+            self.max_episode_steps
+        );
+        ensure!(
+            elapsed >= 0.0 && elapsed.fract() == 0.0 && elapsed <= usize::MAX as f64,
+            "{id}: the snapshot's elapsed steps are a count, not {elapsed}"
+        );
+        self.env.restore(&snapshot[2..])?;
+        self.elapsed = elapsed as usize;
+        Ok(())
     }
 }
