@@ -69,8 +69,12 @@ pub fn train(
     bar.set_position(done as u64);
     while done < plan.iterations && diverged.is_none() && !interrupted {
         task.begin_iteration(done)?;
-        for player in task.turns(done) {
+        let players = task.turns(done);
+        for &player in &players {
             turn(task, team, player, plan.clip_norm)?;
+        }
+        if task.restarts(done) {
+            players.into_iter().for_each(|p| team.restart(p));
         }
         done += 1;
         if !bool::try_from(team.point().isfinite().all())? {

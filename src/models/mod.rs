@@ -1,5 +1,6 @@
 //! Model definitions and the flat parameter buffer that lets the optimizers see a model
 //! as one tensor (DESIGN-NOTES "Parameters as flat buffers"); nothing task-specific.
+pub mod actor_critic;
 pub mod alexnet;
 pub mod awd_lstm;
 pub mod bert;

@@ -37,6 +37,11 @@ pub trait Optimizer: Send {
         self.local_update(worker, local)
     }
     fn end_iteration(&mut self);
+    /// After `end_iteration`: completes the iteration's step and forgets the state the
+    /// workers built: the ADMM family forms w by (2.9), then sets π_i = 0 (so w_i = w) and
+    /// its preconditioners' moments to 0, as the PISA RL code rebuilds them at every collect
+    /// ([`crate::tasks::Task::restarts`]). Other optimizers keep theirs, as Tianshou's do.
+    fn restart(&mut self) {}
     /// Number of values of optimizer state (excluding the parameters themselves).
     fn state_numel(&self) -> i64;
     /// Everything a checkpoint needs to continue the run, as named tensors sharing storage

@@ -55,6 +55,13 @@ impl Team {
         self.settle(player);
     }
 
+    /// Restarts player `player`'s optimizer ([`Optimizer::restart`]) and copies its point
+    /// into w.
+    pub fn restart(&mut self, player: usize) {
+        self.members[player].optimizer.restart();
+        self.settle(player);
+    }
+
     /// Ends player `player`'s turn: its optimizer's `end_iteration` (the classic ones step
     /// there), its constraint, and its part of the whole point.
     pub fn end(&mut self, player: usize) {

@@ -11,6 +11,7 @@ mod draw;
 pub mod fedlamb;
 pub mod figure2;
 pub mod figure5;
+pub mod figure7;
 mod metrics;
 mod mixing;
 mod runs;

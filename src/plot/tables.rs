@@ -99,7 +99,7 @@ impl Variant {
 pub type Cells = BTreeMap<((usize, i64), Vec<String>), BTreeMap<String, Variant>>;
 
 /// The tables `pisa plot` knows.
-pub const TABLES: [&Table; 7] = [
+pub const TABLES: [&Table; 8] = [
     &super::table2::TABLE,
     &super::fedlamb::TABLE,
     &super::table3::TABLE,
@@ -107,6 +107,7 @@ pub const TABLES: [&Table; 7] = [
     &super::table8::TABLE,
     &super::table4::TABLE,
     &super::figure2::TABLE,
+    &super::figure7::TABLE,
 ];
 
 /// One completed run: its folder, resolved spec and summary.
@@ -280,6 +281,7 @@ pub fn write_comparisons(dir: &Path) -> Result<Vec<PathBuf>> {
     written.extend(super::table4::FIGURE3.write(dir)?);
     written.extend(super::figure2::FIGURE2.write(dir)?);
     written.extend(super::table6::FIGURE6.write(dir)?);
+    written.extend(super::figure7::FIGURE7.write(dir)?);
     Ok(written)
 }
 

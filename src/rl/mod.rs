@@ -34,8 +34,10 @@ pub mod humanoid;
 pub mod inverted_double_pendulum;
 pub mod mujoco_env;
 pub mod noise;
+pub mod running_mean_std;
 pub mod simulation;
 pub mod time_limit;
+pub mod vector;
 
 pub use mujoco_env::{MujocoEnv, Task};
 pub use time_limit::TimeLimit;
@@ -144,6 +146,16 @@ fn id_tag(id: &str) -> f64 {
 /// The id of [`ENV_IDS`] whose [`id_tag`] is `tag`.
 fn tagged_id(tag: f64) -> Option<&'static str> {
     ENV_IDS.into_iter().find(|id| id_tag(id) == tag)
+}
+
+/// Tianshou's `map_action` with `action_scaling` and `action_bound_method = "clip"`: a
+/// policy's raw action clipped to [−1, 1], then mapped onto the action space's
+/// [low, high] by low + (high − low)(a + 1)/2.
+pub fn map_action(raw: &[f64], bounds: &[(f64, f64)]) -> Vec<f64> {
+    raw.iter()
+        .zip(bounds)
+        .map(|(a, (low, high))| low + (high - low) * (a.clamp(-1.0, 1.0) + 1.0) / 2.0)
+        .collect()
 }
 
 /// Σ aᵢ², the quadratic control costs' sum (`np.sum(np.square(action))`).

@@ -9,6 +9,7 @@ mod optimizer;
 mod overrides;
 mod plot;
 mod recipes;
+mod rl;
 mod train;
 
 pub use error::{KeyError, SpecError};
@@ -19,6 +20,7 @@ pub use optimizer::OptimizerSpec;
 pub use overrides::Override;
 pub use plot::{Legend, PlotSpec};
 pub use recipes::{SimilaritySpec, MAX_LENGTH, TEST_FRACTION};
+pub use rl::{Algorithm, RlSpec};
 pub use train::{parse_device, Autocast, Dtype, Every, TrainSpec};
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +47,10 @@ pub struct Spec {
     /// similarity); none without this table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub similarity: Option<SimilaritySpec>,
+    /// The environment and the algorithm of a reinforcement-learning task
+    /// (`data.kind = "environment"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rl: Option<RlSpec>,
     pub train: TrainSpec,
     pub optimizer: OptimizerSpec,
     /// `[schedule]`: the learning-rate multiplier over iterations (constant if absent).
@@ -87,13 +93,20 @@ pub enum DataKind {
     /// The recipes corpus of Appendix A.4 (`path` = `recipes_1000.csv`), to fine-tune a GPT
     /// (`model.kind = "gpt"`, usually with `weights`) as the PISA GPT-2 scripts do.
     Recipes,
+    /// Transitions collected from a MuJoCo environment by the policy being trained
+    /// (`[rl]` names the environment and the algorithm).
+    Environment,
 }
 
 impl DataKind {
     pub fn is_classification(self) -> bool {
         !matches!(
             self,
-            DataKind::LeastSquares | DataKind::Ptb | DataKind::Tokens | DataKind::Recipes
+            DataKind::LeastSquares
+                | DataKind::Ptb
+                | DataKind::Tokens
+                | DataKind::Recipes
+                | DataKind::Environment
         )
     }
 }
@@ -263,6 +276,11 @@ impl Spec {
                 return bad("gan", "[gan] is for model.kind = \"wgan\" or \"wgan_gp\"")
             }
             (None, None) => {}
+        }
+        match (d.kind, &self.rl) {
+            (DataKind::Environment, _) => return self.validate_environment(),
+            (_, Some(_)) => return bad("rl", "[rl] is for data.kind = \"environment\""),
+            _ => {}
         }
         if d.kind == DataKind::Recipes {
             return self.validate_recipes();
@@ -535,6 +553,30 @@ impl Spec {
         ]
     }
 
+    fn validate_environment(&self) -> Result<(), (String, String)> {
+        let (d, t) = (&self.data, &self.train);
+        let Some(rl) = &self.rl else {
+            return Err((
+                "data.kind".into(),
+                "environment data needs an [rl] table naming env (and algorithm)".into(),
+            ));
+        };
+        let given = [
+            ("data.path", d.path.is_some()),
+            ("data.valid_fraction", d.valid_fraction.is_some()),
+            ("model", self.model.is_some()),
+            ("train.bptt", t.bptt.is_some()),
+            ("train.eval_batch_size", t.eval_batch_size.is_some()),
+            ("train.test_batch_size", t.test_batch_size.is_some()),
+            ("train.init", t.init.is_some()),
+        ];
+        reject_given(&given, "environment data (its network is [rl] hidden)")?;
+        reject_given(&self.classification_keys(), "environment data")?;
+        reject_given(&self.token_keys(), "environment data")?;
+        reject_given(&self.recipe_keys(), "environment data")?;
+        rl.validate()
+    }
+
     fn validate_language(&self) -> Result<(), (String, String)> {
         let (d, t) = (&self.data, &self.train);
         let bad = |key: &str, msg: String| Err((key.to_string(), msg));
@@ -638,6 +680,7 @@ impl Spec {
                 Some(s.train.eval_batch_size.unwrap_or(s.train.batch_size.max(1)));
         }
         s.model = s.model.as_ref().map(|m| m.resolved());
+        s.rl = s.rl.as_ref().map(RlSpec::resolved);
         if let Some(gp) = self.gan_model() {
             s.gan = Some(s.gan.clone().unwrap_or_default().resolved(gp));
         }

@@ -78,6 +78,9 @@ pub fn build(spec: &Spec, data_dir: &Path, data: Option<&Path>, device: Device) 
             data.expect("validated: a path"),
             device,
         )?),
+        DataKind::Environment => Box::new(super::reinforcement::Reinforcement::from_spec(
+            spec, device,
+        )?),
         DataKind::Recipes => {
             let (task, files) =
                 super::recipes_from_spec::build(spec, data.expect("validated: a path"), device)?;
@@ -206,7 +209,7 @@ pub fn locate_data(spec: &Spec, data_dir: &Path) -> Result<Option<std::path::Pat
         DataKind::Adult => folder("the LIBSVM files a9a and a9a.t"),
         DataKind::Mnist => folder(&idx_files(idx::Source::Mnist)),
         DataKind::FashionMnist => folder(&idx_files(idx::Source::FashionMnist)),
-        DataKind::SyntheticImages => Ok(None),
+        DataKind::SyntheticImages | DataKind::Environment => Ok(None),
         DataKind::Ptb => folder(&format!(
             "train.txt, valid.txt, test.txt (or ptb.*.txt): {}",
             ptb::HOW_TO_GET

@@ -12,8 +12,11 @@ pub mod gradient_penalty;
 pub mod init;
 pub mod language_model;
 pub mod least_squares;
+pub mod policy_loss;
 pub mod recipes;
 pub mod recipes_from_spec;
+pub mod reinforcement;
+pub mod rollout;
 pub mod similarity;
 pub mod train_loss;
 
@@ -75,6 +78,11 @@ pub trait Task: Send {
     /// language model's seq_len/bptt), applied on top of `[schedule]`; None = 1.
     fn step_scales(&self, _iterations: usize) -> Option<Vec<f64>> {
         None
+    }
+    /// Whether the optimizers restart ([`crate::optim::Optimizer::restart`]) after
+    /// iteration `iteration` (the last of a reinforcement-learning collect); never by default.
+    fn restarts(&self, _iteration: usize) -> bool {
+        false
     }
     /// Called by the loop before the workers' gradients of iteration `iteration` (0-based).
     fn begin_iteration(&mut self, _iteration: usize) -> Result<()> {

@@ -241,6 +241,18 @@ impl Admm {
     pub fn dual(&self, worker: usize) -> Tensor {
         self.dual.get(worker as i64)
     }
+
+    /// (2.9): w^{ℓ+1} = Σα_i(σ_i^ℓ w_i^ℓ + π_i^ℓ) / (Σα_i σ_i^ℓ + λ), the numerator formed
+    /// as σΣα_i·w^ℓ + 2S⁺ − S (module doc), and S ← S⁺; S = 0 = S⁺ before the first
+    /// iteration.
+    fn global_update(&mut self) {
+        let alpha_sum: f64 = self.alpha.iter().sum();
+        let d = alpha_sum * self.sigma + self.settings.lambda;
+        let _ = self.w.g_mul_scalar_(alpha_sum * self.sigma / d);
+        let _ = self.w.addcmul_(&self.dual_sum, &scalar(-1.0 / d, &self.w));
+        let _ = self.w.addmv_(&self.dual.tr(), &(&self.alpha_t * (2.0 / d)));
+        let _ = self.dual.tr().mv_out(&self.dual_sum, &self.alpha_t);
+    }
 }
 
 impl Optimizer for Admm {
@@ -249,14 +261,7 @@ impl Optimizer for Admm {
     }
 
     fn begin_iteration(&mut self) {
-        let alpha_sum: f64 = self.alpha.iter().sum();
-        // (2.9): w^{ℓ+1} = Σα_i(σ_i^ℓ w_i^ℓ + π_i^ℓ) / (Σα_i σ_i^ℓ + λ), the numerator
-        // formed as σΣα_i·w^ℓ + 2S⁺ − S (module doc); S = 0 = S⁺ before the first iteration
-        let d = alpha_sum * self.sigma + self.settings.lambda;
-        let _ = self.w.g_mul_scalar_(alpha_sum * self.sigma / d);
-        let _ = self.w.addcmul_(&self.dual_sum, &scalar(-1.0 / d, &self.w));
-        let _ = self.w.addmv_(&self.dual.tr(), &(&self.alpha_t * (2.0 / d)));
-        let _ = self.dual.tr().mv_out(&self.dual_sum, &self.alpha_t);
+        self.global_update();
         // (2.12)
         self.sigma_base = self.settings.schedule.next(self.sigma_base, self.iteration);
         // f(ℓ) divides σ and ρ together (module doc)
@@ -303,6 +308,16 @@ impl Optimizer for Admm {
 
     fn end_iteration(&mut self) {
         self.iteration += 1;
+    }
+
+    /// The global update (2.9) of the iteration just run, as the PISA code's `learn` ends
+    /// with it; then π_i = 0, S = 0 and the preconditioner's state afresh (the next
+    /// iteration's (2.9) leaves w as it is). σ's schedule and the iteration count go on.
+    fn restart(&mut self) {
+        self.global_update();
+        let _ = self.dual.zero_();
+        let _ = self.dual_sum.zero_();
+        self.precondition.restart();
     }
 
     fn state_numel(&self) -> i64 {

@@ -168,6 +168,12 @@ impl Precondition for Orthogonalized {
         Ok(())
     }
 
+    fn restart(&mut self) {
+        self.moment.restart();
+        let _ = self.buffer.zero_();
+        self.updates.fill(0);
+    }
+
     fn state_numel(&self) -> i64 {
         self.moment.state_numel() + self.buffer.numel() as i64
     }

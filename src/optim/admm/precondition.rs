@@ -51,6 +51,9 @@ pub trait Precondition: Send {
         false
     }
 
+    /// Forgets the state built from the workers' updates ([`crate::optim::Optimizer::restart`]).
+    fn restart(&mut self) {}
+
     fn state_numel(&self) -> i64 {
         0
     }
@@ -123,6 +126,9 @@ pub struct SecondMoment {
     moment: Tensor,
     /// Updates made by each worker: ℓ + 1 in scheme III's bias correction 1 − β^{ℓ+1}.
     steps: Vec<i32>,
+    /// ε added to √m_i: the denominator σ + ρ(√m_i + ε) of the PISA RL code; 0 in
+    /// Algorithm 2.
+    eps: f64,
 }
 
 impl SecondMoment {
@@ -137,7 +143,20 @@ impl SecondMoment {
             eta,
             moment,
             steps: vec![0; workers],
+            eps: 0.0,
         }
+    }
+
+    /// With ε added to √m_i in the denominator.
+    pub fn with_eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+
+    /// Every worker's moment and update count back to 0.
+    pub fn restart(&mut self) {
+        let _ = self.moment.zero_();
+        self.steps.fill(0);
     }
 
     /// Updates worker `worker`'s moment from u = π_i^ℓ + g_i^{ℓ+1} by (4.4) and writes
@@ -167,7 +186,12 @@ impl SecondMoment {
         // (4.3)
         let _ = moment.clamp_max_out(out, self.eta * self.eta * bias);
         let _ = out.shallow_clone().sqrt_();
-        1.0 / bias.sqrt()
+        let c = 1.0 / bias.sqrt();
+        if self.eps != 0.0 {
+            // √m + ε = c·(r + ε/c)
+            let _ = out.shallow_clone().g_add_scalar_(self.eps / c);
+        }
+        c
     }
 }
 
@@ -193,6 +217,10 @@ impl Precondition for SecondMoment {
         let c = self.root_into(worker, u, scratch);
         divide_into_dual(dual, u, scratch, c, sigma, rho);
         Ok(())
+    }
+
+    fn restart(&mut self) {
+        SecondMoment::restart(self);
     }
 
     fn state_numel(&self) -> i64 {

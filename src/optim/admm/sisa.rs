@@ -18,6 +18,11 @@ pub const SCHEME: Hyper = Hyper {
 };
 pub const BETA: Hyper = unit("beta", 0.9, "β_i of schemes II and III (4.4)");
 pub const ETA: Hyper = positive("eta", 1e8, "η_i: the clip m_i ≤ η_i² (4.3)");
+pub const EPS: Hyper = crate::optim::hyper::float(
+    "eps",
+    0.0,
+    "ε of the denominator σ + ρ(√m_i + ε): 0 in Algorithm 2, 1e-8 in the PISA RL code",
+);
 
 pub const ENTRY: Entry = Entry {
     name: "sisa",
@@ -36,6 +41,7 @@ pub const ENTRY: Entry = Entry {
         SCHEME,
         BETA,
         ETA,
+        EPS,
         LAMBDA,
         MU,
     ],
@@ -50,5 +56,6 @@ pub fn second_moment(h: &Hypers, c: &Context) -> SecondMoment {
 }
 
 fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
-    super::build(h, c, Box::new(second_moment(h, c)))
+    let precondition = second_moment(h, c).with_eps(h.f64("eps"));
+    super::build(h, c, Box::new(precondition))
 }
