@@ -201,6 +201,9 @@ enum Listing {
     Optimizers,
     /// Every model a spec's `[model] kind` can name, with its published parameter count.
     Models,
+    /// Every environment `[rl] env` can name, with its observation and action sizes and the
+    /// actor-critic's parameter count.
+    Environments,
 }
 
 impl Listing {
@@ -208,6 +211,7 @@ impl Listing {
         match self {
             Listing::Optimizers => crate::optim::registry::describe(),
             Listing::Models => crate::models::catalog::describe(),
+            Listing::Environments => crate::rl::describe(),
         }
     }
 }

@@ -148,6 +148,37 @@ fn tagged_id(tag: f64) -> Option<&'static str> {
     ENV_IDS.into_iter().find(|id| id_tag(id) == tag)
 }
 
+/// `pisa list environments`: each id with its observation and action sizes and the
+/// parameters of the scripts' [64, 64] actor-critic on it.
+pub fn describe() -> String {
+    let mut out = String::new();
+    for id in ENV_IDS {
+        let line = match make(id) {
+            Ok(env) => {
+                let (obs, act) = (env.observation_dim(), env.action_bounds().len());
+                let net = crate::models::actor_critic::ActorCritic::new(
+                    obs as i64,
+                    act as i64,
+                    &[64, 64],
+                );
+                format!(
+                    "  observations {obs}, actions {act}; the [64, 64] actor-critic has {} parameters",
+                    net.layout().numel()
+                )
+            }
+            Err(e) => format!("  unavailable: {e:#}"),
+        };
+        out += &format!(
+            "{id}
+{line}
+  gymnasium 1.4.0 on MuJoCo 3.17.0, {MAX_EPISODE_STEPS}-step time limit
+
+"
+        );
+    }
+    out
+}
+
 /// Tianshou's `map_action` with `action_scaling` and `action_bound_method = "clip"`: a
 /// policy's raw action clipped to [−1, 1], then mapped onto the action space's
 /// [low, high] by low + (high − low)(a + 1)/2.

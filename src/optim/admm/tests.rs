@@ -507,3 +507,34 @@ fn a_checkpoint_continues_the_run_exactly() {
         assert_eq!(vec(a.params()), vec(b.params()), "{name}");
     }
 }
+
+#[test]
+fn restart_completes_the_step_then_starts_afresh() {
+    // After the hand-worked iteration, a restart lands w on w² of (2.9), as the next
+    // iteration would, and clears the duals and the moments: the next (2.9) keeps w, and
+    // the next step is the first step again (bias correction from 1).
+    let moment = || Box::new(SecondMoment::new(Scheme::III, 0.5, 1e8, 2, &t(&[0.0, 0.0])));
+    let mut admm = one_iteration(moment());
+    admm.restart();
+    let want = [(-0.8 - 12.0 / 7.0) / 4.0, (4.0 / 3.0) / 4.0];
+    assert_close(&vec(admm.params()), &want, 1e-15, "w² after the restart");
+    assert_eq!(vec(&admm.dual(0)), [0.0, 0.0]);
+    admm.begin_iteration();
+    assert_close(
+        &vec(admm.params()),
+        &want,
+        1e-15,
+        "(2.9) with π = 0 keeps w",
+    );
+    admm.local_update(0, local(&[1.0, -2.0])).unwrap();
+    // σ = 8 now: x_0 = (1/(8 + 1), −2/(8 + 2)), π_0 = −8 x_0, as from zero moments.
+    assert_close(&vec(&admm.dual(0)), &[-8.0 / 9.0, 1.6], 1e-15, "π_0 afresh");
+}
+
+#[test]
+fn eps_adds_to_the_root_of_the_second_moment() {
+    // ε = 1: x_0 = u/(σ + ρ(√m + 1)) = (1/6, −2/7) at σ = 4, ρ = 1; π_0 = −4 x_0.
+    let moment = SecondMoment::new(Scheme::III, 0.5, 1e8, 2, &t(&[0.0, 0.0])).with_eps(1.0);
+    let admm = one_iteration(Box::new(moment));
+    assert_close(&vec(&admm.dual(0)), &[-4.0 / 6.0, 8.0 / 7.0], 1e-15, "π_0");
+}
