@@ -24,7 +24,7 @@ pub const TABLE: Table = Table {
     caption: "Test return of the final policy (the mean of rl.test_envs episodes), mean ± std \
               over seeds (n = seeds). The paper draws Figure 7 as curves only. Runs shorter \
               than the paper's 3,072,000 steps say so in their env_steps.",
-    row_header: &["env", "algorithm", "env_steps"],
+    row_header: &["env", "agent", "steps"],
     columns: &OPTIMIZERS,
     row,
     value: |run| run.last("test_return"),
@@ -33,7 +33,7 @@ pub const TABLE: Table = Table {
     decimals: 1,
 };
 
-/// (environment, algorithm, steps of the run) of a run, in the figure's order.
+/// (environment, algorithm, million steps of the run) of a run, in the figure's order.
 fn row(run: &Run) -> Result<RowKey> {
     let text = |key: &str| {
         run.text(&["rl", key])
@@ -43,7 +43,12 @@ fn row(run: &Run) -> Result<RowKey> {
     let steps = run.last("env_steps")?;
     let rank = ENVS.iter().position(|e| *e == env).unwrap_or(ENVS.len());
     Ok((
-        vec![env, text("algorithm")?, format!("{steps}")],
+        // Cells name the figures' files: no spaces.
+        vec![
+            env,
+            text("algorithm")?.to_uppercase(),
+            format!("{}M-steps", steps / 1e6),
+        ],
         (rank, steps as i64),
     ))
 }

@@ -835,3 +835,50 @@ fn table6_reads_losses_and_similarity_at_epochs_2_5_15_with_the_papers_beside() 
         "{figures:?}"
     );
 }
+
+#[test]
+fn figure7_reports_the_last_test_return_per_environment_and_run_length() {
+    let dir = TempDir::new().unwrap();
+    let runs = [
+        ("s1", "sisa", "HalfCheetah-v4", "a2c", 3_000_000, 900.0),
+        ("s2", "sisa", "HalfCheetah-v4", "a2c", 3_000_000, 1100.0),
+        ("r1", "rmsprop", "HalfCheetah-v4", "a2c", 3_000_000, 700.0),
+        ("a1", "adam", "Ant-v4", "ppo", 61_440, 50.0),
+    ];
+    for (name, optimizer, env, algorithm, steps, last) in runs {
+        let run = dir.path().join(name);
+        fs::create_dir_all(&run).unwrap();
+        let spec = format!(
+            "name = \"{name}\"\n\n[data]\nkind = \"environment\"\n\n[rl]\nenv = \"{env}\"\n\
+             algorithm = \"{algorithm}\"\n\n[optimizer]\nname = \"{optimizer}\"\n\n[plot]\n\
+             y = [\"test_return\"]\ntable = \"figure7\"\n"
+        );
+        fs::write(run.join("spec.toml"), spec).unwrap();
+        let summary = format!(
+            r#"{{"status": "completed", "last": {{"test_return": {last}, "env_steps": {steps}}}}}"#
+        );
+        fs::write(run.join("summary.json"), summary).unwrap();
+        let metrics = format!(
+            "epoch,iteration,env_steps,test_return,wall_s\n0.0,0,0,10,0\n1.0,4,{steps},{last},7\n"
+        );
+        fs::write(run.join("metrics.csv"), metrics).unwrap();
+    }
+    super::tables::write(&super::figure7::TABLE, dir.path()).unwrap();
+    let csv = fs::read_to_string(dir.path().join("figure7.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "env,agent,steps,algorithm,seeds,mean,std,paper_mean,paper_std,difference,disagrees\n\
+         Ant-v4,PPO,0.06144M-steps,adam,1,50.0000,0.0000,,,,\n\
+         HalfCheetah-v4,A2C,3M-steps,sisa,2,1000.0000,141.4214,,,,\n\
+         HalfCheetah-v4,A2C,3M-steps,rmsprop,1,700.0000,0.0000,,,,\n"
+    );
+    let figures = super::figure7::FIGURE7.write(dir.path()).unwrap();
+    let names: Vec<String> = figures
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&"figure7-HalfCheetah-v4-A2C-3M-steps-test_return.png".to_string()),
+        "{names:?}"
+    );
+}
