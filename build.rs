@@ -64,9 +64,13 @@ fn git_commit() -> String {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
+    // A missing file would count as changed on every build (cargo's rule): a repository
+    // without packed refs would rebuild the crate each time.
     for file in ["HEAD", "refs/heads", "packed-refs"] {
         if let Some(path) = git(&["rev-parse", "--git-path", file]) {
-            println!("cargo:rerun-if-changed={path}");
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
         }
     }
     if let Some(head) = git(&["symbolic-ref", "-q", "HEAD"]) {
