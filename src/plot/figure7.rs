@@ -33,7 +33,7 @@ pub const TABLE: Table = Table {
     decimals: 1,
 };
 
-/// (environment, algorithm, million steps of the run) of a run, in the figure's order.
+/// (environment, algorithm, steps of the run) of a run, in the figure's order.
 fn row(run: &Run) -> Result<RowKey> {
     let text = |key: &str| {
         run.text(&["rl", key])
@@ -43,11 +43,11 @@ fn row(run: &Run) -> Result<RowKey> {
     let steps = run.last("env_steps")?;
     let rank = ENVS.iter().position(|e| *e == env).unwrap_or(ENVS.len());
     Ok((
-        // Cells name the figures' files: no spaces.
+        // Cells name the figures' files: no spaces, no dots.
         vec![
             env,
             text("algorithm")?.to_uppercase(),
-            format!("{}M-steps", steps / 1e6),
+            format!("{}-steps", steps as u64),
         ],
         (rank, steps as i64),
     ))

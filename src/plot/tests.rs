@@ -868,9 +868,9 @@ fn figure7_reports_the_last_test_return_per_environment_and_run_length() {
     assert_eq!(
         csv,
         "env,agent,steps,algorithm,seeds,mean,std,paper_mean,paper_std,difference,disagrees\n\
-         Ant-v4,PPO,0.06144M-steps,adam,1,50.0000,0.0000,,,,\n\
-         HalfCheetah-v4,A2C,3M-steps,sisa,2,1000.0000,141.4214,,,,\n\
-         HalfCheetah-v4,A2C,3M-steps,rmsprop,1,700.0000,0.0000,,,,\n"
+         Ant-v4,PPO,61440-steps,adam,1,50.0000,0.0000,,,,\n\
+         HalfCheetah-v4,A2C,3000000-steps,sisa,2,1000.0000,141.4214,,,,\n\
+         HalfCheetah-v4,A2C,3000000-steps,rmsprop,1,700.0000,0.0000,,,,\n"
     );
     let figures = super::figure7::FIGURE7.write(dir.path()).unwrap();
     let names: Vec<String> = figures
@@ -878,7 +878,7 @@ fn figure7_reports_the_last_test_return_per_environment_and_run_length() {
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     assert!(
-        names.contains(&"figure7-HalfCheetah-v4-A2C-3M-steps-test_return.png".to_string()),
+        names.contains(&"figure7-HalfCheetah-v4-A2C-3000000-steps-test_return.png".to_string()),
         "{names:?}"
     );
 }
