@@ -269,22 +269,10 @@ fn update(id: &str, spec: &OptimizerSpec, m: usize, args: &Args) -> (f64, usize)
             let rows: Vec<i64> = (0..BATCH).map(|_| rng.random_range(0..COLLECT)).collect();
             let index = Tensor::from_slice(&rows);
             let w = opt.params().detach().set_requires_grad(true);
-            let take = |t: &Tensor| t.index_select(0, &index);
-            let batch = MiniBatch {
-                obs: take(&collect.obs),
-                act: take(&collect.act),
-                logp_old: take(&collect.logp_old),
-                adv: take(&collect.adv),
-                returns: take(&collect.returns),
-            };
-            let (loss, parts) = objective.loss(&net.params(&w), &batch);
+            let (loss, parts) = objective.loss(&net.params(&w), &collect.rows(&index));
             sink += parts.iter().map(|t| t.double_value(&[])).sum::<f64>();
             let mut grad = Tensor::run_backward(&[loss], &[&w], false, false).remove(0);
-            let norm = grad.norm().double_value(&[]);
-            let factor = CLIP_NORM / (norm + 1e-6);
-            if factor < 1.0 {
-                let _ = grad.g_mul_scalar_(factor);
-            }
+            pisa::train::clip_grad_norm(&mut grad, CLIP_NORM);
             let local = Local {
                 grad,
                 samples: BATCH as usize,

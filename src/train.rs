@@ -166,11 +166,15 @@ fn record(
 /// parameters: g · min(1, max/(‖g‖ + 1e-6))).
 fn clip(mut local: Local, max: Option<f64>) -> Local {
     if let Some(max) = max {
-        let norm = local.grad.norm().double_value(&[]);
-        let factor = max / (norm + 1e-6);
-        if factor < 1.0 {
-            let _ = local.grad.g_mul_scalar_(factor);
-        }
+        clip_grad_norm(&mut local.grad, max);
     }
     local
+}
+
+/// torch's `clip_grad_norm_` on one flat gradient, in place: g · min(1, max/(‖g‖ + 1e-6)).
+pub fn clip_grad_norm(grad: &mut tch::Tensor, max: f64) {
+    let factor = max / (grad.norm().double_value(&[]) + 1e-6);
+    if factor < 1.0 {
+        let _ = grad.g_mul_scalar_(factor);
+    }
 }

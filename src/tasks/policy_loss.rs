@@ -19,6 +19,20 @@ pub struct MiniBatch {
     pub returns: Tensor,
 }
 
+impl MiniBatch {
+    /// The transitions at `index` (an int64 tensor of rows).
+    pub fn rows(&self, index: &Tensor) -> MiniBatch {
+        let take = |t: &Tensor| t.index_select(0, index);
+        MiniBatch {
+            obs: take(&self.obs),
+            act: take(&self.act),
+            logp_old: take(&self.logp_old),
+            adv: take(&self.adv),
+            returns: take(&self.returns),
+        }
+    }
+}
+
 pub struct Objective {
     algorithm: Algorithm,
     /// PPO's ε, and whether it normalises each mini-batch's advantages.

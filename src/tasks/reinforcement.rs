@@ -410,15 +410,7 @@ impl Reinforcement {
             .batch_tensors
             .as_ref()
             .context("a collect precedes the updates")?;
-        let take = |t: &Tensor| t.index_select(0, rows);
-        let batch = MiniBatch {
-            obs: take(&b.obs),
-            act: take(&b.act),
-            logp_old: take(&b.logp_old),
-            adv: take(&b.adv),
-            returns: take(&b.returns),
-        };
-        let (loss, parts) = self.objective.loss(&self.net.params(w), &batch);
+        let (loss, parts) = self.objective.loss(&self.net.params(w), &b.rows(rows));
         Ok((loss, parts.map(|t| t.double_value(&[]))))
     }
 
