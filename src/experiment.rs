@@ -83,7 +83,15 @@ impl Experiment {
                 iterations_per_epoch,
             };
             let own = spec.optimizer.for_player(player.name, &names);
-            let optimizer = optim::registry::build(&own, &context)?;
+            let optimizer = match &spec.protocol {
+                Some(protocol) => {
+                    let protocol = protocol
+                        .protocol()
+                        .map_err(|(_, msg)| anyhow::anyhow!(msg))?;
+                    optim::decentralised::build(&own, &context, protocol, spec.seed)?
+                }
+                None => optim::registry::build(&own, &context)?,
+            };
             // The k0 in force, for the ADMM family (after "auto" and k0_epochs): the first
             // player's.
             let hypers = own

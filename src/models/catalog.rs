@@ -5,6 +5,7 @@ use super::alexnet::AlexNet;
 use super::awd_lstm::Config as AwdLstmConfig;
 use super::densenet::DenseNet121;
 use super::resnet::{ResNet, Variant, RESNET18, RESNET34};
+use super::resnet_cifar::CifarResNet;
 use super::vgg::Vgg11;
 use super::vit::{self, VisionTransformer};
 use anyhow::{bail, ensure, Result};
@@ -25,7 +26,7 @@ pub struct Info {
 
 const KUANGLIU: &str = "kuangliu/pytorch-cifar";
 
-static CATALOG: [Info; 8] = [
+static CATALOG: [Info; 9] = [
     Info {
         name: "vgg11",
         summary: "VGG-11 without batch norm, classifier 512-512-10 with dropout 0.5",
@@ -46,6 +47,13 @@ static CATALOG: [Info; 8] = [
         input: "3×32×32",
         parameters: Some(21_282_122),
         reference: KUANGLIU,
+    },
+    Info {
+        name: "resnet20",
+        summary: "He et al.'s CIFAR ResNet-20: widths 16-32-64, 3 blocks each, option-A shortcuts",
+        input: "3×32×32",
+        parameters: Some(269_722),
+        reference: "akamaster/pytorch_resnet_cifar10 resnet.py (MixML's Figure 2)",
     },
     Info {
         name: "densenet121",
@@ -185,6 +193,7 @@ fn describe_awd_lstm() -> String {
 enum Model {
     Vgg(Vgg11),
     ResNet(ResNet),
+    CifarResNet(CifarResNet),
     DenseNet(DenseNet121),
     AlexNet(AlexNet),
     Vit(VisionTransformer),
@@ -202,6 +211,7 @@ impl Model {
             "vgg11" => Self::Vgg(Vgg11::new(image, classes)?),
             "resnet18" => Self::ResNet(ResNet::new(Variant::Cifar, RESNET18, channels, classes)),
             "resnet34" => Self::ResNet(ResNet::new(Variant::Cifar, RESNET34, channels, classes)),
+            "resnet20" => Self::CifarResNet(CifarResNet::resnet20(channels, classes)),
             "densenet121" => Self::DenseNet(DenseNet121::new(Variant::Cifar, image, classes)?),
             "resnet18_imagenet" => {
                 Self::ResNet(ResNet::new(Variant::ImageNet, RESNET18, channels, classes))
@@ -233,6 +243,7 @@ pub fn build(
     Ok(match Model::new(name, image, classes)? {
         Model::Vgg(m) => net.add(m.build(path)),
         Model::ResNet(m) => net.add(m.build(path)),
+        Model::CifarResNet(m) => net.add(m.build(path)),
         Model::DenseNet(m) => net.add(m.build(path)),
         Model::AlexNet(m) => net.add(m.build(path)),
         Model::Vit(m) => net.add(m.build(path)),
@@ -245,6 +256,7 @@ pub fn parameter_count(name: &str, image: [i64; 3], classes: i64) -> Result<i64>
     Ok(match Model::new(name, image, classes)? {
         Model::Vgg(m) => m.parameter_count(),
         Model::ResNet(m) => m.parameter_count(),
+        Model::CifarResNet(m) => m.parameter_count(),
         Model::DenseNet(m) => m.parameter_count(),
         Model::AlexNet(m) => m.parameter_count(),
         Model::Vit(m) => m.parameter_count(),
@@ -300,6 +312,12 @@ pub(crate) mod tests {
     #[test]
     fn resnet34() {
         check("resnet34", [3, 32, 32], 10, 21_282_122);
+    }
+
+    #[test]
+    fn resnet20() {
+        check("resnet20", [3, 32, 32], 10, 269_722);
+        check("resnet20", [1, 28, 28], 10, 269_434);
     }
 
     #[test]

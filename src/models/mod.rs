@@ -21,6 +21,7 @@ pub mod mlp;
 pub mod precision;
 pub mod pretrained;
 pub mod resnet;
+pub mod resnet_cifar;
 pub mod simple_cnn;
 pub mod vgg;
 pub mod vit;

@@ -2,6 +2,7 @@
 //! one from `[optimizer]`.
 pub mod admm;
 pub mod baselines;
+pub mod decentralised;
 pub mod federated;
 pub mod hyper;
 pub mod layout;
@@ -69,6 +70,11 @@ pub trait Optimizer: Send {
     fn step_sizes(&self) -> Vec<(&'static str, f64)> {
         vec![]
     }
+    /// Other values the optimizer measures for each metrics row (a protocol's stationary
+    /// distance), after the communication counts. The names never change during a run.
+    fn diagnostics(&self) -> Vec<(&'static str, f64)> {
+        vec![]
+    }
 }
 
 /// v as a 0-d tensor of `like`'s dtype and device: the scalar factor of `addcmul_`,
@@ -85,13 +91,14 @@ pub fn scalar(v: f64, like: &Tensor) -> Tensor {
 }
 
 /// What an optimizer reports beside the task's metrics in `metrics.csv`: its step sizes,
-/// then `floats_up` and `floats_down` where it counts communication.
+/// then `floats_up` and `floats_down` where it counts communication, then its diagnostics.
 pub fn report(optimizer: &dyn Optimizer) -> Vec<(&'static str, f64)> {
     let mut values = optimizer.step_sizes();
     if let Some((up, down)) = optimizer.communication() {
         values.push(("floats_up", up as f64));
         values.push(("floats_down", down as f64));
     }
+    values.extend(optimizer.diagnostics());
     values
 }
 

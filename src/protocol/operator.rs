@@ -2,6 +2,7 @@
 //! event acts linearly on this state"), applied in place. The matrix M of an event is what it
 //! does to X = I ([`super::State::identity`]).
 use super::State;
+use tch::Tensor;
 
 /// One communication event.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,9 +39,7 @@ impl Operator {
             Operator::Ring => {
                 let (n, old) = (x.rows(), x.clone());
                 for i in 0..n {
-                    let mut neighbourhood = vec![(i + n - 1) % n, i, (i + 1) % n];
-                    neighbourhood.sort_unstable();
-                    neighbourhood.dedup();
+                    let neighbourhood = ring_neighbourhood(i, n);
                     let weight = 1.0 / neighbourhood.len() as f64;
                     let row = x.row_mut(i);
                     row.fill(0.0);
@@ -64,4 +63,66 @@ impl Operator {
             }
         }
     }
+
+    /// X ← M X on the rows `x` (the training nodes' flat models), in place, in their dtype:
+    /// the slack update as the paper writes it, x_i + γ(x̄ − x_i), so that small γ meets
+    /// f32's rounding as the paper's runs did (Section 6). A pull needs a server row, which
+    /// training does not have.
+    pub fn apply_tensors(&self, x: &[Tensor]) {
+        tch::no_grad(|| match *self {
+            Operator::Slack { gamma } => {
+                let mean = Tensor::stack(x, 0).mean_dim(0, false, None);
+                for row in x {
+                    let mut row = row.shallow_clone();
+                    if gamma == 1.0 {
+                        row.copy_(&mean);
+                    } else {
+                        let _ = row.g_add_(&((&mean - &row) * gamma));
+                    }
+                }
+            }
+            Operator::Ring => {
+                let (n, old) = (x.len(), Tensor::stack(x, 0));
+                for (i, row) in x.iter().enumerate() {
+                    let neighbourhood = ring_neighbourhood(i, n);
+                    let index = Tensor::from_slice(
+                        &neighbourhood.iter().map(|&j| j as i64).collect::<Vec<_>>(),
+                    )
+                    .to_device(old.device());
+                    let mean = old.index_select(0, &index).sum_dim_intlist(0, false, None)
+                        / neighbourhood.len() as f64;
+                    row.shallow_clone().copy_(&mean);
+                }
+            }
+            Operator::Pair(i, j) => {
+                let mean = (&x[i] + &x[j]) * 0.5;
+                x[i].shallow_clone().copy_(&mean);
+                x[j].shallow_clone().copy_(&mean);
+            }
+            Operator::Pull { .. } => panic!("a pull acts on a state with a server row"),
+        })
+    }
+
+    /// Rows sent by the event among `n` workers (each is received once): every worker's
+    /// model for a slack/AllReduce round (to a reducer, and the mean back counts as
+    /// received), to each neighbour of its ring neighbourhood, one model each way for a pair
+    /// or a pull.
+    pub fn rows_sent(&self, n: usize) -> u64 {
+        match *self {
+            Operator::Slack { .. } => n as u64,
+            Operator::Ring => (0..n)
+                .map(|i| ring_neighbourhood(i, n).len() as u64 - 1)
+                .sum(),
+            Operator::Pair(..) => 2,
+            Operator::Pull { .. } => 1,
+        }
+    }
+}
+
+/// Worker i's closed ring neighbourhood {i − 1, i, i + 1} mod n, as a sorted set.
+fn ring_neighbourhood(i: usize, n: usize) -> Vec<usize> {
+    let mut neighbourhood = vec![(i + n - 1) % n, i, (i + 1) % n];
+    neighbourhood.sort_unstable();
+    neighbourhood.dedup();
+    neighbourhood
 }

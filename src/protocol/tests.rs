@@ -443,3 +443,34 @@ fn lemma_1_halves_the_distance_every_t_mix() {
         }
     }
 }
+
+#[test]
+fn the_training_nodes_are_mixed_as_the_simulated_state() {
+    // apply_tensors (rows as tensors, what training mixes) against apply (the State of the
+    // t_mix simulation) on a random X, and the rows each event sends
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for n in 2..=7 {
+        let events = [
+            Operator::Slack { gamma: 1.0 },
+            Operator::Slack { gamma: 0.3 },
+            Operator::Ring,
+            Operator::Pair(n - 1, 0),
+        ];
+        for event in events {
+            let mut x = State::gaussian(n, 5, &mut rng);
+            let rows: Vec<tch::Tensor> =
+                (0..n).map(|i| tch::Tensor::from_slice(x.row(i))).collect();
+            event.apply(&mut x);
+            event.apply_tensors(&rows);
+            for (i, row) in rows.iter().enumerate() {
+                let got = Vec::<f64>::try_from(row).unwrap();
+                for (g, want) in got.iter().zip(x.row(i)) {
+                    assert!((g - want).abs() < 1e-14, "{event:?}, n = {n}, row {i}");
+                }
+            }
+        }
+        assert_eq!(Operator::Slack { gamma: 0.5 }.rows_sent(n), n as u64);
+        let ring = if n == 2 { 2 } else { 2 * n as u64 };
+        assert_eq!(Operator::Ring.rows_sent(n), ring, "ring of {n}");
+    }
+}

@@ -53,6 +53,10 @@ pub struct Spec {
     pub rl: Option<RlSpec>,
     pub train: TrainSpec,
     pub optimizer: OptimizerSpec,
+    /// `[protocol]`: the workers train as nodes with models of their own, mixed by this MixML
+    /// protocol ([`crate::optim::decentralised`]); absent, they share one point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<crate::protocol::ProtocolSpec>,
     /// `[schedule]`: the learning-rate multiplier over iterations (constant if absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<crate::schedule::ScheduleSpec>,
@@ -140,6 +144,10 @@ pub struct DataSpec {
     /// hold out this fraction of them, seeded, as the test set and train on the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_fraction: Option<f64>,
+    /// Classification: train on this many of the training examples, drawn by a seeded
+    /// shuffle (a reduced budget); the test set stays whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_subset: Option<usize>,
     /// PTB without its training file (this machine): train on the validation file but for
     /// its last `valid_fraction` of lines, which validate (a documented proxy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,6 +248,9 @@ impl Spec {
         self.optimizer.validate_players("optimizer", players)?;
         self.optimizer
             .check_dtype_players("optimizer", players, t.dtype)?;
+        if let Some(protocol) = &self.protocol {
+            self.validate_protocol(protocol)?;
+        }
         if let Some(schedule) = &self.schedule {
             // With epochs the length is known only with the task; `build` checks it then.
             schedule.validate(t.iterations.unwrap_or(usize::MAX))?;
@@ -263,6 +274,45 @@ impl Spec {
                     );
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The protocol's own keys, and what training under one needs.
+    fn validate_protocol(
+        &self,
+        protocol: &crate::protocol::ProtocolSpec,
+    ) -> Result<(), (String, String)> {
+        let bad = |key: &str, msg: &str| Err((key.to_string(), msg.to_string()));
+        let built = protocol
+            .protocol()
+            .map_err(|(key, msg)| (format!("protocol.{key}"), msg))?;
+        if matches!(built, crate::protocol::Protocol::AsyncPs { .. }) {
+            return bad(
+                "protocol.kind",
+                "training under async-ps is not built: its server must apply the workers' \
+                 updates, which a node's own optimizer does not expose; `pisa mixing` measures \
+                 its t_mix",
+            );
+        }
+        if self.train.workers < 2 {
+            return bad(
+                "train.workers",
+                "a [protocol] mixes the workers' models: give train.workers ≥ 2",
+            );
+        }
+        if self.data.kind == DataKind::Environment || self.gan_model().is_some() {
+            return bad(
+                "protocol",
+                "[protocol] is for single-player tasks trained step by step (not the GAN or \
+                 reinforcement learning)",
+            );
+        }
+        if self.players().len() > 1 {
+            return bad(
+                "protocol",
+                "[protocol] trains one optimizer per worker: drop [optimizer.embedding]",
+            );
         }
         Ok(())
     }
@@ -328,6 +378,12 @@ impl Spec {
             return bad(
                 "data.test_fraction",
                 "test_fraction applies to image datasets only",
+            );
+        }
+        if d.train_subset.is_some() {
+            return bad(
+                "data.train_subset",
+                "train_subset applies to classification data only",
             );
         }
         if d.augment.is_some() {
@@ -545,6 +601,7 @@ impl Spec {
             ("data.classes", d.classes.is_some()),
             ("data.noise", d.noise.is_some()),
             ("data.test_fraction", d.test_fraction.is_some()),
+            ("data.train_subset", d.train_subset.is_some()),
             ("data.partition", d.partition.is_some()),
             ("data.augment", d.augment.is_some()),
             ("train.micro_batch", t.micro_batch != 0),

@@ -13,6 +13,9 @@ pub enum ModelKind {
     /// The vision models of `models::catalog` (`pisa list models`), by their names there.
     Vgg11,
     Resnet18,
+    /// He et al.'s CIFAR ResNet-20 (MixML's Figure 2).
+    #[serde(rename = "resnet20")]
+    Resnet20,
     Resnet34,
     Densenet121,
     Resnet18Imagenet,
@@ -56,6 +59,7 @@ impl ModelKind {
             | ModelKind::Gpt => return None,
             ModelKind::Vgg11 => "vgg11",
             ModelKind::Resnet18 => "resnet18",
+            ModelKind::Resnet20 => "resnet20",
             ModelKind::Resnet34 => "resnet34",
             ModelKind::Densenet121 => "densenet121",
             ModelKind::Resnet18Imagenet => "resnet18_imagenet",

@@ -89,6 +89,11 @@ pub fn build(spec: &Spec, data_dir: &Path, data: Option<&Path>, device: Device) 
         }
         _ => {
             let (train, test, normalise, folders) = classification_data(spec, data)?;
+            let train = match spec.data.train_subset {
+                Some(size) => subset(train, size, spec.seed)
+                    .map_err(|e| KeyError::at("data.train_subset", format!("{e:#}")))?,
+                None => train,
+            };
             let classes = 1 + train
                 .y
                 .max()
@@ -422,17 +427,38 @@ fn classification_data(
 /// Splits `examples` into (train, test) with a seeded shuffle; `fraction` of them test.
 fn holdout(examples: Examples, fraction: f64, seed: u64) -> (Examples, Examples) {
     let n = examples.len();
-    let test = ((n as f64 * fraction).round() as i64).clamp(1, n - 1);
+    let test = ((n as f64 * fraction).round() as i64).clamp(1, n - 1) as usize;
+    let order = shuffled(n, seed ^ 0x401d_0ff5);
+    (
+        pick(&examples, &order[test..]),
+        pick(&examples, &order[..test]),
+    )
+}
+
+/// `data.train_subset`: `size` of the training examples, drawn by a seeded shuffle.
+fn subset(examples: Examples, size: usize, seed: u64) -> Result<Examples> {
+    let n = examples.len();
+    ensure!(
+        size >= 1 && size as i64 <= n,
+        "train_subset = {size}, but the training split has {n} examples"
+    );
+    Ok(pick(&examples, &shuffled(n, seed ^ 0x5b5e_7000)[..size]))
+}
+
+/// 0..n in a ChaCha8 shuffle seeded by `seed`.
+fn shuffled(n: i64, seed: u64) -> Vec<i64> {
     let mut order: Vec<i64> = (0..n).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x401d_0ff5));
-    let pick = |ids: &[i64]| {
-        let ids = Tensor::from_slice(ids).to_device(examples.x.device());
-        Examples {
-            x: examples.x.index_select(0, &ids),
-            y: examples
-                .y
-                .index_select(0, &ids.to_device(examples.y.device())),
-        }
-    };
-    (pick(&order[test as usize..]), pick(&order[..test as usize]))
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    order
+}
+
+/// The examples at `ids`, in that order.
+fn pick(examples: &Examples, ids: &[i64]) -> Examples {
+    let ids = Tensor::from_slice(ids).to_device(examples.x.device());
+    Examples {
+        x: examples.x.index_select(0, &ids),
+        y: examples
+            .y
+            .index_select(0, &ids.to_device(examples.y.device())),
+    }
 }
