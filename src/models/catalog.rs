@@ -404,8 +404,8 @@ pub(crate) mod tests {
         assert!(e.contains("unknown model \"resnet50\""), "{e}");
         assert!(
             e.contains(
-                "vgg11, resnet18, resnet34, densenet121, resnet18_imagenet, alexnet, vit_b_16, \
-                 densenet121_imagenet"
+                "vgg11, resnet18, resnet34, resnet20, densenet121, resnet18_imagenet, alexnet, \
+                 vit_b_16, densenet121_imagenet"
             ),
             "{e}"
         );

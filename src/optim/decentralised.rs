@@ -15,7 +15,10 @@
 //!   (tested). The events act at the start of a round, after each node's `begin_iteration`
 //!   (the ADMM family forms (2.9) there) and before its local step.
 //! - The loop evaluates the consensus x̄ = (1/n)Σx_i after each round's steps and before its
-//!   communication (every averaging operator keeps x̄, up to rounding). The report adds the
+//!   communication (every averaging operator keeps x̄, up to rounding). An ADMM node's model
+//!   is then still the (2.9) point it stepped from (its step changes π_i; the next (2.9) moves
+//!   the model), so under AllReduce the ADMM nodes' distance is 0, while the classic
+//!   optimizers' nodes differ by one step. The report adds the
 //!   paper's stationary distance (1/n)Σ‖x_i − x̄‖² at the same moment, and counts the floats
 //!   the protocol's events moved.
 //! - The averages are uniform (MixML's operators), whatever the workers' shares α_i.
