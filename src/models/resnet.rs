@@ -182,9 +182,16 @@ impl ResNet {
             net = net.add(BasicBlock {
                 conv1: self.conv_bn(block, ["conv1", "bn1"], [s.input, s.output], 3, s.stride),
                 conv2: self.conv_bn(block, ["conv2", "bn2"], [s.output, s.output], 3, 1),
-                shortcut: s.projects().then(|| {
-                    self.conv_bn(projection, ["0", "1"], [s.input, s.output], 1, s.stride)
-                }),
+                shortcut: match s.projects() {
+                    true => Shortcut::Projection(self.conv_bn(
+                        projection,
+                        ["0", "1"],
+                        [s.input, s.output],
+                        1,
+                        s.stride,
+                    )),
+                    false => Shortcut::Identity,
+                },
             });
         }
         let fc = linear(&(path / classifier), WIDTHS[3], self.classes);
@@ -193,24 +200,42 @@ impl ResNet {
     }
 }
 
-/// relu(BN(conv(relu(BN(conv(x))))) + shortcut(x)), the shortcut the identity or a
-/// projection (1×1 conv → BN).
+/// How a basic block's input reaches its sum.
 #[derive(Debug)]
-struct BasicBlock {
-    conv1: ConvBn,
-    conv2: ConvBn,
-    shortcut: Option<ConvBn>,
+pub(crate) enum Shortcut {
+    Identity,
+    /// A 1×1 strided conv → BN (option B of He et al.).
+    Projection(ConvBn),
+    /// Option A: the input subsampled by 2 and this many zero channels added on each side.
+    ZeroPad(i64),
+}
+
+/// relu(BN(conv(relu(BN(conv(x))))) + shortcut(x)).
+#[derive(Debug)]
+pub(crate) struct BasicBlock {
+    pub(crate) conv1: ConvBn,
+    pub(crate) conv2: ConvBn,
+    pub(crate) shortcut: Shortcut,
 }
 
 impl ModuleT for BasicBlock {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let out = self.conv1.forward_t(xs, train).relu();
         let out = self.conv2.forward_t(&out, train);
-        let skip = match &self.shortcut {
-            Some(projection) => projection.forward_t(xs, train),
-            None => xs.shallow_clone(),
-        };
-        (out + skip).relu()
+        (out + self.shortcut.forward_t(xs, train)).relu()
+    }
+}
+
+impl ModuleT for Shortcut {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        match self {
+            Shortcut::Identity => xs.shallow_clone(),
+            Shortcut::Projection(projection) => projection.forward_t(xs, train),
+            Shortcut::ZeroPad(pad) => xs
+                .slice(2, 0, None, 2)
+                .slice(3, 0, None, 2)
+                .constant_pad_nd([0, 0, 0, 0, *pad, *pad]),
+        }
     }
 }
 

@@ -13,8 +13,8 @@
 //! Parameters `conv1`, `bn1`, `layer{s}.{b}.{conv1,bn1,conv2,bn2}`, `linear`, created in
 //! PyTorch's `parameters()` order.
 use super::layers::{conv2d_fan_in, ConvBn};
-use tch::nn::{self, ModuleT};
-use tch::Tensor;
+use super::resnet::{BasicBlock, Shortcut};
+use tch::nn;
 
 /// The widths of the three stages.
 const WIDTHS: [i64; 3] = [16, 32, 64];
@@ -80,7 +80,10 @@ impl CifarResNet {
             net = net.add(BasicBlock {
                 conv1: conv_bn(block, ["conv1", "bn1"], input, output, stride),
                 conv2: conv_bn(block, ["conv2", "bn2"], output, output, 1),
-                pad: (input != output || stride != 1).then_some((output - input) / 2),
+                shortcut: match input != output || stride != 1 {
+                    true => Shortcut::ZeroPad((output - input) / 2),
+                    false => Shortcut::Identity,
+                },
             });
         }
         let fan_in = WIDTHS[2];
@@ -107,34 +110,12 @@ impl CifarResNet {
     }
 }
 
-/// relu(BN(conv(relu(BN(conv(x))))) + shortcut(x)), the shortcut option A.
-#[derive(Debug)]
-struct BasicBlock {
-    conv1: ConvBn,
-    conv2: ConvBn,
-    /// Option A where the shape changes: zero channels added on each side.
-    pad: Option<i64>,
-}
-
-impl ModuleT for BasicBlock {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let out = self.conv1.forward_t(xs, train).relu();
-        let out = self.conv2.forward_t(&out, train);
-        let skip = match self.pad {
-            Some(pad) => xs
-                .slice(2, 0, None, 2)
-                .slice(3, 0, None, 2)
-                .constant_pad_nd([0, 0, 0, 0, pad, pad]),
-            None => xs.shallow_clone(),
-        };
-        (out + skip).relu()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::models::FlatParams;
+    use tch::nn::ModuleT;
+    use tch::Tensor;
     use tch::{Device, Kind};
 
     #[test]
@@ -172,14 +153,8 @@ mod tests {
 
     #[test]
     fn option_a_shortcut_subsamples_and_pads_with_zeros() {
-        let block = CifarResNet::resnet20(1, 10);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let _ = crate::models::seeded(0, || block.build(&vs.root()));
         let x = Tensor::arange(2 * 16 * 4 * 4, (Kind::Float, Device::Cpu)).reshape([2, 16, 4, 4]);
-        let skip = x
-            .slice(2, 0, None, 2)
-            .slice(3, 0, None, 2)
-            .constant_pad_nd([0, 0, 0, 0, 8, 8]);
+        let skip = Shortcut::ZeroPad(8).forward_t(&x, false);
         assert_eq!(skip.size(), [2, 32, 2, 2]);
         assert_eq!(
             skip.narrow(1, 0, 8)
