@@ -4,12 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-# Fashion-MNIST (the shipped fd_fmnist classifier's accuracy test; Table 4's reduced runs):
-# Debian's package, where this machine can install it.
-if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; } >/dev/null ||
-        echo "pisa: could not install dataset-fashion-mnist; the tests that read it are skipped" >&2
+# From Debian, where this machine can install them: Fashion-MNIST (the shipped fd_fmnist
+# classifier's accuracy test; Table 4's reduced runs), and OpenMPI with libclang for its
+# bindings (the `mpi` feature: runs over ranks, tests/mpi.rs).
+missing=()
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+command -v mpirun >/dev/null && command -v mpicc >/dev/null || missing+=(libopenmpi-dev openmpi-bin libclang-dev)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; } >/dev/null ||
+        echo "pisa: could not install ${missing[*]}; the tests that need them are skipped" >&2
+fi
+features=()
+if command -v mpirun >/dev/null && command -v mpicc >/dev/null; then
+    features=(--features mpi)
+else
+    echo "pisa: no OpenMPI here: built without the mpi feature, tests/mpi.rs is skipped" >&2
 fi
 cargo fmt --check
-cargo clippy --release --all-targets --quiet -- -D warnings
-cargo test --release "$@"
+cargo clippy --release --all-targets "${features[@]}" --quiet -- -D warnings
+cargo test --release --no-fail-fast "${features[@]}" "$@"

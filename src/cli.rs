@@ -34,6 +34,13 @@ enum Command {
         /// (train.checkpoint_every); without one, start afresh.
         #[arg(long)]
         resume: bool,
+        /// Start the run over MPI ranks: `mpi` calls `mpirun -np <ranks>` on this command
+        /// (the same as `mpirun -np R pisa run …`; needs a build with `--features mpi`).
+        #[arg(long, value_enum, requires = "ranks")]
+        launcher: Option<crate::dist::launch::Launcher>,
+        /// Ranks for --launcher: the spec's train.workers are split evenly over them.
+        #[arg(long, short = 'n', requires = "launcher", value_parser = clap::value_parser!(u16).range(1..))]
+        ranks: Option<u16>,
     },
     /// Run every point of the spec's [sweep] grid, in parallel; run again to resume.
     Sweep {
@@ -270,8 +277,28 @@ fn prepare(
 pub fn main() -> i32 {
     let cli = Cli::parse();
     crate::interrupt::install();
+    // MPI (mpirun launched this process as a rank) stays up until the outcome is reported.
+    let _mpi = match crate::dist::init() {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 1;
+        }
+    };
     match dispatch(cli.command) {
         Ok(code) => code,
+        Err(e) if crate::dist::distributed() => {
+            // the other ranks may wait in a collective: end them all
+            let comm = crate::dist::world();
+            // one write, so that the ranks' lines do not interleave
+            let line = format!("error (rank {} of {}): {e:#}\n", comm.rank(), comm.size());
+            eprint!("{line}");
+            comm.abort(if e.downcast_ref::<SpecError>().is_some() {
+                2
+            } else {
+                1
+            })
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             if e.downcast_ref::<SpecError>().is_some() {
@@ -288,9 +315,15 @@ pub fn main() -> i32 {
 fn dispatch(command: Command) -> Result<i32> {
     match command {
         Command::Run {
+            launcher: Some(launcher),
+            ranks: Some(ranks),
+            ..
+        } => crate::dist::launch::relaunch(launcher, ranks.into()),
+        Command::Run {
             common,
             run_id,
             resume,
+            ..
         } => run(&common, run_id, resume),
         Command::List { what } => {
             print!("{}", what.describe());
@@ -434,19 +467,30 @@ fn run(common: &Common, run_id: Option<String>, resume: bool) -> Result<i32> {
     }
     let experiment = common.prepare(&spec)?;
     let final_path = common.out.join(&spec.name).join(&run_id);
-    let dir = if resume {
-        RunDir::resume(&final_path)?
-    } else {
-        RunDir::create(&final_path)?
+    // Over ranks, rank 0 alone makes (and later moves) the folder.
+    let lead = crate::dist::world().rank() == 0;
+    let dir = match (lead, resume) {
+        (false, _) => None,
+        (true, true) => Some(RunDir::resume(&final_path)?),
+        (true, false) => Some(RunDir::create(&final_path)?),
     };
-    let bar = progress_bar(&MultiProgress::new(), experiment.iterations(), &run_id);
+    let dir = RunDir::share(dir)?;
+    let bar = match lead {
+        true => progress_bar(&MultiProgress::new(), experiment.iterations(), &run_id),
+        false => ProgressBar::hidden(),
+    };
     let (summary, path) = experiment.execute(dir, &run_id, Default::default(), &bar)?;
     bar.finish_and_clear();
-    report(&summary, &path);
+    if lead {
+        report(&summary, &path);
+    }
     Ok(exit_code(&summary))
 }
 
 fn run_sweep(common: &Common, jobs: Option<usize>) -> Result<i32> {
+    if crate::dist::distributed() {
+        bail!("pisa sweep runs in one process; start each point with `mpirun -np R pisa run`");
+    }
     let points = sweep::points(&common.spec, &common.set)?;
     let total = points.len();
     let (todo, done) = sweep::pending(&common.out, points)?;

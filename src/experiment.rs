@@ -102,10 +102,14 @@ impl Experiment {
             }
             members.push(Member { player, optimizer });
         }
+        let team = Team::new(members);
+        if crate::dist::distributed() {
+            check_ranks(&spec, task.as_ref(), &team)?;
+        }
         Ok(Self {
             spec,
             task,
-            team: Team::new(members),
+            team,
             k0,
             iterations,
             clock,
@@ -136,7 +140,9 @@ impl Experiment {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let spec_text = self.spec.to_toml();
-        if run_dir.resumed() {
+        if !run_dir.writes() {
+            // another rank writes the run
+        } else if run_dir.resumed() {
             let staged = std::fs::read_to_string(run_dir.file(SPEC_FILE)).unwrap_or_default();
             ensure!(
                 staged == spec_text,
@@ -210,12 +216,18 @@ impl Experiment {
             self.task
                 .load_state(&saved.task)
                 .context("restoring the task from the checkpoint")?;
-            let metrics = MetricsWriter::resume(&metrics_file, position.metrics_bytes)?;
+            let metrics = run_dir
+                .writes()
+                .then(|| MetricsWriter::resume(&metrics_file, position.metrics_bytes))
+                .transpose()?;
             (metrics, position.iteration, position.wall_s)
         } else {
             let columns = self.columns();
             let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-            let metrics = MetricsWriter::create(&metrics_file, &columns)?;
+            let metrics = run_dir
+                .writes()
+                .then(|| MetricsWriter::create(&metrics_file, &columns))
+                .transpose()?;
             (metrics, 0, 0.0)
         };
         let plan = crate::train::Plan {
@@ -228,16 +240,55 @@ impl Experiment {
             start,
             wall_offset,
         };
-        let end = crate::train::train(self.task.as_mut(), &mut self.team, &plan, &mut metrics, bar)
-            .context("training stopped")?;
-        metrics.finish()?;
-        if end.diverged.is_none() && !end.interrupted {
+        let end = crate::train::train(
+            self.task.as_mut(),
+            &mut self.team,
+            &plan,
+            metrics.as_mut(),
+            bar,
+        )
+        .context("training stopped")?;
+        if let Some(metrics) = metrics {
+            metrics.finish()?;
+        }
+        if run_dir.writes() && end.diverged.is_none() && !end.interrupted {
             for (name, contents) in self.task.outputs(self.team.point())? {
                 crate::results::write_atomic(&run_dir.file(name), &contents)?;
             }
         }
         Ok(end)
     }
+}
+
+/// Refuses what cannot yet run over ranks, naming the key: a `[protocol]`, several players,
+/// a task or optimizer whose workers' state is not split ([`Task::splits_over_ranks`],
+/// [`optim::Optimizer::splits_over_ranks`]), workers that do not divide among the ranks.
+fn check_ranks(spec: &Spec, task: &dyn Task, team: &Team) -> Result<()> {
+    use crate::spec::KeyError;
+    let ranks = crate::dist::world().size();
+    let not_yet = |key: &str, what: String| {
+        Err(KeyError::at(
+            key,
+            format!("{what} does not run over {ranks} MPI ranks yet; run it in one process"),
+        ))
+    };
+    if spec.protocol.is_some() {
+        return not_yet("protocol", "a [protocol]".into());
+    }
+    if team.members().len() > 1 {
+        return not_yet("optimizer", "a task with several players (the GAN)".into());
+    }
+    if !task.splits_over_ranks() {
+        return not_yet("data.kind", format!("the {:?} task", spec.data.kind));
+    }
+    if !team.members()[0].optimizer.splits_over_ranks() {
+        return not_yet(
+            "optimizer.name",
+            format!("optimizer {:?}", spec.optimizer.name),
+        );
+    }
+    crate::dist::check_split(spec.train.workers)
+        .map_err(|e| KeyError::at("train.workers", e.to_string()))
 }
 
 /// Where the task's epochs end: every n iterations, or where the task's own epoch lengths

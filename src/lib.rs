@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for how the modules fit together.
 pub mod cli;
 pub mod data;
+pub mod dist;
 pub mod experiment;
 pub mod generate;
 pub mod interrupt;

@@ -1,4 +1,5 @@
 //! The one training loop every task shares (DESIGN-NOTES "The one loop").
+use crate::dist;
 use crate::optim::team::Team;
 use crate::results::checkpoint;
 use crate::results::MetricsWriter;
@@ -44,11 +45,14 @@ pub struct LoopEnd {
 /// Row 0 is the initial point; row ℓ is the global point after ℓ iterations. A global
 /// point that is not finite stops the run at once as diverged. A signal
 /// ([`crate::interrupt`]) stops it after the current iteration, with a checkpoint.
+///
+/// Over ranks ([`crate::dist`]) each rank runs its own workers; rank 0 alone evaluates and
+/// writes (`metrics` is None elsewhere), and its decisions to stop are every rank's.
 pub fn train(
     task: &mut dyn Task,
     team: &mut Team,
     plan: &Plan,
-    metrics: &mut MetricsWriter,
+    mut metrics: Option<&mut MetricsWriter>,
     bar: &ProgressBar,
 ) -> Result<LoopEnd> {
     // wall_s counts training only, as the paper's scripts time it: the seconds spent
@@ -61,7 +65,7 @@ pub fn train(
     let mut diverged = None;
     if plan.start == 0 {
         let at = Instant::now();
-        (last, diverged) = record(task, team, metrics, plan, 0, elapsed())?;
+        (last, diverged) = record(task, team, metrics.as_deref_mut(), plan, 0, elapsed())?;
         aside(at);
     }
     let mut done = plan.start;
@@ -85,18 +89,18 @@ pub fn train(
         }
         if plan.eval_every.due(done, &plan.clock) || done == plan.iterations || diverged.is_some() {
             let at = Instant::now();
-            let (values, bad) = record(task, team, metrics, plan, done, elapsed())?;
+            let (values, bad) = record(task, team, metrics.as_deref_mut(), plan, done, elapsed())?;
             aside(at);
             last = values;
             diverged = diverged.or(bad.map(|b| format!("{b}; {}", team.divergence_advice())));
         }
-        interrupted = crate::interrupt::requested() && done < plan.iterations;
+        interrupted = dist::agree(crate::interrupt::requested()) && done < plan.iterations;
         let due = plan.checkpoint_every != Every::Iterations(0)
             && (plan.checkpoint_every.due(done, &plan.clock) || done == plan.iterations);
         if (due || interrupted) && diverged.is_none() {
             // The checkpoint covers exactly the metrics bytes written so far.
             let at = Instant::now();
-            let metrics_bytes = metrics.flush()?;
+            let metrics_bytes = metrics.as_deref_mut().map_or(Ok(0), MetricsWriter::flush)?;
             let state = checkpoint::Position {
                 iteration: done,
                 wall_s: elapsed(),
@@ -127,7 +131,7 @@ fn turn(task: &mut dyn Task, team: &mut Team, player: usize, clip_norm: Option<f
     let workers = team.members()[player].player.alphas.len();
     let optimizer = team.optimizer(player);
     let hessian = optimizer.needs_hessian();
-    for worker in 0..workers {
+    for worker in dist::workers(workers) {
         optimizer.local_round(worker, &mut |w| {
             let local = task.local(worker, w, hessian)?;
             Ok(clip(local, clip_norm))
@@ -139,15 +143,21 @@ fn turn(task: &mut dyn Task, team: &mut Team, player: usize, clip_norm: Option<f
 
 /// Evaluates the global point, writes the metrics row (the task's metrics, then what the
 /// optimizers report: [`Team::report`]), and says why the run diverged if a task metric
-/// is not finite.
+/// is not finite. Without `metrics` (a rank but 0) it evaluates nothing and learns from
+/// rank 0 whether the run diverged.
 fn record(
     task: &dyn Task,
     team: &Team,
-    metrics: &mut MetricsWriter,
+    metrics: Option<&mut MetricsWriter>,
     plan: &Plan,
     iteration: usize,
     wall_s: f64,
 ) -> Result<(Vec<f64>, Option<String>)> {
+    let Some(metrics) = metrics else {
+        let diverged = dist::agree(false)
+            .then(|| format!("rank 0 found a metric not finite at iteration {iteration}"));
+        return Ok((vec![], diverged));
+    };
     let mut values = task.evaluate(team.point())?;
     values.extend(team.report().into_iter().map(|(_, v)| v));
     let epoch = plan.clock.epoch_at(iteration);
@@ -159,6 +169,7 @@ fn record(
         .filter(|(name, _)| !task.occasional_metrics().contains(name))
         .find(|(_, v)| !v.is_finite());
     let diverged = bad.map(|(name, v)| format!("{name} is {v} at iteration {iteration}"));
+    dist::agree(diverged.is_some());
     Ok((values, diverged))
 }
 

@@ -13,6 +13,9 @@ use tch::{Device, Tensor};
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/bertscore");
 /// bert_score computes in f32; ours differs by the order of f32 sums.
 const SCORE_TOLERANCE: f64 = 1e-4;
+/// Hidden states: relative to the layer's largest |value| (at least 1). The CPU's f32 matmul
+/// kernels sum in a machine-dependent order: MiniLM's layer 3 (largest |value| 9.7) differs by
+/// 3.4e-5 on one of our machines (about 35 f32 ulps there) and by under 1e-5 on another.
 const HIDDEN_TOLERANCE: f64 = 1e-5;
 
 #[derive(Deserialize)]
@@ -77,8 +80,14 @@ fn check_hidden(what: &str, encoder: &Bert, hidden: &Path) -> usize {
         };
         assert_eq!(state.size(), expected.size(), "{what} layer {l}: shapes");
         let diff = (state - expected).abs().max().double_value(&[]);
-        eprintln!("{what} layer {l}: max |ours − transformers| = {diff:.2e}");
-        assert!(diff <= HIDDEN_TOLERANCE, "{what} layer {l}: {diff:e}");
+        let scale = expected.abs().max().double_value(&[]).max(1.0);
+        eprintln!(
+            "{what} layer {l}: max |ours − transformers| = {diff:.2e} (largest |value| {scale:.2})"
+        );
+        assert!(
+            diff <= HIDDEN_TOLERANCE * scale,
+            "{what} layer {l}: {diff:e} > {HIDDEN_TOLERANCE:e} × {scale}"
+        );
         checked += 1;
     }
     checked

@@ -70,6 +70,11 @@ pub trait Optimizer: Send {
     fn step_sizes(&self) -> Vec<(&'static str, f64)> {
         vec![]
     }
+    /// Whether it runs with its workers split over ranks ([`crate::dist`]): the ranks
+    /// reduce what it sums over the workers, and each keeps only its own workers' state.
+    fn splits_over_ranks(&self) -> bool {
+        false
+    }
     /// Other values the optimizer measures for each metrics row (a protocol's stationary
     /// distance), after the communication counts. The names never change during a run.
     fn diagnostics(&self) -> Vec<(&'static str, f64)> {

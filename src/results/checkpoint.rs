@@ -1,6 +1,7 @@
 //! `checkpoint.safetensors`: what a run needs to continue exactly where it stopped —
 //! the loop's position, the optimizers' state (w included) and the task's sampling state.
-//! Written atomically every `train.checkpoint_every` iterations and at the end.
+//! Written atomically every `train.checkpoint_every` iterations and at the end; over ranks,
+//! by rank 0, holding every rank's state ([`crate::dist::gather_state`]).
 use crate::optim::team::Team;
 use crate::tasks::Task;
 use anyhow::{Context, Result};
@@ -30,7 +31,7 @@ pub struct Checkpoint {
 }
 
 /// Saves the state at `position` to `path` (temporary file, then rename; on failure the
-/// previous checkpoint stays as it was).
+/// previous checkpoint stays as it was). Collective over ranks: rank 0 writes.
 pub fn save(path: &Path, position: &Position, team: &Team, task: &dyn Task) -> Result<()> {
     let mut named: Vec<(String, Tensor)> = vec![
         (
@@ -56,13 +57,19 @@ pub fn save(path: &Path, position: &Position, team: &Team, task: &dyn Task) -> R
     };
     named.extend(prefixed("optimizer", team.state()));
     named.extend(prefixed("task", task.state()));
+    let named = crate::dist::gather_state(named)?;
+    if crate::dist::world().rank() > 0 {
+        return Ok(());
+    }
     super::write_atomic_with(path, |tmp| Ok(Tensor::write_safetensors(&named, tmp)?))
         .context("writing the checkpoint")
 }
 
+/// Reads a checkpoint: over ranks, this rank's state.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let named = Tensor::read_safetensors(path)
         .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+    let named = crate::dist::own_state(named);
     let mut optimizer = HashMap::new();
     let mut task = HashMap::new();
     let mut iteration = None;

@@ -25,8 +25,9 @@ pub struct RunDir {
     staging: PathBuf,
     /// Whether the staging folder was taken over from an interrupted run.
     resumed: bool,
-    /// No other process works on this run id meanwhile.
-    _lock: RunLock,
+    /// No other process works on this run id meanwhile; None for a rank but 0 of a run
+    /// over ranks, which writes nothing ([`RunDir::share`]).
+    lock: Option<RunLock>,
 }
 
 /// What is already at a run's final place.
@@ -117,8 +118,36 @@ impl RunDir {
             final_path: final_path.to_path_buf(),
             staging,
             resumed: taken.is_some(),
-            _lock: lock,
+            lock: Some(lock),
         })
+    }
+
+    /// Collective over ranks: rank 0's folder (`Some`, made by `create` or `resume`), known
+    /// to every rank; the others' copy only reads its checkpoint, and `finish` leaves it
+    /// to rank 0.
+    pub fn share(dir: Option<Self>) -> Result<Self> {
+        let comm = crate::dist::world();
+        let mut bytes = match &dir {
+            Some(d) => serde_json::to_vec(&(&d.final_path, &d.staging, d.resumed))?,
+            None => vec![],
+        };
+        comm.broadcast(&mut bytes);
+        if let Some(dir) = dir {
+            return Ok(dir);
+        }
+        let (final_path, staging, resumed) =
+            serde_json::from_slice(&bytes).context("receiving the run folder from rank 0")?;
+        Ok(Self {
+            final_path,
+            staging,
+            resumed,
+            lock: None,
+        })
+    }
+
+    /// Whether this process writes the run (rank 0, or the only process).
+    pub fn writes(&self) -> bool {
+        self.lock.is_some()
     }
 
     /// Whether this run continues an interrupted one (its files are already there).
@@ -134,6 +163,9 @@ impl RunDir {
     /// Writes the summary and moves the run into place (replacing a failed attempt). No
     /// temporary file of a write cut short is carried into place.
     pub fn finish(self, summary: &Summary) -> Result<PathBuf> {
+        if !self.writes() {
+            return Ok(self.final_path.clone());
+        }
         remove_temporaries(&self.staging)?;
         summary
             .write(&self.file(SUMMARY_FILE))

@@ -476,6 +476,10 @@ impl Classification {
 }
 
 impl Task for Classification {
+    fn splits_over_ranks(&self) -> bool {
+        true
+    }
+
     fn alphas(&self) -> &[f64] {
         &self.alphas
     }

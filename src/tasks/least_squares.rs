@@ -21,7 +21,9 @@ pub struct LeastSquares {
     batch_size: usize,
     mu: f64,
     optimum: f64,
-    rng: ChaCha8Rng,
+    /// Worker i's batch sampler: stream i of the seed's generator, so that a worker's
+    /// batches do not depend on which other workers run in the same process.
+    rngs: Vec<ChaCha8Rng>,
     kind: Kind,
     device: Device,
 }
@@ -80,7 +82,13 @@ impl LeastSquares {
             batch_size,
             mu,
             optimum,
-            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_ba7c),
+            rngs: (0..workers as u64)
+                .map(|i| {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_ba7c);
+                    rng.set_stream(i);
+                    rng
+                })
+                .collect(),
             kind,
             device,
         })
@@ -88,6 +96,10 @@ impl LeastSquares {
 }
 
 impl Task for LeastSquares {
+    fn splits_over_ranks(&self) -> bool {
+        true
+    }
+
     fn alphas(&self) -> &[f64] {
         &self.alphas
     }
@@ -129,8 +141,11 @@ impl Task for LeastSquares {
         let (a, b) = if self.batch_size == 0 {
             (a.shallow_clone(), b.shallow_clone())
         } else {
-            let rows =
-                rand::seq::index::sample(&mut self.rng, a.size()[0] as usize, self.batch_size);
+            let rows = rand::seq::index::sample(
+                &mut self.rngs[worker],
+                a.size()[0] as usize,
+                self.batch_size,
+            );
             let rows: Vec<i64> = rows.iter().map(|r| r as i64).collect();
             let rows = Tensor::from_slice(&rows).to_device(self.device);
             (a.index_select(0, &rows), b.index_select(0, &rows))
@@ -149,16 +164,26 @@ impl Task for LeastSquares {
         })
     }
 
+    /// Each worker's sampler position, one row per worker.
     fn state(&self) -> Vec<(String, Tensor)> {
-        let position = self.rng.get_word_pos() as i64;
-        vec![("sampler".into(), Tensor::from(position))]
+        let positions: Vec<i64> = self.rngs.iter().map(|r| r.get_word_pos() as i64).collect();
+        vec![("sampler".into(), Tensor::from_slice(&positions))]
     }
 
     fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
-        let position = saved
+        let positions = saved
             .get("sampler")
             .context("the checkpoint has no sampler state")?;
-        self.rng.set_word_pos(position.int64_value(&[]) as u128);
+        ensure!(
+            positions.size() == [self.rngs.len() as i64],
+            "the checkpoint's sampler state is for {:?} workers, the run has {}",
+            positions.size(),
+            self.rngs.len()
+        );
+        let positions = Vec::<i64>::try_from(positions)?;
+        for (rng, position) in self.rngs.iter_mut().zip(positions) {
+            rng.set_word_pos(position as u128);
+        }
         Ok(())
     }
 

@@ -117,6 +117,12 @@ pub trait Task: Send {
     /// The metrics of the global point `w` (all players' parameters); a non-finite value stops the run as diverged,
     /// but for the [`Task::occasional_metrics`].
     fn evaluate(&self, w: &Tensor) -> Result<Vec<f64>>;
+    /// Whether its m workers may be split over ranks ([`crate::dist`]): each worker's
+    /// state is its own (its sampler, its rows of buffers), nothing but worker 0's is read
+    /// by `evaluate`, and it is the same on every rank before training.
+    fn splits_over_ranks(&self) -> bool {
+        false
+    }
     /// Metrics measured on some rows only (the recipes' `similarity`, at the epochs
     /// `[similarity]` lists), NaN on the others.
     fn occasional_metrics(&self) -> &'static [&'static str] {

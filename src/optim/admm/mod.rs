@@ -244,14 +244,23 @@ impl Admm {
 
     /// (2.9): w^{ℓ+1} = Σα_i(σ_i^ℓ w_i^ℓ + π_i^ℓ) / (Σα_i σ_i^ℓ + λ), the numerator formed
     /// as σΣα_i·w^ℓ + 2S⁺ − S (module doc), and S ← S⁺; S = 0 = S⁺ before the first
-    /// iteration.
+    /// iteration. Over ranks, S⁺ = Σα_iπ_i is the one sum that travels: each rank's gemv
+    /// covers its own workers' rows (the others are 0), and the ranks' partial sums are
+    /// added ([`crate::dist::sum`]).
     fn global_update(&mut self) {
         let alpha_sum: f64 = self.alpha.iter().sum();
         let d = alpha_sum * self.sigma + self.settings.lambda;
         let _ = self.w.g_mul_scalar_(alpha_sum * self.sigma / d);
         let _ = self.w.addcmul_(&self.dual_sum, &scalar(-1.0 / d, &self.w));
-        let _ = self.w.addmv_(&self.dual.tr(), &(&self.alpha_t * (2.0 / d)));
-        let _ = self.dual.tr().mv_out(&self.dual_sum, &self.alpha_t);
+        if crate::dist::distributed() {
+            let _ = self.dual.tr().mv_out(&self.dual_sum, &self.alpha_t);
+            crate::dist::sum(&self.dual_sum);
+            let _ = self.w.addcmul_(&self.dual_sum, &scalar(2.0 / d, &self.w));
+        } else {
+            // one process: the gemv straight into w
+            let _ = self.w.addmv_(&self.dual.tr(), &(&self.alpha_t * (2.0 / d)));
+            let _ = self.dual.tr().mv_out(&self.dual_sum, &self.alpha_t);
+        }
     }
 }
 
@@ -374,10 +383,19 @@ impl Optimizer for Admm {
     }
 
     /// Per iteration every worker sends α_i(σ_i w_i + π_i) up (P floats) and receives
-    /// w down (P floats), as clients of a server would.
+    /// w down (P floats), as clients of a server would; over ranks, each rank sends its
+    /// workers' sum (P floats) and receives S⁺ (P floats).
     fn communication(&self) -> Option<(u64, u64)> {
-        let floats = (self.iteration * self.alpha.len()) as u64 * self.w.numel() as u64;
+        let clients = match crate::dist::world().size() {
+            1 => self.alpha.len(),
+            ranks => ranks,
+        };
+        let floats = (self.iteration * clients) as u64 * self.w.numel() as u64;
         Some((floats, floats))
+    }
+
+    fn splits_over_ranks(&self) -> bool {
+        true
     }
 
     fn step_sizes(&self) -> Vec<(&'static str, f64)> {

@@ -91,6 +91,10 @@ impl Optimizer for Lookahead {
         self.inner.needs_hessian()
     }
 
+    fn splits_over_ranks(&self) -> bool {
+        self.inner.splits_over_ranks()
+    }
+
     fn local_update(&mut self, worker: usize, local: Local) -> Result<()> {
         self.inner.local_update(worker, local)
     }

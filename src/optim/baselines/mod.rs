@@ -136,12 +136,20 @@ impl Optimizer for Classic {
         Ok(())
     }
 
+    /// Σ|B_i| g_i and Σ|B_i| over the ranks' workers (each rank's in worker order, then
+    /// MPI's sum of the ranks' partial sums), then one step on the weighted mean.
     fn end_iteration(&mut self) {
-        let _ = self.grad.g_div_scalar_(self.samples as f64);
+        crate::dist::sum(&self.grad);
+        let samples = crate::dist::sum_scalar(self.samples as f64);
+        let _ = self.grad.g_div_scalar_(samples);
         let lr = self.lr * self.schedule.factor(self.iteration);
         self.iteration += 1;
         self.step
             .step(&mut self.w, &mut self.grad, self.iteration as i64, lr);
+    }
+
+    fn splits_over_ranks(&self) -> bool {
+        true
     }
 
     /// The learning rate of the step just taken.
