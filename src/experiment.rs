@@ -34,7 +34,7 @@ impl Experiment {
         let spec = spec.resolved();
         // A missing dataset first: its message says how to get it.
         let data = crate::tasks::from_spec::locate_data(&spec, data_dir)?;
-        let device = spec.train.device()?;
+        let device = crate::dist::device(spec.train.device()?, &spec.train.device);
         if let tch::Device::Cuda(n) = device {
             ensure!(
                 tch::Cuda::is_available() && (n as i64) < tch::Cuda::device_count(),

@@ -251,6 +251,64 @@ fn a_run_over_ranks_resumes_after_kill_9_of_one_rank() {
     assert_close(&got, &want, 0.0, "resumed over ranks");
 }
 
+/// An AWD-LSTM on a PTB-format corpus `ptb/` (language models do not run over ranks yet).
+const LANGUAGE_MODEL: &str = r#"name = "lm"
+
+[data]
+kind = "ptb"
+path = "ptb"
+
+[model]
+kind = "awd_lstm"
+layers = 1
+emsize = 4
+nhid = 4
+
+[train]
+workers = 2
+batch_size = 2
+bptt = 6
+epochs = 1
+
+[optimizer]
+name = "adam"
+"#;
+
+/// A Table 2 cell in small: 10 MNIST-shaped clients with two labels each.
+fn federated(optimizer: &str) -> String {
+    edit(
+        &edit(
+            &mnist(optimizer),
+            "test_fraction = 0.25",
+            "test_fraction = 0.25\npartition = { kind = \"label-skew\", labels = 2 }",
+        ),
+        "workers = 4\nbatch_size = 10",
+        "workers = 10\nbatch_size = 4",
+    )
+}
+
+#[test]
+fn a_federated_table_2_cell_over_2_ranks_is_the_one_process_run() {
+    let s = Scratch::new();
+    write_mnist(&s.path().join("mnist"), "t10k", 200);
+    for (optimizer, name) in [
+        (
+            "name = \"fedavg\"\nlr = 0.05\nlocal_steps = 3\nparticipation = 0.5",
+            "fedavg",
+        ),
+        (
+            "name = \"scaffold\"\nlr = 0.05\nlocal_steps = 2",
+            "scaffold",
+        ),
+        (
+            "name = \"fednova\"\nlr = 0.05\nmomentum = 0.9\nlocal_steps = 2",
+            "fednova",
+        ),
+    ] {
+        assert_same_over_ranks(&federated(optimizer), s.path(), &[2], name);
+    }
+}
+
 #[test]
 fn what_cannot_run_over_ranks_is_refused_with_its_key() {
     let s = Scratch::new();
@@ -266,9 +324,9 @@ fn what_cannot_run_over_ranks_is_refused_with_its_key() {
             "multiple of the rank count",
         ),
         (
-            least_squares("name = \"fedavg\"\nlr = 0.1"),
-            "optimizer.name",
-            "does not run over 2 MPI ranks",
+            LANGUAGE_MODEL.to_string(),
+            "data.kind",
+            "the Ptb task does not run over 2 MPI ranks",
         ),
         (
             format!(
@@ -279,9 +337,17 @@ fn what_cannot_run_over_ranks_is_refused_with_its_key() {
             "does not run over",
         ),
     ];
+    let corpus = s.path().join("ptb");
+    std::fs::create_dir_all(&corpus).unwrap();
+    for split in ["train", "valid", "test"] {
+        let text = " a b c d e f \n b c d e f a \n".repeat(20);
+        std::fs::write(corpus.join(format!("ptb.{split}.txt")), text).unwrap();
+    }
+    let data = s.path().to_str().unwrap();
     for (i, (spec, key, message)) in cases.iter().enumerate() {
         let path = s.write(&format!("bad{i}.toml"), spec);
         let output = mpirun(2, &[path.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(["--data-dir", data])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);

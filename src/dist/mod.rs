@@ -145,6 +145,19 @@ pub fn check_split(m: usize) -> Result<()> {
     Ok(())
 }
 
+/// The device of this rank for `train.device` = `given` (parsed: `device`): "cuda" over
+/// ranks is GPU rank mod count, so that the ranks of one machine share its GPUs evenly;
+/// "cuda:N" stays N, and one process keeps what the spec says.
+pub fn device(device: Device, given: &str) -> Device {
+    match device {
+        Device::Cuda(_) if given == "cuda" && distributed() => {
+            let count = tch::Cuda::device_count().max(1) as usize;
+            Device::Cuda(world().rank() % count)
+        }
+        d => d,
+    }
+}
+
 /// Σ over the ranks of `t` (f64 or f32, on any device), in place. A CUDA tensor is staged
 /// through host memory (Debian's OpenMPI is not CUDA-aware).
 pub fn sum(t: &Tensor) {

@@ -219,6 +219,11 @@ impl Algorithm for LocalAms {
         Ok(())
     }
 
+    fn reduce(&mut self) {
+        crate::dist::sum(&self.sum);
+        crate::dist::sum(&self.sum_sq);
+    }
+
     /// line 17: θ̄ = mean θ_i, v̂ ← max(v̂, mean v_i)
     fn end(&mut self, w: &mut Tensor) {
         w.copy_(&self.sum);

@@ -88,6 +88,10 @@ impl Algorithm for Averaging {
         Ok(())
     }
 
+    fn reduce(&mut self) {
+        crate::dist::sum(&self.sum);
+    }
+
     /// w ← Σ_{i∈S} p_i w_i
     fn end(&mut self, w: &mut Tensor) {
         w.copy_(&self.sum);

@@ -77,6 +77,11 @@ impl Algorithm for Nova {
         Ok(())
     }
 
+    fn reduce(&mut self) {
+        crate::dist::sum(&self.sum);
+        self.tau_eff = crate::dist::sum_scalar(self.tau_eff);
+    }
+
     /// w ← w − τ_eff Σ p_i d_i
     fn end(&mut self, w: &mut Tensor) {
         let _ = w.g_sub_(&(&self.sum * self.tau_eff));

@@ -130,6 +130,10 @@ pub struct Rounds {
     weights: Vec<Option<f64>>,
     up: u64,
     down: u64,
+    /// Floats this process's clients exchanged in the current round (summed over the
+    /// ranks when it ends).
+    round_up: u64,
+    round_down: u64,
 }
 
 impl Rounds {
@@ -168,6 +172,8 @@ impl Rounds {
             weights: vec![None; m],
             up: 0,
             down: 0,
+            round_up: 0,
+            round_down: 0,
         })
     }
 
@@ -225,11 +231,17 @@ impl Rounds {
 
     /// A participating client received `down` floats and sent `up`.
     pub fn exchange(&mut self, down: i64, up: i64) {
-        self.down += down as u64;
-        self.up += up as u64;
+        self.round_down += down as u64;
+        self.round_up += up as u64;
     }
 
+    /// Ends the round: the floats every rank's clients exchanged join the totals.
     pub fn end(&mut self) {
+        let mut round = [self.round_up as f64, self.round_down as f64];
+        crate::dist::world().sum_f64(&mut round);
+        self.up += round[0] as u64;
+        self.down += round[1] as u64;
+        (self.round_up, self.round_down) = (0, 0);
         self.round += 1;
     }
 
@@ -265,6 +277,9 @@ pub trait Algorithm: Send {
     /// A participating client's local work from `client.local` (= w on entry), folded
     /// into the server's sums.
     fn client(&mut self, client: Client, oracle: &mut Oracle) -> Result<()>;
+    /// Over ranks, before `end`: sums over the ranks what this process's clients folded
+    /// into the server's sums this round ([`crate::dist::sum`]).
+    fn reduce(&mut self);
     /// The server's update of the global model w.
     fn end(&mut self, w: &mut Tensor);
     /// The state a later round depends on besides w and the counters, sharing storage.
@@ -368,8 +383,16 @@ impl<A: Algorithm + 'static> Optimizer for Federated<A> {
     }
 
     fn end_iteration(&mut self) {
+        if crate::dist::distributed() {
+            self.algorithm.reduce();
+        }
         self.algorithm.end(&mut self.w);
         self.rounds.end();
+    }
+
+    /// Each rank runs its own clients; the server's sums are summed over the ranks.
+    fn splits_over_ranks(&self) -> bool {
+        true
     }
 
     fn state_numel(&self) -> i64 {

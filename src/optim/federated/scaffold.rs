@@ -104,6 +104,11 @@ impl Algorithm for Scaffold {
         Ok(())
     }
 
+    fn reduce(&mut self) {
+        crate::dist::sum(&self.sum_dy);
+        crate::dist::sum(&self.sum_dc);
+    }
+
     /// x ← x + η_g Σ p_i Δy_i,  c ← c + (1/N) Σ Δc_i
     fn end(&mut self, w: &mut Tensor) {
         let _ = w.g_add_(&(&self.sum_dy * self.server_lr));
