@@ -100,13 +100,12 @@ fn rank(iters: usize) {
     }
     if comm.rank() == 0 {
         let alone = median(alone);
-        let gbs = if alone > 0.0 {
-            4.0 * P as f64 / alone / 1e9
-        } else {
-            f64::INFINITY
+        let gbs = match comm.size() {
+            1 => "—".to_string(),
+            _ => format!("{:.2}", 4.0 * P as f64 / alone / 1e9),
         };
         println!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
             comm.size(),
             WORKERS / comm.size(),
             median(whole) * 1e3,

@@ -10,12 +10,17 @@ use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Count;
+use std::sync::Mutex;
 
 /// MPI messages count elements in an i32: longer buffers go in pieces of this many.
 const PIECE: usize = 1 << 28;
 
 pub struct Mpi {
     world: SimpleCommunicator,
+    /// Rank 0's receive buffers of the reductions, kept between calls: a fresh one per sum
+    /// costs its page faults every iteration (rsmpi has no MPI_IN_PLACE).
+    total_f64: Mutex<Vec<f64>>,
+    total_f32: Mutex<Vec<f32>>,
 }
 
 // SAFETY: MPI is started at `Threading::Single` and only the main thread of `pisa run` calls
@@ -31,15 +36,21 @@ impl Mpi {
         if world.size() < 2 {
             bail!("mpirun said several ranks, but MPI's world holds one");
         }
-        Ok((Self { world }, universe))
+        let comm = Self {
+            world,
+            total_f64: Mutex::new(vec![]),
+            total_f32: Mutex::new(vec![]),
+        };
+        Ok((comm, universe))
     }
 
     /// Σ of `values` over the ranks, at rank 0, then broadcast (the same bits everywhere).
-    fn sum<T: Equivalence + Copy + Default>(&self, values: &mut [T]) {
+    fn sum<T: Equivalence + Copy + Default>(&self, values: &mut [T], total: &Mutex<Vec<T>>) {
         let root = self.world.process_at_rank(0);
+        let mut total = total.lock().expect("one thread calls MPI");
         for piece in values.chunks_mut(PIECE) {
             if self.world.rank() == 0 {
-                let mut total = vec![T::default(); piece.len()];
+                total.resize(piece.len(), T::default());
                 root.reduce_into_root(&piece[..], &mut total[..], SystemOperation::sum());
                 piece.copy_from_slice(&total);
             } else {
@@ -60,11 +71,11 @@ impl Comm for Mpi {
     }
 
     fn sum_f64(&self, values: &mut [f64]) {
-        self.sum(values)
+        self.sum(values, &self.total_f64)
     }
 
     fn sum_f32(&self, values: &mut [f32]) {
-        self.sum(values)
+        self.sum(values, &self.total_f32)
     }
 
     fn broadcast(&self, bytes: &mut Vec<u8>) {
