@@ -260,8 +260,8 @@ impl Experiment {
     }
 }
 
-/// Refuses what cannot yet run over ranks, naming the key: a `[protocol]`, several players,
-/// a task or optimizer whose workers' state is not split ([`Task::splits_over_ranks`],
+/// Refuses what cannot yet run over ranks, naming the key: a `[protocol]`, a task or a
+/// player's optimizer whose workers' state is not split ([`Task::splits_over_ranks`],
 /// [`optim::Optimizer::splits_over_ranks`]), workers that do not divide among the ranks.
 fn check_ranks(spec: &Spec, task: &dyn Task, team: &Team) -> Result<()> {
     use crate::spec::KeyError;
@@ -275,17 +275,20 @@ fn check_ranks(spec: &Spec, task: &dyn Task, team: &Team) -> Result<()> {
     if spec.protocol.is_some() {
         return not_yet("protocol", "a [protocol]".into());
     }
-    if team.members().len() > 1 {
-        return not_yet("optimizer", "a task with several players (the GAN)".into());
-    }
     if !task.splits_over_ranks() {
         return not_yet("data.kind", format!("the {:?} task", spec.data.kind));
     }
-    if !team.members()[0].optimizer.splits_over_ranks() {
-        return not_yet(
-            "optimizer.name",
-            format!("optimizer {:?}", spec.optimizer.name),
-        );
+    let players: Vec<&str> = team.members().iter().map(|m| m.player.name).collect();
+    for member in team.members() {
+        if member.optimizer.splits_over_ranks() {
+            continue;
+        }
+        let name = spec.optimizer.for_player(member.player.name, &players).name;
+        let key = match name == spec.optimizer.name {
+            true => "optimizer.name".to_string(),
+            false => format!("optimizer.{}.name", member.player.name),
+        };
+        return not_yet(&key, format!("optimizer {name:?}"));
     }
     crate::dist::check_split(spec.train.workers)
         .map_err(|e| KeyError::at("train.workers", e.to_string()))

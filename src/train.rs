@@ -144,15 +144,17 @@ fn turn(task: &mut dyn Task, team: &mut Team, player: usize, clip_norm: Option<f
 /// Evaluates the global point, writes the metrics row (the task's metrics, then what the
 /// optimizers report: [`Team::report`]), and says why the run diverged if a task metric
 /// is not finite. Without `metrics` (a rank but 0) it evaluates nothing and learns from
-/// rank 0 whether the run diverged.
+/// rank 0 whether the run diverged; every rank first adds its workers' part of the row
+/// ([`Task::sum_row_over_ranks`]).
 fn record(
-    task: &dyn Task,
+    task: &mut dyn Task,
     team: &Team,
     metrics: Option<&mut MetricsWriter>,
     plan: &Plan,
     iteration: usize,
     wall_s: f64,
 ) -> Result<(Vec<f64>, Option<String>)> {
+    task.sum_row_over_ranks()?;
     let Some(metrics) = metrics else {
         let diverged = dist::agree(false)
             .then(|| format!("rank 0 found a metric not finite at iteration {iteration}"));

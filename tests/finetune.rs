@@ -8,65 +8,14 @@ mod common;
 use common::*;
 use std::path::Path;
 
-/// A corpus of 20 short recipes in the CSV's format (quoted fields with commas).
-fn corpus(dir: &Path) {
-    let mut csv = String::from("RecipeId,name,ingredients,instructions\n");
-    let foods = [
-        "eggs", "flour", "milk", "butter", "sugar", "salt", "rice", "beans",
-    ];
-    for i in 0..20 {
-        let a = foods[i % 8];
-        let b = foods[(i * 3 + 1) % 8];
-        csv.push_str(&format!(
-            "{i},Dish {i},\"{a}, {b}\",\"Mix the {a} with the {b}. Cook for {} minutes, then serve.\"\n",
-            5 + i
-        ));
-    }
-    std::fs::write(dir.join("recipes.csv"), csv).unwrap();
-}
-
-fn spec(model: &str, extra: &str) -> String {
-    format!(
-        r#"name = "ft"
-seed = 2
-
-[data]
-kind = "recipes"
-path = "recipes.csv"
-max_length = 32
-test_fraction = 0.2
-
-[model]
-kind = "gpt"
-{model}
-
-[train]
-workers = 2
-batch_size = 4
-micro_batch = 3
-epochs = 3
-eval_every = "epoch"
-checkpoint_every = "epoch"
-threads = 1
-
-[optimizer]
-name = "adamw"
-lr = 0.003
-{extra}"#
-    )
-}
-
-/// A small classic GPT-2 with dropout, trained from scratch.
-const FRESH: &str = "style = \"classic\"\nn_layer = 1\nn_head = 2\nn_embd = 16\nblock_size = 64\nvocab_size = 50257\ndropout = 0.1";
-
 const SIMILARITY: &str =
     "\n[similarity]\nepochs = [2]\nrecipes = 2\nnum_beams = 2\nmax_new_tokens = 6\n";
 
 #[test]
 fn fine_tuning_records_its_split_and_model_and_measures_similarity_when_listed() {
     let s = Scratch::new();
-    corpus(s.path());
-    let file = s.write("ft.toml", &spec(FRESH, SIMILARITY));
+    write_recipes(s.path());
+    let file = s.write("ft.toml", &recipes_spec(RECIPES_GPT, SIMILARITY));
     let data = s.path().to_str().unwrap();
     run(&file, &s.out(), &["--data-dir", data]).expect_code(0, "run");
     let dir = s.out().join("ft/default");
@@ -110,7 +59,11 @@ fn fine_tuning_records_its_split_and_model_and_measures_similarity_when_listed()
     let base = format!("weights = {:?}", dir.to_str().unwrap());
     let again = s.write(
         "again.toml",
-        &edit(&spec(&base, ""), "name = \"ft\"", "name = \"again\""),
+        &edit(
+            &recipes_spec(&base, ""),
+            "name = \"ft\"",
+            "name = \"again\"",
+        ),
     );
     run(&again, &s.out(), &["--data-dir", data]).expect_code(0, "a run from the fine-tuned run");
     let first = read_metrics(&s.out().join("again/default")).column("test_loss")[0];
@@ -121,30 +74,30 @@ fn fine_tuning_records_its_split_and_model_and_measures_similarity_when_listed()
 #[test]
 fn kill_9_resumes_to_identical_metrics_with_dropout() {
     let s = Scratch::new();
-    corpus(s.path());
-    let file = s.write("ft.toml", &spec(FRESH, ""));
+    write_recipes(s.path());
+    let file = s.write("ft.toml", &recipes_spec(RECIPES_GPT, ""));
     assert_kill_9_resumes(&file, s.path().to_str().unwrap(), "ft/default");
 }
 
 #[test]
 fn recipe_keys_are_checked_and_located() {
     let s = Scratch::new();
-    corpus(s.path());
+    write_recipes(s.path());
     let data = s.path().to_str().unwrap();
     let cases = [
         (
-            spec("weights = \"nowhere\"\nn_layer = 2", ""),
+            recipes_spec("weights = \"nowhere\"\nn_layer = 2", ""),
             "model.n_layer",
             "comes from the weights",
         ),
         (
-            spec(FRESH, "\n[similarity]\nepochs = [2, 9]\n"),
+            recipes_spec(RECIPES_GPT, "\n[similarity]\nepochs = [2, 9]\n"),
             "similarity.epochs",
             "after the run's last",
         ),
         (
             edit(
-                &spec(FRESH, ""),
+                &recipes_spec(RECIPES_GPT, ""),
                 "test_fraction = 0.2",
                 "test_fraction = 0.2\nsplit = \"s.json\"",
             ),
@@ -152,7 +105,11 @@ fn recipe_keys_are_checked_and_located() {
             "not both",
         ),
         (
-            edit(&spec(FRESH, ""), "kind = \"recipes\"", "kind = \"tokens\""),
+            edit(
+                &recipes_spec(RECIPES_GPT, ""),
+                "kind = \"recipes\"",
+                "kind = \"tokens\"",
+            ),
             "data.max_length",
             "for recipes data",
         ),
@@ -163,7 +120,10 @@ fn recipe_keys_are_checked_and_located() {
             .expect_code(2, key)
             .expect_stderr(&[key, fragment], key);
     }
-    let missing = s.write("missing.toml", &spec("weights = \"/no/such/gpt2\"", ""));
+    let missing = s.write(
+        "missing.toml",
+        &recipes_spec("weights = \"/no/such/gpt2\"", ""),
+    );
     run(&missing, &s.out(), &["--data-dir", data])
         .expect_code(2, "missing weights")
         .expect_stderr(&["model.weights", "config.json"], "missing weights");
@@ -176,9 +136,13 @@ fn a_hugging_face_checkpoint_is_fine_tuned_with_the_padding_counted() {
     // 64 wide, 320 tokens, resized here to the recipes tokenizer's 50,260
     let hf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/generate/hf-gen");
     let s = Scratch::new();
-    corpus(s.path());
+    write_recipes(s.path());
     let text = edit(
-        &edit(&spec(&model_line(&hf), ""), "epochs = 3", "epochs = 1"),
+        &edit(
+            &recipes_spec(&model_line(&hf), ""),
+            "epochs = 3",
+            "epochs = 1",
+        ),
         "test_fraction = 0.2",
         "test_fraction = 0.2\nloss_on_padding = true",
     );

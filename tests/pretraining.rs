@@ -5,62 +5,13 @@
 mod common;
 
 use common::*;
-use pisa::data::shards::write_shard;
-use std::path::Path;
-
-/// A learnable stream over 64 tokens: 3,000 training and 400 validation tokens.
-fn data(dir: &Path) {
-    let folder = dir.join("shards");
-    std::fs::create_dir_all(&folder).unwrap();
-    let stream = |n: usize, shift: usize| -> Vec<u16> {
-        (0..n)
-            .map(|i| (((i + shift) * 7 + (i + shift) / 13) % 64) as u16)
-            .collect()
-    };
-    write_shard(&folder.join("toy_val_000000.bin"), &stream(400, 5)).unwrap();
-    write_shard(&folder.join("toy_train_000001.bin"), &stream(3000, 0)).unwrap();
-}
-
-fn spec(style: &str, optimizer: &str, extra: &str) -> String {
-    format!(
-        r#"name = "gpt"
-seed = 3
-
-[data]
-kind = "tokens"
-path = "shards"
-val_tokens = 64
-{extra}
-
-[model]
-kind = "gpt"
-style = "{style}"
-n_layer = 2
-n_head = 2
-n_embd = 16
-block_size = 8
-vocab_size = 64
-
-[train]
-workers = 2
-batch_size = 3
-iterations = 6
-eval_every = 2
-checkpoint_every = 2
-threads = 1
-
-[optimizer]
-{optimizer}
-"#
-    )
-}
 
 const ADAMW: &str = "name = \"adamw\"\nlr = 0.003";
 
 /// Runs `text` with its data and returns the run's metrics.
 fn metrics(text: &str, run_id: &str) -> Metrics {
     let s = Scratch::new();
-    data(s.path());
+    write_token_shards(s.path());
     let file = s.write("gpt.toml", text);
     let data = s.path().to_str().unwrap();
     run(&file, &s.out(), &["--data-dir", data, "--run-id", run_id]).expect_code(0, "run");
@@ -70,7 +21,7 @@ fn metrics(text: &str, run_id: &str) -> Metrics {
 #[test]
 fn training_lowers_the_validation_loss_and_counts_its_tokens() {
     for style in ["modded", "classic"] {
-        let m = metrics(&spec(style, ADAMW, ""), style);
+        let m = metrics(&gpt_spec(style, ADAMW, ""), style);
         let (val, tokens) = (m.column("val_loss"), m.column("tokens"));
         let iterations = m.column("iteration");
         assert_eq!(iterations, vec![0.0, 2.0, 4.0, 6.0]);
@@ -91,9 +42,9 @@ fn training_lowers_the_validation_loss_and_counts_its_tokens() {
 
 #[test]
 fn an_embedding_player_with_the_blocks_optimizer_trains_as_one() {
-    let one = metrics(&spec("modded", ADAMW, ""), "one");
+    let one = metrics(&gpt_spec("modded", ADAMW, ""), "one");
     let split = format!("{ADAMW}\n\n[optimizer.embedding]\nname = \"adamw\"\nlr = 0.003");
-    let two = metrics(&spec("modded", &split, ""), "two");
+    let two = metrics(&gpt_spec("modded", &split, ""), "two");
     for column in ["train_loss", "val_loss", "tokens"] {
         let (a, b) = (one.column(column), two.column(column));
         for (x, y) in a.iter().zip(&b) {
@@ -107,13 +58,13 @@ fn an_embedding_player_with_the_blocks_optimizer_trains_as_one() {
     assert_eq!(two.column("embedding_lr")[0], 0.003);
     // A different optimizer for the embedding changes the run.
     let sgd = format!("{ADAMW}\n\n[optimizer.embedding]\nname = \"sgd\"\nlr = 0.5");
-    let other = metrics(&spec("modded", &sgd, ""), "sgd");
+    let other = metrics(&gpt_spec("modded", &sgd, ""), "sgd");
     assert_ne!(other.column("val_loss"), one.column("val_loss"));
 }
 
 #[test]
 fn random_windows_follow_the_seed() {
-    let random = spec("classic", ADAMW, "order = \"random\"");
+    let random = gpt_spec("classic", ADAMW, "order = \"random\"");
     let a = metrics(&random, "a").numbers();
     assert_eq!(a, metrics(&random, "b").numbers(), "same seed, same run");
     let other = random.replace("seed = 3", "seed = 4");
@@ -122,15 +73,16 @@ fn random_windows_follow_the_seed() {
         metrics(&other, "c").numbers(),
         "another seed, other windows"
     );
-    let sequential = metrics(&spec("classic", ADAMW, ""), "d").numbers();
+    let sequential = metrics(&gpt_spec("classic", ADAMW, ""), "d").numbers();
     assert_ne!(a, sequential);
 }
 
 #[test]
 fn kill_9_resumes_to_identical_metrics() {
     let s = Scratch::new();
-    data(s.path());
-    let text = spec("modded", ADAMW, "").replace("checkpoint_every = 2", "checkpoint_every = 1");
+    write_token_shards(s.path());
+    let text =
+        gpt_spec("modded", ADAMW, "").replace("checkpoint_every = 2", "checkpoint_every = 1");
     let file = s.write(
         "gpt.toml",
         &text.replace("iterations = 6", "iterations = 12"),
@@ -141,9 +93,9 @@ fn kill_9_resumes_to_identical_metrics() {
 #[test]
 fn token_and_gpt_keys_are_checked_and_located() {
     let s = Scratch::new();
-    data(s.path());
+    write_token_shards(s.path());
     let data = s.path().to_str().unwrap().to_string();
-    let base = spec("modded", ADAMW, "");
+    let base = gpt_spec("modded", ADAMW, "");
     for (text, key, fragment) in [
         (
             base.replace("val_tokens = 64", "val_tokens = 4000"),

@@ -8,49 +8,10 @@ use common::*;
 
 /// PPO-SISA, small: 2 environments, 64-transition collects (2 chunks of 4 workers × 8),
 /// 2 passes, 2 collects an epoch (8 iterations).
-fn spec(extra_rl: &str, epochs: usize) -> String {
-    format!(
-        r#"name = "rl"
-seed = 3
-
-[data]
-kind = "environment"
-
-[rl]
-env = "InvertedDoublePendulum-v4"
-train_envs = 2
-test_envs = 2
-step_per_collect = 64
-repeat = 2
-step_per_epoch = 128
-{extra_rl}
-
-[train]
-workers = 4
-batch_size = 8
-epochs = {epochs}
-eval_every = "epoch"
-checkpoint_every = 3
-clip_norm = 0.5
-dtype = "f32"
-threads = 1
-
-[optimizer]
-name = "sisa"
-sigma0 = 5.0
-rho = 995.0
-gamma = 1.0
-scheme = 3
-beta = 0.999
-eps = 1e-8
-"#
-    )
-}
-
 #[test]
 fn ppo_runs_collects_of_passes_and_rebuilds_the_admm_state_after_each() {
     let s = Scratch::new();
-    let file = s.write("rl.toml", &spec("", 2));
+    let file = s.write("rl.toml", &rl_spec("", 2));
     run(&file, &s.out(), &[]).expect_code(0, "pisa run");
     let dir = s.out().join("rl/default");
     let m = read_metrics(&dir);
@@ -77,7 +38,7 @@ fn ppo_runs_collects_of_passes_and_rebuilds_the_admm_state_after_each() {
     assert_eq!(dual.abs().max().double_value(&[]), 0.0);
 
     let kept = Scratch::new();
-    let file = kept.write("rl.toml", &spec("restart_admm = false", 2));
+    let file = kept.write("rl.toml", &rl_spec("restart_admm = false", 2));
     run(&file, &kept.out(), &[]).expect_code(0, "restart_admm = false");
     let dir = kept.out().join("rl/default");
     let dual = checkpoint_tensor(&dir, "optimizer.dual");
@@ -89,7 +50,7 @@ fn ppo_runs_collects_of_passes_and_rebuilds_the_admm_state_after_each() {
 
     // The same seed and threads give the same numbers.
     let again = Scratch::new();
-    let file = again.write("rl.toml", &spec("", 2));
+    let file = again.write("rl.toml", &rl_spec("", 2));
     run(&file, &again.out(), &[]).expect_code(0, "second run");
     assert_eq!(
         read_metrics(&again.out().join("rl/default")).numbers(),
@@ -100,14 +61,14 @@ fn ppo_runs_collects_of_passes_and_rebuilds_the_admm_state_after_each() {
 #[test]
 fn kill_9_mid_collect_resumes_to_identical_metrics() {
     let s = Scratch::new();
-    let file = s.write("rl.toml", &spec("", 6));
+    let file = s.write("rl.toml", &rl_spec("", 6));
     assert_kill_9_resumes(&file, s.path().to_str().unwrap(), "rl/default");
 }
 
 #[test]
 fn rl_keys_are_checked_and_located() {
     let s = Scratch::new();
-    let base = spec("", 1);
+    let base = rl_spec("", 1);
     for (text, key, fragment) in [
         (
             edit(&base, "InvertedDoublePendulum-v4", "Walker2d-v4"),

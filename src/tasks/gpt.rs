@@ -78,8 +78,10 @@ pub struct GptLm {
     val: Tensor,
     /// The first V + 1 training tokens, row 0's `train_loss`.
     train_head: Tensor,
-    /// Windows each worker has drawn.
+    /// Windows each worker has drawn (over ranks: this rank's workers; the others' stay 0).
     draws: Vec<i64>,
+    /// Over ranks: the windows the other ranks' workers had drawn at the last row.
+    drawn_elsewhere: i64,
     loss: TrainLoss,
     /// Split: the embedding's numel E (it leads the flat buffer), the player whose turn
     /// it is, the whole point at its start, and each worker's embedding gradient from the
@@ -148,6 +150,7 @@ impl GptLm {
             kept: (0..config.workers).map(|_| None).collect(),
             alphas: vec![1.0 / config.workers as f64; config.workers],
             draws: vec![0; config.workers],
+            drawn_elsewhere: 0,
             config,
             _store: store,
             model: gpt,
@@ -396,9 +399,22 @@ impl Task for GptLm {
             None => self.mean_loss(&self.train_head)?,
         };
         let val = self.mean_loss(&self.val)?;
-        let drawn: i64 = self.draws.iter().sum();
+        let drawn: i64 = self.draws.iter().sum::<i64>() + self.drawn_elsewhere;
         let tokens = drawn as f64 * (self.config.batch * self.block()) as f64;
         Ok(vec![train, val, tokens])
+    }
+
+    /// Each worker's state is its own (its draws, its kept embedding gradient), and
+    /// `evaluate` reads the others' only through [`Task::sum_row_over_ranks`].
+    fn splits_over_ranks(&self) -> bool {
+        true
+    }
+
+    fn sum_row_over_ranks(&mut self) -> Result<()> {
+        let own: i64 = self.draws.iter().sum();
+        self.drawn_elsewhere = crate::dist::sum_scalar(own as f64) as i64 - own;
+        self.loss.sum_over_ranks();
+        Ok(())
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

@@ -87,6 +87,8 @@ pub struct LanguageModel {
     /// (h, c) per layer, carried from piece to piece and iteration to iteration.
     hidden: Vec<(Tensor, Tensor)>,
     loss: TrainLoss,
+    /// Over ranks: the iteration whose other pieces this rank has caught up with.
+    caught_up: Option<usize>,
 }
 
 impl LanguageModel {
@@ -149,7 +151,54 @@ impl LanguageModel {
             chunk,
             hidden,
             loss: TrainLoss::default(),
+            caught_up: None,
         })
+    }
+
+    /// Worker `worker`'s piece of the iteration's chunk: input [T, B], targets [T·B], and
+    /// its dropout masks, drawn from torch's generator seeded by (seed, iteration, worker).
+    fn piece(&self, worker: usize) -> (Tensor, Tensor, Masks) {
+        let c = &self.config;
+        let (start, len) = self.chunk.piece(worker, c.workers);
+        let (start, len) = (start as i64, len as i64);
+        let input = self.train.narrow(0, start, len);
+        let targets = self.train.narrow(0, start + 1, len).reshape([-1]);
+        let mask_seed = c
+            .seed
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .wrapping_add(((self.iteration as u64) << 8) | worker as u64);
+        let masks = models::seeded(mask_seed, || {
+            Masks::draw(
+                self.model.config(),
+                &c.dropouts,
+                c.batch,
+                (c.kind, c.device),
+            )
+        });
+        (input, targets, masks)
+    }
+
+    /// Carries the hidden state through another rank's worker's piece at the loaded
+    /// parameters, as that worker's training pass does (its masks, no gradient), so that
+    /// every rank holds the state each piece starts from and the one the chunk leaves.
+    fn advance(&mut self, worker: usize) {
+        let (input, _, masks) = self.piece(worker);
+        let forward = tch::no_grad(|| self.model.forward(&input, &self.hidden, Some(&masks)));
+        self.hidden = forward.hidden;
+    }
+
+    /// Over ranks the pieces are caught up once an iteration, so each worker's gradient
+    /// must be asked for once (a federated algorithm's local steps would ask again).
+    fn check_once(&mut self, worker: usize) -> Result<()> {
+        ensure!(
+            !crate::dist::distributed() || self.caught_up != Some(self.iteration),
+            "language model over ranks: worker {worker}'s gradient was asked for twice in \
+             iteration {}; the pieces' hidden state is carried for one gradient per worker \
+             an iteration, which a federated algorithm's local steps are not",
+            self.iteration
+        );
+        self.caught_up = Some(self.iteration);
+        Ok(())
     }
 
     fn rows(&self) -> usize {
@@ -283,11 +332,10 @@ impl Task for LanguageModel {
     }
 
     fn local(&mut self, worker: usize, w: &Tensor, hessian: bool) -> Result<Local> {
-        let c = &self.config;
+        let workers = self.config.workers;
         ensure!(
-            worker < c.workers,
-            "language model: worker {worker} of {}",
-            c.workers
+            worker < workers,
+            "language model: worker {worker} of {workers}"
         );
         ensure!(
             !hessian,
@@ -295,22 +343,17 @@ impl Task for LanguageModel {
              network this size does not have; use sisa or a first-order pisa"
         );
         self.params.load(w)?;
-        let (start, len) = self.chunk.piece(worker, c.workers);
-        let (start, len) = (start as i64, len as i64);
-        let input = self.train.narrow(0, start, len);
-        let targets = self.train.narrow(0, start + 1, len).reshape([-1]);
-        let mask_seed = c
-            .seed
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .wrapping_add(((self.iteration as u64) << 8) | worker as u64);
-        let masks = models::seeded(mask_seed, || {
-            Masks::draw(
-                self.model.config(),
-                &c.dropouts,
-                c.batch,
-                (c.kind, c.device),
-            )
-        });
+        let mine = crate::dist::workers(workers);
+        if worker == mine.start {
+            self.check_once(worker)?;
+            // over ranks: the other ranks' pieces before this rank's, for their hidden state
+            for other in 0..mine.start {
+                self.advance(other);
+            }
+        }
+        let (input, targets, masks) = self.piece(worker);
+        let c = &self.config;
+        let len = input.size()[0];
         self.params.zero_grad();
         let forward = self.model.forward(&input, &self.hidden, Some(&masks));
         let raw = self.cross_entropy(&forward.output, &targets, Reduction::Mean);
@@ -333,6 +376,12 @@ impl Task for LanguageModel {
             .into_iter()
             .map(|(h, c)| (h.detach(), c.detach()))
             .collect();
+        if worker + 1 == mine.end {
+            // over ranks: the pieces after this rank's, for the state the chunk leaves
+            for other in mine.end..workers {
+                self.advance(other);
+            }
+        }
         Ok(Local {
             grad: self.params.flat_grad(),
             samples: tokens as usize,
@@ -353,6 +402,18 @@ impl Task for LanguageModel {
         let val = self.mean_loss(&self.valid);
         let test = self.mean_loss(&self.test);
         Ok(vec![train, val, val.exp(), test.exp()])
+    }
+
+    /// Each rank carries the hidden state through the other ranks' pieces without a
+    /// gradient (`advance`), so every rank holds the state the chunk leaves; `evaluate`
+    /// reads the others' losses only through [`Task::sum_row_over_ranks`].
+    fn splits_over_ranks(&self) -> bool {
+        true
+    }
+
+    fn sum_row_over_ranks(&mut self) -> Result<()> {
+        self.loss.sum_over_ranks();
+        Ok(())
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

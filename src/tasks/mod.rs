@@ -123,6 +123,12 @@ pub trait Task: Send {
     fn splits_over_ranks(&self) -> bool {
         false
     }
+    /// Called on every rank before a metrics row (rank 0 alone then calls `evaluate`):
+    /// sums over the ranks what the row reports of all m workers but each rank holds for
+    /// its own (the language models' training loss and tokens). Nothing in one process.
+    fn sum_row_over_ranks(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Metrics measured on some rows only (the recipes' `similarity`, at the epochs
     /// `[similarity]` lists), NaN on the others.
     fn occasional_metrics(&self) -> &'static [&'static str] {

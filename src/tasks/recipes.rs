@@ -345,6 +345,17 @@ impl Task for Recipes {
         )])
     }
 
+    /// Each worker's state is its own (its sampler, its batches drawn), and `evaluate`
+    /// reads the others' only through [`Task::sum_row_over_ranks`].
+    fn splits_over_ranks(&self) -> bool {
+        true
+    }
+
+    fn sum_row_over_ranks(&mut self) -> Result<()> {
+        self.loss.sum_over_ranks();
+        Ok(())
+    }
+
     fn state(&self) -> Vec<(String, Tensor)> {
         vec![
             (

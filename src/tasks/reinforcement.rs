@@ -117,6 +117,20 @@ impl SinceRow {
         ]
     }
 
+    /// Over ranks, before a row: the ranks' loss sums added, on every rank (each holds its
+    /// own workers'; the returns come from the collect every rank runs alike), and the
+    /// row's report taken as made.
+    fn sum_over_ranks(&mut self) {
+        if !crate::dist::distributed() {
+            return;
+        }
+        let (l, n) = &mut self.losses;
+        let mut sums = [l[0], l[1], l[2], *n];
+        crate::dist::world().sum_f64(&mut sums);
+        (*l, *n) = ([sums[0], sums[1], sums[2]], sums[3]);
+        self.reported.set(true);
+    }
+
     fn to_vec(&self) -> Vec<f64> {
         let (l, n) = self.losses;
         vec![
@@ -567,6 +581,18 @@ impl Task for Reinforcement {
 
     fn occasional_metrics(&self) -> &'static [&'static str] {
         OCCASIONAL
+    }
+
+    /// Every rank runs the same collects (the same seeded environments under the same w,
+    /// the same statistics); a worker's state is its piece of the chunk, and `evaluate`
+    /// reads the others' losses only through [`Task::sum_row_over_ranks`].
+    fn splits_over_ranks(&self) -> bool {
+        true
+    }
+
+    fn sum_row_over_ranks(&mut self) -> Result<()> {
+        self.since_row.sum_over_ranks();
+        Ok(())
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

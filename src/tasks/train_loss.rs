@@ -36,6 +36,20 @@ impl TrainLoss {
         self.tokens += tokens;
     }
 
+    /// Over ranks, before a row: every rank's sums added, on every rank (each holds its own
+    /// workers' terms), and the row's report taken as made, so that every rank starts the
+    /// next sums afresh. In one process nothing changes.
+    pub fn sum_over_ranks(&mut self) {
+        if !crate::dist::distributed() {
+            return;
+        }
+        let mut sums = [self.total(), self.tokens];
+        crate::dist::world().sum_f64(&mut sums);
+        self.sum = Some(Tensor::from(sums[0]));
+        self.tokens = sums[1];
+        self.reported.set(true);
+    }
+
     fn total(&self) -> f64 {
         self.sum.as_ref().map_or(0.0, |s| s.double_value(&[]))
     }

@@ -442,3 +442,148 @@ pub fn assert_kill_9_resumes(spec: &Path, data_dir: &str, run_path: &str) {
     );
     assert_eq!(read_metrics(&dir).numbers(), want);
 }
+
+/// GPT token shards in `dir/shards`: a learnable stream over 64 tokens, 3,000 training
+/// and 400 validation tokens.
+pub fn write_token_shards(dir: &Path) {
+    let folder = dir.join("shards");
+    std::fs::create_dir_all(&folder).unwrap();
+    let stream = |n: usize, shift: usize| -> Vec<u16> {
+        (0..n)
+            .map(|i| (((i + shift) * 7 + (i + shift) / 13) % 64) as u16)
+            .collect()
+    };
+    pisa::data::shards::write_shard(&folder.join("toy_val_000000.bin"), &stream(400, 5)).unwrap();
+    pisa::data::shards::write_shard(&folder.join("toy_train_000001.bin"), &stream(3000, 0))
+        .unwrap();
+}
+
+/// `dir/recipes.csv`: 20 short recipes in the corpus's format (quoted fields with commas).
+pub fn write_recipes(dir: &Path) {
+    let mut csv = String::from("RecipeId,name,ingredients,instructions\n");
+    let foods = [
+        "eggs", "flour", "milk", "butter", "sugar", "salt", "rice", "beans",
+    ];
+    for i in 0..20 {
+        let a = foods[i % 8];
+        let b = foods[(i * 3 + 1) % 8];
+        csv.push_str(&format!(
+            "{i},Dish {i},\"{a}, {b}\",\"Mix the {a} with the {b}. Cook for {} minutes, then serve.\"\n",
+            5 + i
+        ));
+    }
+    std::fs::write(dir.join("recipes.csv"), csv).unwrap();
+}
+
+/// A GPT of layout `style` on [`write_token_shards`]: 2 layers of width 16, 2 workers,
+/// 6 iterations (`extra` in `[data]`).
+pub fn gpt_spec(style: &str, optimizer: &str, extra: &str) -> String {
+    format!(
+        r#"name = "gpt"
+seed = 3
+
+[data]
+kind = "tokens"
+path = "shards"
+val_tokens = 64
+{extra}
+
+[model]
+kind = "gpt"
+style = "{style}"
+n_layer = 2
+n_head = 2
+n_embd = 16
+block_size = 8
+vocab_size = 64
+
+[train]
+workers = 2
+batch_size = 3
+iterations = 6
+eval_every = 2
+checkpoint_every = 2
+threads = 1
+
+[optimizer]
+{optimizer}
+"#
+    )
+}
+
+/// Fine-tuning the GPT `model` on [`write_recipes`]'s corpus: 2 workers, 3 epochs, AdamW
+/// (`extra` after `[optimizer]`).
+pub fn recipes_spec(model: &str, extra: &str) -> String {
+    format!(
+        r#"name = "ft"
+seed = 2
+
+[data]
+kind = "recipes"
+path = "recipes.csv"
+max_length = 32
+test_fraction = 0.2
+
+[model]
+kind = "gpt"
+{model}
+
+[train]
+workers = 2
+batch_size = 4
+micro_batch = 3
+epochs = 3
+eval_every = "epoch"
+checkpoint_every = "epoch"
+threads = 1
+
+[optimizer]
+name = "adamw"
+lr = 0.003
+{extra}"#
+    )
+}
+
+/// A small classic GPT-2 with dropout, trained from scratch.
+pub const RECIPES_GPT: &str = "style = \"classic\"\nn_layer = 1\nn_head = 2\nn_embd = 16\nblock_size = 64\nvocab_size = 50257\ndropout = 0.1";
+
+/// PPO with SISA on InvertedDoublePendulum-v4 in small: 4 workers, collects of 64 steps,
+/// `epochs` epochs of 128 steps.
+pub fn rl_spec(extra_rl: &str, epochs: usize) -> String {
+    format!(
+        r#"name = "rl"
+seed = 3
+
+[data]
+kind = "environment"
+
+[rl]
+env = "InvertedDoublePendulum-v4"
+train_envs = 2
+test_envs = 2
+step_per_collect = 64
+repeat = 2
+step_per_epoch = 128
+{extra_rl}
+
+[train]
+workers = 4
+batch_size = 8
+epochs = {epochs}
+eval_every = "epoch"
+checkpoint_every = 3
+clip_norm = 0.5
+dtype = "f32"
+threads = 1
+
+[optimizer]
+name = "sisa"
+sigma0 = 5.0
+rho = 995.0
+gamma = 1.0
+scheme = 3
+beta = 0.999
+eps = 1e-8
+"#
+    )
+}
