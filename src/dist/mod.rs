@@ -145,6 +145,53 @@ pub fn check_split(m: usize) -> Result<()> {
     Ok(())
 }
 
+/// For a task whose workers' passes are chained, each starting from the state the previous
+/// one left (the AWD-LSTM's hidden state, the GAN's batch-norm statistics): the other ranks'
+/// workers whose passes this rank replays, without a gradient, around its own block, so
+/// that every rank holds the state each of its passes starts from and the one the last
+/// pass leaves. In one process there is nothing to replay.
+#[derive(Default)]
+pub struct Chain {
+    /// The (iteration, turn) whose passes before this rank's block were replayed.
+    replayed: Option<(usize, usize)>,
+}
+
+impl Chain {
+    /// The workers to replay before `worker`'s pass of (iteration, turn) among m: the other
+    /// ranks' before this rank's block, when `worker` is its first; none otherwise. A block
+    /// is replayed once a turn, so each worker's gradient must be asked for once (a
+    /// federated algorithm's local steps ask again: an error).
+    pub fn before(
+        &mut self,
+        worker: usize,
+        m: usize,
+        turn: (usize, usize),
+    ) -> Result<Range<usize>> {
+        let mine = workers(m);
+        if worker != mine.start || !distributed() {
+            return Ok(0..0);
+        }
+        if self.replayed == Some(turn) {
+            bail!(
+                "over ranks, worker {worker}'s gradient was asked for twice in iteration {}:                  the workers' passes are chained (each starts from the state the previous one                  left), which holds for one gradient per worker a turn, not for a federated                  algorithm's local steps; run it in one process",
+                turn.0
+            );
+        }
+        self.replayed = Some(turn);
+        Ok(0..mine.start)
+    }
+
+    /// The workers to replay after `worker`'s pass among m: the other ranks' after this
+    /// rank's block, when `worker` is its last; none otherwise.
+    pub fn after(&self, worker: usize, m: usize) -> Range<usize> {
+        let mine = workers(m);
+        match worker + 1 == mine.end {
+            true => mine.end..m,
+            false => 0..0,
+        }
+    }
+}
+
 /// The device of this rank for `train.device` = `given` (parsed: `device`): "cuda" over
 /// ranks is GPU rank mod count, so that the ranks of one machine share its GPUs evenly;
 /// "cuda:N" stays N, and one process keeps what the spec says.

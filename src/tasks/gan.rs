@@ -11,8 +11,9 @@
 //!   within its epoch is a multiple of n_critic, on the same z_i.
 //! - Critic loss −mean D(x) + mean D(G(z)) (+ the gradient penalty for WGAN-GP), generator
 //!   loss −mean D(G(z)); both networks in training mode, so their batch-norm running
-//!   statistics move with every forward pass, one buffer shared by the workers. WGAN's
-//!   critic is clipped to ±c after each of its steps (`Player::clamp`).
+//!   statistics move with every forward pass, one buffer shared by the workers (over
+//!   ranks, each rank replays the other ranks' passes for them: [`crate::dist::Chain`]).
+//!   WGAN's critic is clipped to ±c after each of its steps (`Player::clamp`).
 //! - The score generates images with the generator in evaluation mode, maps each to [0, 1]
 //!   by its own minimum and maximum and rounds it to 8 bits, as the code's
 //!   `save_image(normalize=True)` to PNG does, and so are the real images of the reference
@@ -95,6 +96,8 @@ pub struct Gan {
     begun: usize,
     turn: usize,
     initial: (Tensor, Tensor),
+    /// Over ranks: the other ranks' passes this rank replays for the statistics.
+    chain: crate::dist::Chain,
 }
 
 /// Real images (uint8) as the networks see them: [−1, 1] (the code's Normalize(0.5, 0.5)).
@@ -177,6 +180,7 @@ impl Gan {
             noise: vec![],
             begun: 0,
             turn: CRITIC,
+            chain: Default::default(),
             initial,
             config,
         };
@@ -240,6 +244,27 @@ impl Gan {
             None => Tensor::zeros([], (c.kind, c.device)),
         };
         Ok((estimate, penalty))
+    }
+
+    /// Worker `worker`'s loss for the moving player at the loaded parameters, its
+    /// networks' training passes moving their batch-norm statistics: the critic's on its
+    /// real sub-batch and noise, or the generator's on its noise.
+    fn pass_loss(&self, worker: usize) -> Result<Tensor> {
+        let c = &self.config;
+        let z = &self.noise[worker];
+        Ok(match self.turn {
+            CRITIC => {
+                let index = Tensor::from_slice(&self.rows[worker]).to_device(c.device);
+                let real = to_network(&self.train.index_select(0, &index), c.kind);
+                let seed = noise_seed(c.seed, self.begun - 1, worker) ^ 0x6a09_e667;
+                let (estimate, penalty) = self.critic_loss(&real, z, seed)?;
+                estimate + penalty
+            }
+            _ => {
+                let fake = self.generator.net.forward(z, true)?;
+                -self.critic.net.forward(&fake, true)?.mean(None)
+            }
+        })
     }
 
     /// Generated images [n, C, S, S] in [−1, 1], the generator in evaluation mode.
@@ -422,29 +447,23 @@ impl Task for Gan {
             "gan: the Hessian preconditioner (4.1) needs the P×P Hessian, which these networks \
              do not have; use sisa or a first-order pisa"
         );
-        let c = &self.config;
+        self.params(self.turn).load(w)?;
+        let (m, turn) = (self.config.workers, (self.begun - 1, self.turn));
+        // over ranks: the other ranks' passes around this rank's, for the batch-norm
+        // statistics each pass moves (their losses' graphs dropped unused)
+        for other in self.chain.before(worker, m, turn)? {
+            let _ = self.pass_loss(other)?;
+        }
+        let loss = self.pass_loss(worker)?;
         let params = self.params(self.turn);
-        params.load(w)?;
-        let z = &self.noise[worker];
-        let rows = &self.rows[worker];
-        let loss = match self.turn {
-            CRITIC => {
-                let index = Tensor::from_slice(rows).to_device(c.device);
-                let real = to_network(&self.train.index_select(0, &index), c.kind);
-                let seed = noise_seed(c.seed, self.begun - 1, worker) ^ 0x6a09_e667;
-                let (estimate, penalty) = self.critic_loss(&real, z, seed)?;
-                estimate + penalty
-            }
-            _ => {
-                let fake = self.generator.net.forward(z, true)?;
-                -self.critic.net.forward(&fake, true)?.mean(None)
-            }
-        };
         let grads = Tensor::run_backward(&[loss], params.variables(), false, false);
         let flat: Vec<Tensor> = grads.iter().map(|g| g.reshape([-1])).collect();
+        for other in self.chain.after(worker, m) {
+            let _ = self.pass_loss(other)?;
+        }
         Ok(Local {
             grad: Tensor::cat(&flat, 0),
-            samples: rows.len(),
+            samples: self.rows[worker].len(),
             hessian: None,
         })
     }
@@ -496,6 +515,13 @@ impl Task for Gan {
 
     fn outputs(&self, w: &Tensor) -> Result<Vec<(&'static str, Vec<u8>)>> {
         Ok(vec![("samples.png", self.samples_png(w, 8)?)])
+    }
+
+    /// Each rank replays the other ranks' passes for the batch-norm statistics
+    /// ([`crate::dist::Chain`]), so every rank holds the same networks; `evaluate` reads
+    /// nothing else of the workers.
+    fn splits_over_ranks(&self) -> bool {
+        true
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

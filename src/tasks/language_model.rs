@@ -15,6 +15,8 @@
 //!   `model.train_weight_hh` (as both reference codes run: `models::awd_lstm`'s doc).
 //! - Dropout masks are drawn from torch's generator seeded by (seed, iteration, worker),
 //!   so a run is a function of its seed, and a resumed one sees the same masks.
+//! - Over ranks, each rank carries the hidden state through the other ranks' pieces by
+//!   their forward passes without a gradient ([`crate::dist::Chain`]).
 //! - Evaluation: perplexity exp(mean per-token cross-entropy) over a whole split, every
 //!   token predicted once, in chunks of bptt with the hidden state carried (the suite's
 //!   `evaluate`, which divides the summed loss by the split's rows rather than its
@@ -87,8 +89,8 @@ pub struct LanguageModel {
     /// (h, c) per layer, carried from piece to piece and iteration to iteration.
     hidden: Vec<(Tensor, Tensor)>,
     loss: TrainLoss,
-    /// Over ranks: the iteration whose other pieces this rank has caught up with.
-    caught_up: Option<usize>,
+    /// Over ranks: the other ranks' pieces this rank carries the hidden state through.
+    chain: crate::dist::Chain,
 }
 
 impl LanguageModel {
@@ -151,7 +153,7 @@ impl LanguageModel {
             chunk,
             hidden,
             loss: TrainLoss::default(),
-            caught_up: None,
+            chain: Default::default(),
         })
     }
 
@@ -179,26 +181,12 @@ impl LanguageModel {
     }
 
     /// Carries the hidden state through another rank's worker's piece at the loaded
-    /// parameters, as that worker's training pass does (its masks, no gradient), so that
-    /// every rank holds the state each piece starts from and the one the chunk leaves.
+    /// parameters, as that worker's training pass does (its masks, no gradient;
+    /// [`crate::dist::Chain`]).
     fn advance(&mut self, worker: usize) {
         let (input, _, masks) = self.piece(worker);
         let forward = tch::no_grad(|| self.model.forward(&input, &self.hidden, Some(&masks)));
         self.hidden = forward.hidden;
-    }
-
-    /// Over ranks the pieces are caught up once an iteration, so each worker's gradient
-    /// must be asked for once (a federated algorithm's local steps would ask again).
-    fn check_once(&mut self, worker: usize) -> Result<()> {
-        ensure!(
-            !crate::dist::distributed() || self.caught_up != Some(self.iteration),
-            "language model over ranks: worker {worker}'s gradient was asked for twice in \
-             iteration {}; the pieces' hidden state is carried for one gradient per worker \
-             an iteration, which a federated algorithm's local steps are not",
-            self.iteration
-        );
-        self.caught_up = Some(self.iteration);
-        Ok(())
     }
 
     fn rows(&self) -> usize {
@@ -343,13 +331,9 @@ impl Task for LanguageModel {
              network this size does not have; use sisa or a first-order pisa"
         );
         self.params.load(w)?;
-        let mine = crate::dist::workers(workers);
-        if worker == mine.start {
-            self.check_once(worker)?;
-            // over ranks: the other ranks' pieces before this rank's, for their hidden state
-            for other in 0..mine.start {
-                self.advance(other);
-            }
+        // over ranks: the other ranks' pieces before this rank's, for their hidden state
+        for other in self.chain.before(worker, workers, (self.iteration, 0))? {
+            self.advance(other);
         }
         let (input, targets, masks) = self.piece(worker);
         let c = &self.config;
@@ -376,11 +360,9 @@ impl Task for LanguageModel {
             .into_iter()
             .map(|(h, c)| (h.detach(), c.detach()))
             .collect();
-        if worker + 1 == mine.end {
-            // over ranks: the pieces after this rank's, for the state the chunk leaves
-            for other in mine.end..workers {
-                self.advance(other);
-            }
+        // over ranks: the pieces after this rank's, for the state the chunk leaves
+        for other in self.chain.after(worker, workers) {
+            self.advance(other);
         }
         Ok(Local {
             grad: self.params.flat_grad(),

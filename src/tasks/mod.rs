@@ -118,8 +118,10 @@ pub trait Task: Send {
     /// but for the [`Task::occasional_metrics`].
     fn evaluate(&self, w: &Tensor) -> Result<Vec<f64>>;
     /// Whether its m workers may be split over ranks ([`crate::dist`]): each worker's
-    /// state is its own (its sampler, its rows of buffers), nothing but worker 0's is read
-    /// by `evaluate`, and it is the same on every rank before training.
+    /// state is its own (its sampler, its rows of buffers) or the same on every rank (a
+    /// chained state replayed by [`crate::dist::Chain`], RL's collect), it is the same on
+    /// every rank before training, and `evaluate` reads the other ranks' workers only
+    /// through [`Task::sum_row_over_ranks`].
     fn splits_over_ranks(&self) -> bool {
         false
     }
