@@ -260,8 +260,8 @@ impl Experiment {
     }
 }
 
-/// Refuses what cannot yet run over ranks, naming the key: a `[protocol]`, a task or a
-/// player's optimizer whose workers' state is not split ([`Task::splits_over_ranks`],
+/// Refuses what cannot yet run over ranks, naming the key: a task or a player's optimizer
+/// whose workers' state is not split ([`Task::splits_over_ranks`],
 /// [`optim::Optimizer::splits_over_ranks`]), workers that do not divide among the ranks.
 fn check_ranks(spec: &Spec, task: &dyn Task, team: &Team) -> Result<()> {
     use crate::spec::KeyError;
@@ -272,9 +272,6 @@ fn check_ranks(spec: &Spec, task: &dyn Task, team: &Team) -> Result<()> {
             format!("{what} does not run over {ranks} MPI ranks yet; run it in one process"),
         ))
     };
-    if spec.protocol.is_some() {
-        return not_yet("protocol", "a [protocol]".into());
-    }
     if !task.splits_over_ranks() {
         return not_yet("data.kind", format!("the {:?} task", spec.data.kind));
     }

@@ -472,8 +472,27 @@ fn wgan_and_wgan_gp_over_2_and_4_ranks_are_the_one_process_run() {
 }
 
 #[test]
-fn what_cannot_run_over_ranks_is_refused_with_its_key() {
+fn mixml_protocols_over_2_and_4_ranks_are_the_one_process_run() {
     let s = Scratch::new();
+    write_mnist(&s.path().join("mnist"), "t10k", 200);
+    let sgd = "name = \"sgd\"\nlr = 0.05\nmomentum = 0.9";
+    for (optimizer, protocol, ranks) in [
+        (sgd, "kind = \"sync-ring\"", &[2, 4][..]),
+        (sgd, "kind = \"async-ring\"", &[2, 4]),
+        (sgd, "kind = \"slack\"\ngamma = 0.5", &[2]),
+        (sgd, "kind = \"local-steps\"\nm = 2", &[2]),
+        (SISA, "kind = \"sync-ring\"", &[2]),
+    ] {
+        let spec = format!("{}\n[protocol]\n{protocol}\n", mnist(optimizer));
+        assert_same_over_ranks(&spec, s.path(), ranks, protocol);
+    }
+}
+
+#[test]
+fn what_cannot_run_over_ranks_is_refused_with_its_reason() {
+    let s = Scratch::new();
+    write_mnist(&s.path().join("fmnist"), "train", 64);
+    write_mnist(&s.path().join("fmnist"), "t10k", 16);
     let out = s.out();
     let cases = [
         (
@@ -482,32 +501,33 @@ fn what_cannot_run_over_ranks_is_refused_with_its_key() {
                 "samples = 64",
                 "samples = 60",
             ),
-            "train.workers",
-            "multiple of the rank count",
+            ["key `train.workers`", "multiple of the rank count"],
+            true,
         ),
         (
-            format!(
-                "{}\n[protocol]\nkind = \"allreduce\"\n",
-                least_squares(ADAM)
-            ),
-            "protocol",
-            "does not run over",
+            gan("wgan", "clip_value = 0.01")
+                .replace(SISA, "name = \"fedavg\"\nlr = 0.1\nlocal_steps = 2"),
+            ["asked for twice", "federated algorithm's local steps"],
+            false,
         ),
     ];
     let data = s.path().to_str().unwrap();
-    for (i, (spec, key, message)) in cases.iter().enumerate() {
+    // the spec refused before any write, then the run that fails at its first iteration
+    for (i, (spec, said, refused)) in cases.iter().enumerate() {
         let path = s.write(&format!("bad{i}.toml"), spec);
         let output = mpirun(2, &[path.to_str().unwrap(), "--out", out.to_str().unwrap()])
             .args(["--data-dir", data])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{key}: refused");
+        assert!(!output.status.success(), "{said:?}: refused");
         assert!(
-            stderr.contains(&format!("key `{key}`")) && stderr.contains(message),
-            "{key}: {stderr}"
+            said.iter().all(|m| stderr.contains(m)),
+            "{said:?}: {stderr}"
         );
-        assert_nothing_written(&out, key);
+        if *refused {
+            assert_nothing_written(&out, said[0]);
+        }
     }
 }
 

@@ -37,6 +37,9 @@ pub trait Comm: Send + Sync {
     fn broadcast_flag(&self, flag: bool) -> bool;
     /// At rank 0, every rank's bytes in rank order (its own first); empty elsewhere.
     fn gather(&self, bytes: &[u8]) -> Vec<Vec<u8>>;
+    /// Sends `send` to rank `to` while receiving `recv.len()` bytes from rank `from`
+    /// (MPI_Sendrecv): a shift along a ring of ranks, or a pair's exchange when to = from.
+    fn shift(&self, send: &[u8], to: usize, from: usize, recv: &mut [u8]);
     /// Ends every rank with exit code `code` (an error on one rank; the others may be
     /// waiting in a collective).
     fn abort(&self, code: i32) -> !;
@@ -61,6 +64,9 @@ impl Comm for Single {
     fn gather(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
         vec![bytes.to_vec()]
     }
+    fn shift(&self, send: &[u8], _: usize, _: usize, recv: &mut [u8]) {
+        recv.copy_from_slice(send)
+    }
     fn abort(&self, code: i32) -> ! {
         std::process::exit(code)
     }
@@ -68,9 +74,27 @@ impl Comm for Single {
 
 static WORLD: OnceLock<Box<dyn Comm>> = OnceLock::new();
 
-/// The run's ranks: MPI's world once [`init`] started it, else [`Single`].
+thread_local! {
+    /// Inside [`alone`]: this rank's work that involves no other rank.
+    static ALONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The run's ranks: MPI's world once [`init`] started it, else [`Single`] (also inside
+/// [`alone`]).
 pub fn world() -> &'static dyn Comm {
-    WORLD.get().map_or(&Single, |c| c.as_ref())
+    match ALONE.get() {
+        true => &Single,
+        false => WORLD.get().map_or(&Single, |c| c.as_ref()),
+    }
+}
+
+/// `f` as if in one process: its collectives are the identity. For work that is a rank's
+/// own, such as the optimizer of one protocol node, whose sums are over its one worker.
+pub fn alone<T>(f: impl FnOnce() -> T) -> T {
+    let outer = ALONE.replace(true);
+    let out = f();
+    ALONE.set(outer);
+    out
 }
 
 /// Whether this process is one of several ranks.
@@ -173,7 +197,10 @@ impl Chain {
         }
         if self.replayed == Some(turn) {
             bail!(
-                "over ranks, worker {worker}'s gradient was asked for twice in iteration {}:                  the workers' passes are chained (each starts from the state the previous one                  left), which holds for one gradient per worker a turn, not for a federated                  algorithm's local steps; run it in one process",
+                "over ranks, worker {worker}'s gradient was asked for twice in iteration {}: \
+                 the workers' passes are chained (each starts from the state the previous one \
+                 left), which holds for one gradient per worker a turn, not for a federated \
+                 algorithm's local steps; run it in one process",
                 turn.0
             );
         }
@@ -220,6 +247,17 @@ pub fn sum(t: &Tensor) {
         kind => panic!("dist::sum of a {kind:?} tensor"),
     }
     tch::no_grad(|| t.shallow_clone().copy_(&host));
+}
+
+/// The tensor like `t` that rank `from` sends while this rank sends `t` to rank `to`
+/// ([`Comm::shift`]; through host memory for a CUDA tensor).
+pub fn shift(t: &Tensor, to: usize, from: usize) -> Tensor {
+    let mut send = t.to_device(Device::Cpu).contiguous();
+    let mut recv = send.empty_like();
+    let bytes = send.numel() * send.kind().elt_size_in_bytes();
+    let into = slice_mut::<u8>(&mut recv, bytes);
+    world().shift(slice_mut::<u8>(&mut send, bytes), to, from, into);
+    recv.to_device(t.device())
 }
 
 /// Σ over the ranks of one number.

@@ -149,6 +149,16 @@ impl Comm for Mpi {
         }
     }
 
+    fn shift(&self, send: &[u8], to: usize, from: usize, recv: &mut [u8]) {
+        let (to, from) = (
+            self.world.process_at_rank(to as i32),
+            self.world.process_at_rank(from as i32),
+        );
+        for (out, into) in send.chunks(PIECE).zip(recv.chunks_mut(PIECE)) {
+            mpi::point_to_point::send_receive_into(out, &to, into, &from);
+        }
+    }
+
     fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
     }

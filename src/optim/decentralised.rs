@@ -45,6 +45,8 @@ pub struct Decentralised {
     rounds: usize,
     /// Floats the events sent (each is received once).
     sent: u64,
+    /// The stationary distance at `mean`.
+    distance: f64,
 }
 
 /// The optimizer `spec` names, one copy per worker, each built for that worker alone,
@@ -84,7 +86,20 @@ impl Decentralised {
             mean,
             rounds: 0,
             sent: 0,
+            distance: 0.0,
         }
+    }
+
+    /// This rank's nodes: all of them in one process ([`crate::dist::workers`]).
+    fn own(&self) -> std::ops::Range<usize> {
+        crate::dist::workers(self.nodes.len())
+    }
+
+    /// Runs `f` on each of this rank's nodes, each an optimizer of one worker whose sums
+    /// involve no other rank ([`crate::dist::alone`]).
+    fn each_own(&mut self, f: impl Fn(&mut dyn Optimizer)) {
+        let own = self.own();
+        crate::dist::alone(|| self.nodes[own].iter_mut().for_each(|n| f(n.as_mut())));
     }
 
     fn models(&self) -> Vec<Tensor> {
@@ -104,12 +119,25 @@ impl Decentralised {
         }
     }
 
+    /// x̄ and the stationary distance (1/n)Σ‖x_i − x̄‖² (Section 6, in f64) after a round;
+    /// over ranks, from every rank's own nodes.
     fn refresh_mean(&mut self) {
         let models = self.models();
-        tch::no_grad(|| {
-            self.mean
-                .copy_(&Tensor::stack(&models, 0).mean_dim(0, false, None));
-        });
+        let own = self.own();
+        let mean = match crate::dist::distributed() {
+            true => tch::no_grad(|| crate::protocol::mean_over_ranks(&models, own.clone())),
+            false => Tensor::stack(&models, 0).mean_dim(0, false, None),
+        };
+        tch::no_grad(|| self.mean.copy_(&mean));
+        let mean = self.mean.to_kind(tch::Kind::Double);
+        let distance: f64 = models[own]
+            .iter()
+            .map(|x| {
+                let d = x.to_kind(tch::Kind::Double) - &mean;
+                d.dot(&d).double_value(&[])
+            })
+            .sum();
+        self.distance = crate::dist::sum_scalar(distance) / models.len() as f64;
     }
 }
 
@@ -128,11 +156,14 @@ impl Optimizer for Decentralised {
     }
 
     fn begin_iteration(&mut self) {
-        self.nodes.iter_mut().for_each(|n| n.begin_iteration());
-        let models = self.models();
+        self.each_own(|n| n.begin_iteration());
+        let (models, own) = (self.models(), self.own());
         let p = self.mean.numel() as u64;
         for event in &self.pending {
-            event.apply_tensors(&models);
+            match crate::dist::distributed() {
+                true => event.apply_tensors_over_ranks(&models, own.clone()),
+                false => event.apply_tensors(&models),
+            }
             self.sent += event.rows_sent(models.len()) * p;
         }
     }
@@ -142,7 +173,7 @@ impl Optimizer for Decentralised {
     }
 
     fn local_update(&mut self, worker: usize, local: Local) -> Result<()> {
-        self.nodes[worker].local_update(0, local)
+        crate::dist::alone(|| self.nodes[worker].local_update(0, local))
     }
 
     fn local_round(
@@ -150,18 +181,24 @@ impl Optimizer for Decentralised {
         worker: usize,
         oracle: &mut dyn FnMut(&Tensor) -> Result<Local>,
     ) -> Result<()> {
-        self.nodes[worker].local_round(0, oracle)
+        crate::dist::alone(|| self.nodes[worker].local_round(0, oracle))
     }
 
     fn end_iteration(&mut self) {
-        self.nodes.iter_mut().for_each(|n| n.end_iteration());
+        self.each_own(|n| n.end_iteration());
         self.rounds += 1;
         self.draw_round();
         self.refresh_mean();
     }
 
     fn restart(&mut self) {
-        self.nodes.iter_mut().for_each(|n| n.restart());
+        self.each_own(|n| n.restart());
+    }
+
+    /// Rank r runs its block of the nodes, each alone; the events cross ranks
+    /// ([`Operator::apply_tensors_over_ranks`]).
+    fn splits_over_ranks(&self) -> bool {
+        true
     }
 
     /// The nodes' optimizer state and their n models.
@@ -229,19 +266,9 @@ impl Optimizer for Decentralised {
         self.nodes[0].step_sizes()
     }
 
-    /// The stationary distance (1/n)Σ‖x_i − x̄‖² (Section 6), in f64.
+    /// The stationary distance (1/n)Σ‖x_i − x̄‖² (Section 6) at x̄.
     fn diagnostics(&self) -> Vec<(&'static str, f64)> {
-        let mean = self.mean.to_kind(tch::Kind::Double);
-        let n = self.nodes.len() as f64;
-        let distance: f64 = self
-            .models()
-            .iter()
-            .map(|x| {
-                let d = x.to_kind(tch::Kind::Double) - &mean;
-                d.dot(&d).double_value(&[])
-            })
-            .sum();
-        vec![("stationary_distance", distance / n)]
+        vec![("stationary_distance", self.distance)]
     }
 }
 

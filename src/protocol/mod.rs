@@ -22,7 +22,7 @@ mod spec;
 mod state;
 
 pub use consensus::Consensus;
-pub use operator::Operator;
+pub use operator::{mean_over_ranks, Operator};
 pub use schedule::Schedule;
 pub use spec::{Kind, MixingSpec, ProtocolSpec};
 pub use state::State;

@@ -474,3 +474,43 @@ fn the_training_nodes_are_mixed_as_the_simulated_state() {
         assert_eq!(Operator::Ring.rows_sent(n), ring, "ring of {n}");
     }
 }
+
+#[test]
+fn the_events_over_ranks_in_one_process_are_the_events() {
+    // apply_tensors_over_ranks with one rank holding every row (its shifts and exchanges
+    // with itself): the ring and pairs give the same bits as apply_tensors, slack rounds
+    // the same up to the mean's rounding; tests/mpi.rs runs them over 2 and 4 ranks
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    for n in 2..=6 {
+        let events = [
+            Operator::Slack { gamma: 1.0 },
+            Operator::Slack { gamma: 0.3 },
+            Operator::Ring,
+            Operator::Pair(n - 1, 0),
+            Operator::Pair(0, 1),
+        ];
+        for event in events {
+            let x = State::gaussian(n, 5, &mut rng);
+            let rows = || -> Vec<tch::Tensor> {
+                (0..n).map(|i| tch::Tensor::from_slice(x.row(i))).collect()
+            };
+            let (one, split) = (rows(), rows());
+            event.apply_tensors(&one);
+            event.apply_tensors_over_ranks(&split, 0..n);
+            for (i, (a, b)) in one.iter().zip(&split).enumerate() {
+                let (a, b) = (
+                    Vec::<f64>::try_from(a).unwrap(),
+                    Vec::<f64>::try_from(b).unwrap(),
+                );
+                match event {
+                    Operator::Slack { .. } => {
+                        for (u, v) in a.iter().zip(&b) {
+                            assert!((u - v).abs() < 1e-14, "{event:?}, n = {n}, row {i}");
+                        }
+                    }
+                    _ => assert_eq!(a, b, "{event:?}, n = {n}, row {i}"),
+                }
+            }
+        }
+    }
+}
