@@ -246,19 +246,24 @@ fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process:
 
 #[test]
 fn a_run_over_ranks_resumes_after_kill_9_of_one_rank() {
-    let s = Scratch::new();
     // σ held (γ = 1) over a run long enough to be killed mid-way: ~2 ms an iteration over
     // 2 oversubscribed ranks
-    let spec = edit(
-        &edit(
-            &least_squares(SISA),
+    let long = |optimizer: &str| {
+        edit(
+            &least_squares(optimizer),
             "iterations = 40\neval_every = 5\ncheckpoint_every = 10",
             "iterations = 4000\neval_every = 400\ncheckpoint_every = 200",
-        ),
-        "rho = 2.0",
-        "rho = 2.0\ngamma = 1.0",
-    );
-    let path = s.write("spec.toml", &spec);
+        )
+    };
+    assert_resumes_after_kill_9_of_rank_1(&long(&format!("{SISA}\ngamma = 1.0")));
+    // the nodes of a protocol, each rank holding its own (their state under their names)
+    let ring = "name = \"sgd\"\nlr = 0.01\nmomentum = 0.9\n\n[protocol]\nkind = \"async-ring\"";
+    assert_resumes_after_kill_9_of_rank_1(&long(ring));
+}
+
+fn assert_resumes_after_kill_9_of_rank_1(spec: &str) {
+    let s = Scratch::new();
+    let path = s.write("spec.toml", spec);
     let spec = path.to_str().unwrap();
     let out = s.out();
     let out = out.to_str().unwrap();

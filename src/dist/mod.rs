@@ -4,8 +4,8 @@
 //! [`Single`] (today's behaviour: every collective is the identity); under `mpirun` with the
 //! `mpi` Cargo feature, [`mpi::Mpi`] over OpenMPI. Rank r holds workers
 //! `r·m/R .. (r+1)·m/R` ([`workers`]): it computes only their gradients and keeps only their
-//! state; the rows of other ranks' workers in a stacked [m, P] buffer stay 0, so a local sum
-//! over all m rows is the rank's partial sum.
+//! state, its per-worker buffers [m/R, P] ([`crate::optim::registry::Context::rows`]), so a
+//! local sum over its rows is the rank's partial sum.
 //!
 //! Summation order: in one process the workers' terms are added in worker order. Under R
 //! ranks each rank adds its own workers' terms in worker order, MPI adds the R partial sums

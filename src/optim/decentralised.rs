@@ -34,7 +34,11 @@ use std::collections::HashMap;
 use tch::Tensor;
 
 pub struct Decentralised {
+    /// This process's nodes, workers `own` of the n (all of them in one process; over
+    /// ranks, the rank's block: [`crate::dist::workers`]).
     nodes: Vec<Box<dyn Optimizer>>,
+    own: std::ops::Range<usize>,
+    n: usize,
     protocol: Protocol,
     seed: u64,
     schedule: Schedule,
@@ -59,27 +63,44 @@ pub fn build(
 ) -> Result<Box<dyn Optimizer>> {
     let n = context.alphas.len();
     ensure!(n >= 2, "a protocol needs at least two workers");
-    let nodes = context
-        .alphas
+    let own = crate::dist::workers(n);
+    let nodes = context.alphas[own.clone()]
         .iter()
         .map(|alpha| {
             let own = Context {
                 alphas: std::slice::from_ref(alpha),
                 ..*context
             };
-            registry::build(spec, &own)
+            // a node is one worker, its state this rank's alone
+            crate::dist::alone(|| registry::build(spec, &own))
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Box::new(Decentralised::new(nodes, protocol, seed)))
+    Ok(Box::new(Decentralised::block(
+        nodes, own, n, protocol, seed,
+    )))
 }
 
 impl Decentralised {
-    /// Nodes that all start at the same point.
+    /// All n nodes, in one process, all starting at the same point.
     pub fn new(nodes: Vec<Box<dyn Optimizer>>, protocol: Protocol, seed: u64) -> Self {
+        let n = nodes.len();
+        Self::block(nodes, 0..n, n, protocol, seed)
+    }
+
+    /// Nodes `own` of n, all starting at the same point.
+    fn block(
+        nodes: Vec<Box<dyn Optimizer>>,
+        own: std::ops::Range<usize>,
+        n: usize,
+        protocol: Protocol,
+        seed: u64,
+    ) -> Self {
         let mean = nodes[0].params().copy();
         Self {
-            schedule: schedule(protocol, nodes.len(), seed),
+            schedule: schedule(protocol, n, seed),
             nodes,
+            own,
+            n,
             protocol,
             seed,
             pending: Vec::new(),
@@ -90,16 +111,15 @@ impl Decentralised {
         }
     }
 
-    /// This rank's nodes: all of them in one process ([`crate::dist::workers`]).
-    fn own(&self) -> std::ops::Range<usize> {
-        crate::dist::workers(self.nodes.len())
+    /// Runs `f` on each of this process's nodes, each an optimizer of one worker whose
+    /// sums involve no other rank ([`crate::dist::alone`]).
+    fn each(&mut self, f: impl Fn(&mut dyn Optimizer)) {
+        crate::dist::alone(|| self.nodes.iter_mut().for_each(|n| f(n.as_mut())));
     }
 
-    /// Runs `f` on each of this rank's nodes, each an optimizer of one worker whose sums
-    /// involve no other rank ([`crate::dist::alone`]).
-    fn each_own(&mut self, f: impl Fn(&mut dyn Optimizer)) {
-        let own = self.own();
-        crate::dist::alone(|| self.nodes[own].iter_mut().for_each(|n| f(n.as_mut())));
+    /// Worker `worker`'s node.
+    fn node(&mut self, worker: usize) -> &mut dyn Optimizer {
+        self.nodes[worker - self.own.start].as_mut()
     }
 
     fn models(&self) -> Vec<Tensor> {
@@ -113,7 +133,7 @@ impl Decentralised {
     fn draw_round(&mut self) {
         self.pending.clear();
         let mut events = Vec::new();
-        for _ in 0..self.nodes.len() {
+        for _ in 0..self.n {
             self.schedule.next(&mut events);
             self.pending.extend_from_slice(&events);
         }
@@ -123,21 +143,20 @@ impl Decentralised {
     /// over ranks, from every rank's own nodes.
     fn refresh_mean(&mut self) {
         let models = self.models();
-        let own = self.own();
         let mean = match crate::dist::distributed() {
-            true => tch::no_grad(|| crate::protocol::mean_over_ranks(&models, own.clone())),
+            true => tch::no_grad(|| crate::protocol::mean_over_ranks(&models, self.n)),
             false => Tensor::stack(&models, 0).mean_dim(0, false, None),
         };
         tch::no_grad(|| self.mean.copy_(&mean));
         let mean = self.mean.to_kind(tch::Kind::Double);
-        let distance: f64 = models[own]
+        let distance: f64 = models
             .iter()
             .map(|x| {
                 let d = x.to_kind(tch::Kind::Double) - &mean;
                 d.dot(&d).double_value(&[])
             })
             .sum();
-        self.distance = crate::dist::sum_scalar(distance) / models.len() as f64;
+        self.distance = crate::dist::sum_scalar(distance) / self.n as f64;
     }
 }
 
@@ -156,15 +175,15 @@ impl Optimizer for Decentralised {
     }
 
     fn begin_iteration(&mut self) {
-        self.each_own(|n| n.begin_iteration());
-        let (models, own) = (self.models(), self.own());
+        self.each(|n| n.begin_iteration());
+        let models = self.models();
         let p = self.mean.numel() as u64;
         for event in &self.pending {
             match crate::dist::distributed() {
-                true => event.apply_tensors_over_ranks(&models, own.clone()),
+                true => event.apply_tensors_over_ranks(&models, self.own.clone(), self.n),
                 false => event.apply_tensors(&models),
             }
-            self.sent += event.rows_sent(models.len()) * p;
+            self.sent += event.rows_sent(self.n) * p;
         }
     }
 
@@ -173,7 +192,7 @@ impl Optimizer for Decentralised {
     }
 
     fn local_update(&mut self, worker: usize, local: Local) -> Result<()> {
-        crate::dist::alone(|| self.nodes[worker].local_update(0, local))
+        crate::dist::alone(|| self.node(worker).local_update(0, local))
     }
 
     fn local_round(
@@ -181,18 +200,18 @@ impl Optimizer for Decentralised {
         worker: usize,
         oracle: &mut dyn FnMut(&Tensor) -> Result<Local>,
     ) -> Result<()> {
-        crate::dist::alone(|| self.nodes[worker].local_round(0, oracle))
+        crate::dist::alone(|| self.node(worker).local_round(0, oracle))
     }
 
     fn end_iteration(&mut self) {
-        self.each_own(|n| n.end_iteration());
+        self.each(|n| n.end_iteration());
         self.rounds += 1;
         self.draw_round();
         self.refresh_mean();
     }
 
     fn restart(&mut self) {
-        self.each_own(|n| n.restart());
+        self.each(|n| n.restart());
     }
 
     /// Rank r runs its block of the nodes, each alone; the events cross ranks
@@ -201,7 +220,7 @@ impl Optimizer for Decentralised {
         true
     }
 
-    /// The nodes' optimizer state and their n models.
+    /// This process's nodes' optimizer state and their models.
     fn state_numel(&self) -> i64 {
         let models = (self.nodes.len() * self.mean.numel()) as i64;
         models + self.nodes.iter().map(|n| n.state_numel()).sum::<i64>()
@@ -209,7 +228,7 @@ impl Optimizer for Decentralised {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut state = vec![("rounds".to_string(), counter(self.rounds))];
-        for (i, node) in self.nodes.iter().enumerate() {
+        for (i, node) in self.own.clone().zip(&self.nodes) {
             state.extend(
                 node.state()
                     .into_iter()
@@ -223,7 +242,7 @@ impl Optimizer for Decentralised {
     /// events are a function of the seed and the time only), so the last round's events
     /// act next, as in an uninterrupted run.
     fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
-        for (i, node) in self.nodes.iter_mut().enumerate() {
+        for (i, node) in self.own.clone().zip(&mut self.nodes) {
             let prefix = format!("node{i}.");
             let own: HashMap<String, Tensor> = saved
                 .iter()
@@ -235,7 +254,7 @@ impl Optimizer for Decentralised {
             node.load_state(&own)?;
         }
         let rounds = read_counter(saved, "rounds")?;
-        self.schedule = schedule(self.protocol, self.nodes.len(), self.seed);
+        self.schedule = schedule(self.protocol, self.n, self.seed);
         self.sent = 0;
         self.rounds = 0;
         self.pending.clear();
@@ -244,7 +263,7 @@ impl Optimizer for Decentralised {
             self.sent += self
                 .pending
                 .iter()
-                .map(|e| e.rows_sent(self.nodes.len()) * p)
+                .map(|e| e.rows_sent(self.n) * p)
                 .sum::<u64>();
             self.draw_round();
             self.rounds += 1;

@@ -24,6 +24,14 @@ pub struct Context<'a> {
     pub iterations_per_epoch: usize,
 }
 
+impl Context<'_> {
+    /// The workers whose state this process keeps: all m, or over ranks its block
+    /// ([`crate::dist::workers`]); per-worker buffers hold these rows only.
+    pub fn rows(&self) -> std::ops::Range<usize> {
+        crate::dist::workers(self.alphas.len())
+    }
+}
+
 pub struct Entry {
     pub name: &'static str,
     /// One line: what it is.

@@ -97,28 +97,26 @@ impl Operator {
     }
 
     /// [`Operator::apply_tensors`] over ranks ([`crate::dist`]): this rank holds the rows
-    /// `own` (its block of the n workers; the others' rows are stale) and updates only them,
-    /// with what the event needs of the others: the sum of every rank's rows for a slack
-    /// round, the neighbouring ranks' edge rows for the ring (one shift each way), the other
-    /// row of a pair that spans two ranks (one exchange). The rows it computes from are
-    /// those of one process, in the same order, so a ring or a pair gives the same bits; a
-    /// mean adds the ranks' partial sums (rounding apart).
-    pub fn apply_tensors_over_ranks(&self, x: &[Tensor], own: Range<usize>) {
-        let n = x.len();
+    /// `own` of the n workers' (`x`, its block) and updates them, with what the event needs
+    /// of the others: the sum of every rank's rows for a slack round, the neighbouring
+    /// ranks' edge rows for the ring (one shift each way), the other row of a pair that
+    /// spans two ranks (one exchange). The rows it computes from are those of one process,
+    /// in the same order, so a ring or a pair gives the same bits; a mean adds the ranks'
+    /// partial sums (rounding apart).
+    pub fn apply_tensors_over_ranks(&self, x: &[Tensor], own: Range<usize>, n: usize) {
         let rank_of = |i: usize| i / own.len();
+        let local = |i: usize| &x[i - own.start];
         tch::no_grad(|| match *self {
-            Operator::Slack { gamma } => {
-                slack(&x[own.clone()], &mean_over_ranks(x, own.clone()), gamma)
-            }
+            Operator::Slack { gamma } => slack(x, &mean_over_ranks(x, n), gamma),
             Operator::Ring => {
                 let ranks = n / own.len();
                 let rank = rank_of(own.start);
                 let (left, right) = ((rank + ranks - 1) % ranks, (rank + 1) % ranks);
                 // my last row to the right, the left rank's last (x_{a−1}) from it; my first
                 // to the left, the right rank's first (x_b) from it
-                let before = crate::dist::shift(&x[own.end - 1], right, left);
-                let after = crate::dist::shift(&x[own.start], left, right);
-                let old: Vec<Tensor> = x[own.clone()].iter().map(Tensor::copy).collect();
+                let before = crate::dist::shift(&x[x.len() - 1], right, left);
+                let after = crate::dist::shift(&x[0], left, right);
+                let old: Vec<Tensor> = x.iter().map(Tensor::copy).collect();
                 let row = |j: usize| match j {
                     j if own.contains(&j) => old[j - own.start].shallow_clone(),
                     j if j == (own.start + n - 1) % n => before.shallow_clone(),
@@ -129,23 +127,22 @@ impl Operator {
                     let rows: Vec<Tensor> = neighbourhood.iter().map(|&j| row(j)).collect();
                     let mean = Tensor::stack(&rows, 0).sum_dim_intlist(0, false, None)
                         / neighbourhood.len() as f64;
-                    x[i].shallow_clone().copy_(&mean);
+                    local(i).shallow_clone().copy_(&mean);
                 }
             }
             Operator::Pair(i, j) => {
-                let (mine_i, mine_j) = (own.contains(&i), own.contains(&j));
-                let mean = match (mine_i, mine_j) {
-                    (true, true) => (&x[i] + &x[j]) * 0.5,
+                let mean = match (own.contains(&i), own.contains(&j)) {
+                    (true, true) => local(i) + local(j),
                     (true, false) => {
-                        (&x[i] + crate::dist::shift(&x[i], rank_of(j), rank_of(j))) * 0.5
+                        local(i) + crate::dist::shift(local(i), rank_of(j), rank_of(j))
                     }
                     (false, true) => {
-                        (crate::dist::shift(&x[j], rank_of(i), rank_of(i)) + &x[j]) * 0.5
+                        crate::dist::shift(local(j), rank_of(i), rank_of(i)) + local(j)
                     }
                     (false, false) => return,
-                };
+                } * 0.5;
                 for k in [i, j].into_iter().filter(|k| own.contains(k)) {
-                    x[k].shallow_clone().copy_(&mean);
+                    local(k).shallow_clone().copy_(&mean);
                 }
             }
             Operator::Pull { .. } => panic!("a pull acts on a state with a server row"),
@@ -180,11 +177,11 @@ fn slack(rows: &[Tensor], mean: &Tensor, gamma: f64) {
     }
 }
 
-/// x̄ of all n rows, from this rank's rows `own` and the other ranks' sums.
-pub fn mean_over_ranks(x: &[Tensor], own: Range<usize>) -> Tensor {
-    let sum = Tensor::stack(&x[own], 0).sum_dim_intlist(0, false, None);
+/// x̄ of all n rows, from this rank's rows `x` and the other ranks' sums.
+pub fn mean_over_ranks(x: &[Tensor], n: usize) -> Tensor {
+    let sum = Tensor::stack(x, 0).sum_dim_intlist(0, false, None);
     crate::dist::sum(&sum);
-    sum / x.len() as f64
+    sum / n as f64
 }
 
 /// Worker i's closed ring neighbourhood {i − 1, i, i + 1} mod n, as a sorted set.

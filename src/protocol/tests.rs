@@ -496,7 +496,7 @@ fn the_events_over_ranks_in_one_process_are_the_events() {
             };
             let (one, split) = (rows(), rows());
             event.apply_tensors(&one);
-            event.apply_tensors_over_ranks(&split, 0..n);
+            event.apply_tensors_over_ranks(&split, 0..n, n);
             for (i, (a, b)) in one.iter().zip(&split).enumerate() {
                 let (a, b) = (
                     Vec::<f64>::try_from(a).unwrap(),

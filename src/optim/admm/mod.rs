@@ -187,11 +187,14 @@ pub struct Admm {
     iteration: usize,
     /// The global point w^{ℓ+1}.
     w: Tensor,
-    /// Row i is π_i.
+    /// Row i − `first` is π_i, for this process's workers `first..`
+    /// ([`Context::rows`]: all m in one process).
     dual: Tensor,
+    first: usize,
     /// S = Σ_i α_i π_i as the current iteration began (π_i^ℓ).
     dual_sum: Tensor,
-    /// α as an [m] tensor of w's dtype and device, for the gemv of (2.9).
+    /// α of this process's workers as a tensor of w's dtype and device, for the gemv of
+    /// (2.9).
     alpha_t: Tensor,
     /// Workspace for the preconditioners' denominators, not state.
     scratch: Tensor,
@@ -206,7 +209,8 @@ impl Admm {
         settings: Settings,
         precondition: Box<dyn Precondition>,
     ) -> Self {
-        let (m, p) = (alpha.len() as i64, w0.numel() as i64);
+        let rows = crate::dist::workers(alpha.len());
+        let p = w0.numel() as i64;
         let options = (w0.kind(), w0.device());
         Self {
             settings,
@@ -217,9 +221,10 @@ impl Admm {
             rho: settings.rho,
             iteration: 0,
             w: w0.copy(),
-            dual: Tensor::zeros([m, p], options),
+            dual: Tensor::zeros([rows.len() as i64, p], options),
+            first: rows.start,
             dual_sum: Tensor::zeros([p], options),
-            alpha_t: Tensor::from_slice(alpha)
+            alpha_t: Tensor::from_slice(&alpha[rows])
                 .to_kind(w0.kind())
                 .to_device(w0.device()),
             scratch: Tensor::empty([p], options),
@@ -239,14 +244,14 @@ impl Admm {
     }
 
     pub fn dual(&self, worker: usize) -> Tensor {
-        self.dual.get(worker as i64)
+        self.dual.get((worker - self.first) as i64)
     }
 
     /// (2.9): w^{ℓ+1} = Σα_i(σ_i^ℓ w_i^ℓ + π_i^ℓ) / (Σα_i σ_i^ℓ + λ), the numerator formed
     /// as σΣα_i·w^ℓ + 2S⁺ − S (module doc), and S ← S⁺; S = 0 = S⁺ before the first
     /// iteration. Over ranks, S⁺ = Σα_iπ_i is the one sum that travels: each rank's gemv
-    /// covers its own workers' rows (the others are 0), and the ranks' partial sums are
-    /// added ([`crate::dist::sum`]).
+    /// covers its own workers' rows, and the ranks' partial sums are added
+    /// ([`crate::dist::sum`]).
     fn global_update(&mut self) {
         let alpha_sum: f64 = self.alpha.iter().sum();
         let d = alpha_sum * self.sigma + self.settings.lambda;
@@ -300,12 +305,13 @@ impl Optimizer for Admm {
             hessian
         };
         // u = π_i + g_i (NSISA: π_i + o_i on matrices, (4.6)), in the gradient's buffer
-        let mut dual = self.dual.get(worker as i64);
-        let mut u = self.precondition.direction(worker, grad);
+        let row = worker - self.first;
+        let mut dual = self.dual.get(row as i64);
+        let mut u = self.precondition.direction(row, grad);
         let _ = u.g_add_(&dual);
         // (2.13), (2.14): π_i ← π_i − σ_i x with x = (σ_i I + ρ_i Q_i)^{-1} u
         self.precondition.update_dual(
-            worker,
+            row,
             &mut u,
             &mut dual,
             &self.scratch,

@@ -100,10 +100,10 @@ fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
         ns_kind: crate::optim::newton_schulz::dtype(h.str("ns_dtype"), c.w0),
         layout: c.layout.clone(),
         buffer: Tensor::zeros(
-            [c.alphas.len() as i64, c.w0.numel() as i64],
+            [c.rows().len() as i64, c.w0.numel() as i64],
             (c.w0.kind(), c.w0.device()),
         ),
-        updates: vec![0; c.alphas.len()],
+        updates: vec![0; c.rows().len()],
     };
     super::build(h, c, Box::new(precondition))
 }

@@ -24,6 +24,8 @@ impl Scheme {
     }
 }
 
+/// Per-worker state is kept for this process's workers ([`crate::optim::registry::Context::rows`]):
+/// `worker` is the worker's row among them (its index in one process).
 pub trait Precondition: Send {
     /// d_i, what stands for g_i in u = π_i^ℓ + d_i: g_i itself (Algorithms 1, 2), or
     /// NSISA's orthogonalised momentum o_i (Algorithm 3), which keeps its own state. May

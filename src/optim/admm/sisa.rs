@@ -52,7 +52,7 @@ pub const ENTRY: Entry = Entry {
 /// workers and parameters.
 pub fn second_moment(h: &Hypers, c: &Context) -> SecondMoment {
     let scheme = Scheme::from_number(h.usize("scheme")).expect("validated: 1, 2 or 3");
-    SecondMoment::new(scheme, h.f64("beta"), h.f64("eta"), c.alphas.len(), c.w0)
+    SecondMoment::new(scheme, h.f64("beta"), h.f64("eta"), c.rows().len(), c.w0)
 }
 
 fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {

@@ -93,7 +93,7 @@ pub struct TrustRatio {
 /// `beta1`, `beta2`, `eps`, `weight_decay`, `bias_correction`. Fed-LAMB puts ε under the
 /// root, √(v̂ + ε) (its line 12); AMSGrad divides by √v̂ (Algorithm 1, line 8).
 pub fn local_ams(h: &Hypers, c: &Context, trust: Option<TrustRatio>) -> Result<Box<dyn Optimizer>> {
-    let m = c.alphas.len() as i64;
+    let m = c.rows().len() as i64;
     let p = c.w0.numel() as i64;
     let eps = h.f64("eps");
     let stack = |fill: f64| c.w0.new_full([m, p], fill, (c.w0.kind(), c.w0.device()));
@@ -156,7 +156,7 @@ impl Algorithm for LocalAms {
     }
 
     fn client(&mut self, client: Client, oracle: &mut Oracle) -> Result<()> {
-        let i = client.index as i64;
+        let i = client.row as i64;
         let mut m = self.exp_avg.get(i);
         let mut v = self.exp_avg_sq.get(i);
         let before = self.client_steps.int64_value(&[i]);

@@ -294,6 +294,9 @@ pub type Oracle<'a> = dyn FnMut(&Tensor) -> Result<Local> + 'a;
 /// What a participating client gets for its round.
 pub struct Client<'a> {
     pub index: usize,
+    /// Its row in the algorithm's per-client buffers, which hold this process's clients
+    /// ([`Context::rows`]): its index in one process.
+    pub row: usize,
     /// Its aggregation weight p_i this round.
     pub weight: f64,
     /// Its local steps τ_i.
@@ -311,6 +314,8 @@ pub struct Client<'a> {
 pub struct Federated<A> {
     w: Tensor,
     local: Tensor,
+    /// This process's first client ([`Context::rows`]).
+    first: usize,
     rounds: Rounds,
     algorithm: A,
 }
@@ -320,6 +325,7 @@ impl<A: Algorithm + 'static> Federated<A> {
         Ok(Box::new(Self {
             w: c.w0.copy(),
             local: c.w0.zeros_like(),
+            first: c.rows().start,
             rounds,
             algorithm,
         }))
@@ -370,6 +376,7 @@ impl<A: Algorithm + 'static> Optimizer for Federated<A> {
         self.local.copy_(&self.w);
         let client = Client {
             index: worker,
+            row: worker - self.first,
             weight,
             steps: self.rounds.steps(worker),
             factor: self.rounds.factor(),

@@ -41,11 +41,11 @@ pub const ENTRY: Entry = Entry {
 };
 
 fn build(h: &Hypers, c: &Context) -> Result<Box<dyn Optimizer>> {
-    let m = c.alphas.len() as i64;
+    let (m, rows) = (c.alphas.len() as i64, c.rows().len() as i64);
     let p = c.w0.numel() as i64;
     let scaffold = Scaffold {
         c: c.w0.zeros_like(),
-        c_local: c.w0.new_zeros([m, p], (c.w0.kind(), c.w0.device())),
+        c_local: c.w0.new_zeros([rows, p], (c.w0.kind(), c.w0.device())),
         sum_dy: c.w0.zeros_like(),
         sum_dc: c.w0.zeros_like(),
         drift: c.w0.zeros_like(),
@@ -87,7 +87,7 @@ impl Algorithm for Scaffold {
 
     fn client(&mut self, client: Client, oracle: &mut Oracle) -> Result<()> {
         let lr = self.lr * client.factor;
-        let mut c_i = self.c_local.get(client.index as i64);
+        let mut c_i = self.c_local.get(client.row as i64);
         self.drift.copy_(&((&self.c - &c_i) * lr));
         let extra = Extra {
             prox: None,
