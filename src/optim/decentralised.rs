@@ -21,6 +21,9 @@
 //!   optimizers' nodes differ by one step. The report adds the
 //!   paper's stationary distance (1/n)Σ‖x_i − x̄‖² at the same moment, and counts the floats
 //!   the protocol's events moved.
+//! - Over MPI ranks a rank holds its block of the nodes, each node's optimizer working
+//!   alone ([`crate::dist::alone`]); the events cross ranks as messages
+//!   ([`Operator::apply_tensors_over_ranks`]), x̄ and the distance are summed over ranks.
 //! - The averages are uniform (MixML's operators), whatever the workers' shares α_i.
 //!   Batch-norm statistics stay each worker's own, and the evaluation uses worker 0's, as
 //!   for the federated algorithms.
