@@ -4,7 +4,7 @@
 speed:  training tokens per second of the same step in pisa and in PyTorch: the reduced
         Figure 2 model (experiments/figure2/reduced: the Nano layout, 4 layers x 128, T 128),
         m = 4 workers x 4 sequences, AdamW, one thread, on random GPT-2 tokens. pisa's time
-        is its wall_s (training only); PyTorch's is the same loop over scripts/golden_gpt.py's
+        is its wall_s (training only); PyTorch's is the same loop over scripts/modded_gpt.py's
         re-typing of the PISA Nano script's GPT (4 forward/backward passes, the mean
         gradient, one AdamW step). Both run in this one invocation, one after the other.
 memory: Table 7's peak memory per optimizer, on CPU the resident peak (ru_maxrss) of a
@@ -63,7 +63,7 @@ def pisa_run(spec, data, out, sets):
 
 def torch_speed(iterations):
     sys.path.insert(0, str(ROOT / "scripts"))
-    import golden_gpt as g
+    import modded_gpt as g
 
     torch.manual_seed(0)
     config = g.GPTConfig()

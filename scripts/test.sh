@@ -23,3 +23,9 @@ fi
 cargo fmt --check
 cargo clippy --release --all-targets "${features[@]}" --quiet -- -D warnings
 cargo test --release --no-fail-fast "${features[@]}" "$@"
+# scripts/gpu-check's dry run: the whole GPU check on the CPU at toy sizes (~2 minutes), so
+# that it works when a GPU is lent; the binary the tests built.
+gpu_check_out=$(mktemp -d)
+PISA_BIN=target/release/pisa bash scripts/gpu-check --dry-run --out "$gpu_check_out" >/dev/null ||
+    { cat "$gpu_check_out/gpu-check.md"; exit 1; }
+rm -rf "$gpu_check_out"
