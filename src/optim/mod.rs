@@ -4,6 +4,7 @@ pub mod admm;
 pub mod baselines;
 pub mod decentralised;
 pub mod federated;
+pub mod fused;
 pub mod hyper;
 pub mod layout;
 pub mod newton_schulz;

@@ -1,5 +1,5 @@
 //! Preconditioners Q_i of the proximal term (2.7b). Each solves (σ I + ρ Q_i) x = u.
-use crate::optim::{copy_state, scalar};
+use crate::optim::{copy_state, fused, scalar};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
@@ -166,25 +166,31 @@ impl SecondMoment {
     /// 1/√(1 − β^{ℓ+1}) is kept out of the [P] passes; the clip (4.3) is applied to the
     /// uncorrected n_i at η²(1 − β^{ℓ+1})).
     pub fn root_into(&mut self, worker: usize, u: &Tensor, out: &Tensor) -> f64 {
-        let mut moment = self.moment.get(worker as i64);
+        let bias = self.count(worker);
+        self.root_after_count(worker, u, out, bias)
+    }
+
+    /// Counts worker `worker`'s update; returns scheme III's bias correction 1 − β^{ℓ+1}
+    /// (1 for schemes I and II).
+    fn count(&mut self, worker: usize) -> f64 {
         self.steps[worker] += 1;
-        let beta = self.beta;
+        match self.scheme {
+            // powf (libm pow) rather than powi: the same bits as the references' **
+            Scheme::III => 1.0 - self.beta.powf(self.steps[worker] as f64),
+            Scheme::I | Scheme::II => 1.0,
+        }
+    }
+
+    /// [`SecondMoment::root_into`] once the update is counted.
+    fn root_after_count(&self, worker: usize, u: &Tensor, out: &Tensor, bias: f64) -> f64 {
+        let mut moment = self.moment.get(worker as i64);
         // (4.4)
-        let bias = match self.scheme {
-            Scheme::I => {
-                let _ = moment.addcmul_(u, u);
-                1.0
-            }
-            Scheme::II | Scheme::III => {
-                let _ = u.mul_out(out, u);
-                let _ = moment.lerp_(out, 1.0 - beta);
-                match self.scheme {
-                    // powf (libm pow) rather than powi: the same bits as the references' **
-                    Scheme::III => 1.0 - beta.powf(self.steps[worker] as f64),
-                    _ => 1.0,
-                }
-            }
-        };
+        if self.scheme == Scheme::I {
+            let _ = moment.addcmul_(u, u);
+        } else {
+            let _ = u.mul_out(out, u);
+            let _ = moment.lerp_(out, 1.0 - self.beta);
+        }
         // (4.3)
         let _ = moment.clamp_max_out(out, self.eta * self.eta * bias);
         let _ = out.shallow_clone().sqrt_();
@@ -216,8 +222,20 @@ impl Precondition for SecondMoment {
         _: Option<&Tensor>,
     ) -> Result<()> {
         // (4.5): x = u / (σ + ρ√m)
-        let c = self.root_into(worker, u, scratch);
-        divide_into_dual(dual, u, scratch, c, sigma, rho);
+        let bias = self.count(worker);
+        let fused = fused::SecondMomentDual {
+            accumulate: self.scheme == Scheme::I,
+            beta: self.beta,
+            clip: self.eta * self.eta * bias,
+            c: 1.0 / bias.sqrt(),
+            eps: self.eps,
+            sigma,
+            rho,
+        };
+        if !fused::second_moment_dual(u, &self.moment.get(worker as i64), dual, &fused) {
+            let c = self.root_after_count(worker, u, scratch, bias);
+            divide_into_dual(dual, u, scratch, c, sigma, rho);
+        }
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 use super::{Classic, Step};
 use crate::optim::hyper::{boolean, float, positive, unit, Hyper, Hypers};
 use crate::optim::registry::{Context, Entry};
-use crate::optim::{scalar, Optimizer};
+use crate::optim::{fused, scalar, Optimizer};
 use anyhow::Result;
 use tch::Tensor;
 
@@ -148,24 +148,43 @@ impl Adam {
 
 impl Step for Adam {
     fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64) {
+        // βᵗ by pow, as torch.optim's `beta ** step`: powi's repeated products are a few
+        // ulps off, which 1 − βᵗ magnifies (to 2e-14 relative for β₂ = 0.999 and t ≤ 50)
+        let bias1 = 1.0 - self.moments.beta1.powf(t as f64);
+        let bias2 = 1.0 - self.moments.beta2.powf(t as f64);
+        if self.max_exp_avg_sq.is_none() {
+            let fused = fused::AdamStep {
+                lr,
+                beta1: self.moments.beta1,
+                beta2: self.moments.beta2,
+                eps: self.eps,
+                weight_decay: self.weight_decay,
+                decoupled: self.decoupled,
+                bias1,
+                bias2,
+            };
+            let Moments {
+                exp_avg,
+                exp_avg_sq,
+                ..
+            } = &self.moments;
+            if fused::adam(w, grad, exp_avg, exp_avg_sq, &fused) {
+                return;
+            }
+        }
         weight_decay(w, grad, lr, self.weight_decay, self.decoupled);
         self.moments.update(grad);
         let Moments {
-            beta1,
-            beta2,
             exp_avg,
             exp_avg_sq,
             scratch,
+            ..
         } = &self.moments;
         // AMSGrad: v̂ ← max(v̂, v), and v̂ in place of v below
         let second = match &self.max_exp_avg_sq {
             Some(max) => max.maximum_out(max, exp_avg_sq),
             None => exp_avg_sq.shallow_clone(),
         };
-        // βᵗ by pow, as torch.optim's `beta ** step`: powi's repeated products are a few
-        // ulps off, which 1 − βᵗ magnifies (to 2e-14 relative for β₂ = 0.999 and t ≤ 50)
-        let bias1 = 1.0 - beta1.powf(t as f64);
-        let bias2 = 1.0 - beta2.powf(t as f64);
         // w ← w − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε), the denominator in the
         // scratch and the scaled m in the spent gradient's buffer (no temporaries)
         let _ = second.sqrt_out(scratch);

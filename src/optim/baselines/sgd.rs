@@ -3,8 +3,8 @@
 use super::{Classic, Step};
 use crate::optim::hyper::{boolean, float, positive, unit, Hypers};
 use crate::optim::registry::{Context, Entry};
-use crate::optim::scalar;
 use crate::optim::Optimizer;
+use crate::optim::{fused, scalar};
 use anyhow::{ensure, Result};
 use tch::Tensor;
 
@@ -57,6 +57,17 @@ pub struct Sgd {
 
 impl Step for Sgd {
     fn step(&mut self, w: &mut Tensor, grad: &mut Tensor, t: i64, lr: f64) {
+        let fused = fused::SgdStep {
+            lr,
+            momentum: self.momentum,
+            dampening: self.dampening,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            first: t == 1,
+        };
+        if fused::sgd(w, grad, self.buffer.as_ref(), &fused) {
+            return;
+        }
         if self.weight_decay != 0.0 {
             let _ = grad.addcmul_(w, &scalar(self.weight_decay, w));
         }
