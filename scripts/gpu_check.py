@@ -32,6 +32,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -121,7 +122,7 @@ class Check:
         r.add("## Machine", "")
         smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
                               "--format=csv,noheader"], capture_output=True, text=True) \
-            if have("nvidia-smi") else None
+            if shutil.which("nvidia-smi") else None
         r.add(f"- GPU: {smi.stdout.strip() if smi and smi.returncode == 0 else 'none (nvidia-smi absent or failed)'}")
         import torch
         r.add(f"- torch {torch.__version__}, CUDA {torch.version.cuda}, "
@@ -271,11 +272,6 @@ class Check:
 
 
 # ---- helpers --------------------------------------------------------------------------------
-
-def have(program):
-    return any(os.access(os.path.join(d, program), os.X_OK)
-               for d in os.environ.get("PATH", "").split(os.pathsep))
-
 
 def cpu_name():
     try:

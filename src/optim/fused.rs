@@ -34,33 +34,24 @@ pub trait Real:
     fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
-impl Real for f32 {
-    fn of(v: f64) -> Self {
-        v as f32
-    }
-    #[inline(always)]
-    fn sqrt(self) -> Self {
-        f32::sqrt(self)
-    }
-    #[inline(always)]
-    fn mul_add(self, a: Self, b: Self) -> Self {
-        f32::mul_add(self, a, b)
-    }
+macro_rules! real {
+    ($($t:ty),*) => {$(
+        impl Real for $t {
+            fn of(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
+            }
+        }
+    )*};
 }
-
-impl Real for f64 {
-    fn of(v: f64) -> Self {
-        v
-    }
-    #[inline(always)]
-    fn sqrt(self) -> Self {
-        f64::sqrt(self)
-    }
-    #[inline(always)]
-    fn mul_add(self, a: Self, b: Self) -> Self {
-        f64::mul_add(self, a, b)
-    }
-}
+real!(f32, f64);
 
 /// torch's `lerp(start, end, weight)` as ATen's vectorised kernel computes it.
 #[inline(always)]
