@@ -152,7 +152,7 @@ fn modded_matches_the_pisa_nano_scripts_gpt() {
         let g = Golden::read(&format!("modded-{tag}.safetensors"));
         let mut vs = nn::VarStore::new(Device::Cpu);
         vs.set_kind(kind);
-        let gpt = Gpt::new(&vs.root(), &config);
+        let gpt = pisa::models::seeded(0, || Gpt::new(&vs.root(), &config));
         let flat = FlatParams::new(&vs).unwrap();
         assert_eq!(flat.layout().names(), parameter_names("modded"));
         assert_eq!(flat.numel(), config.parameters());

@@ -63,7 +63,9 @@ impl FdFmnist {
         );
         let cnn = SimpleCnn::mnist();
         let vs = nn::VarStore::new(device);
-        let (trunk, head) = (cnn.trunk(&vs.root()), cnn.head(&vs.root()));
+        // Its initial draws are overwritten; the lock keeps them out of other runs' draws.
+        let (trunk, head) =
+            crate::models::seeded(0, || (cnn.trunk(&vs.root()), cnn.head(&vs.root())));
         let flat = FlatParams::new(&vs)?;
         // SimpleCNN has no buffers: `read` rejects a file that holds any.
         let (w, _) = init::read(path, ROLE, flat.layout(), flat.state_layout(), Kind::Float)?;

@@ -180,7 +180,7 @@ mod tests {
             (gram.double_value(&[0, 0]) - 1.0).abs() < 1e-10,
             "the mean's layer ×0.01"
         );
-        let obs = Tensor::randn([5, 11], (Kind::Double, Device::Cpu));
+        let obs = seeded(0, || Tensor::randn([5, 11], (Kind::Double, Device::Cpu)));
         let (mean, sigma) = p.policy(&obs);
         assert_eq!(mean.size(), [5, 1]);
         assert_eq!(sigma.size(), [5, 1]);

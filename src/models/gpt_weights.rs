@@ -207,7 +207,8 @@ pub fn load_hf(dir: &Path) -> Result<(Config, Vec<(String, Tensor)>)> {
 /// name the file and the missing, unexpected or mismatched key and shape.
 pub fn from_hf(path: &nn::Path, dir: &Path) -> Result<Gpt> {
     let (config, tensors) = load_hf(dir)?;
-    let gpt = Gpt::new(path, &config);
+    // The initial draws are overwritten; the lock keeps them out of other runs' draws.
+    let gpt = super::seeded(0, || Gpt::new(path, &config));
     gpt.load(&tensors).with_context(|| {
         format!(
             "{}: the weights do not fit the model of its config.json (Conv1D weights shown \
