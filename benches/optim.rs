@@ -266,7 +266,8 @@ fn temporaries(args: &Args, p: i64) {
 
 /// The spec for an entry with its defaults, filling the keys the registry requires:
 /// σ⁰ = 1, scheme = 3 (SISA's Adam-like), inner = Adam for wrappers (Lookahead), and
-/// local_steps = 1 for the federated family.
+/// local_steps = 1 for the federated family; SGD with momentum 0.9 (its default 0 is one
+/// axpy), as scripts/bench_optim_torch.py's fused SGD.
 fn default_spec(entry: &registry::Entry) -> Result<OptimizerSpec, String> {
     use pisa::optim::hyper::{Default as D, Kind as K};
     let mut hypers = toml::Table::new();
@@ -281,6 +282,7 @@ fn default_spec(entry: &registry::Entry) -> Result<OptimizerSpec, String> {
             // federated optimizers: one local step per round, so that the loop's
             // local_update drives them
             ("local_steps", _, _) => Some(1.into()),
+            ("momentum", _, _) if entry.name == "sgd" => Some(0.9.into()),
             ("scheme", _, D::Required) => Some(3.into()),
             (name, _, D::Required) => {
                 return Err(format!("no benchmark value for required key {name}"))

@@ -2,9 +2,11 @@
 """PyTorch's side of the optimizer benchmark (benches/optim.rs): one `torch.optim.Adam`
 step on the parameters of ResNet-34 for CIFAR-10 (the AdaBelief-suite network,
 P = 21,282,122), with foreach=True, foreach=False and fused=True, beside the device's
-copy bandwidth. Same table format and bytes model as the Rust side:
-4·(m·P + 2·state + 2P) bytes per step = 7P·4 for Adam (gradient read, exp_avg and
-exp_avg_sq read and written, the parameters read and written).
+copy bandwidth; then fused AdamW (weight decay 1e-2, pisa's default) and SGD with
+momentum 0.9 (foreach and fused), the references of pisa's fused updates. Same table
+format and bytes model as the Rust side: 4·(m·P + 2·state + 2P) bytes per step = 7P·4 for
+Adam (gradient read, exp_avg and exp_avg_sq read and written, the parameters read and
+written).
 
     python scripts/bench_optim_torch.py [--device cpu|cuda] [--iters 20] [--warmup 3]
                                         [--threads N] [--budget 20]
@@ -124,6 +126,9 @@ def main():
         t.grad = torch.randn_like(t) * 1e-2
     variants = [("torch-adam-foreach", dict(foreach=True)), ("torch-adam-forloop", dict(foreach=False))]
     variants.append(("torch-adam-fused", dict(fused=True)))
+    variants.append(("torch-adamw-fused", dict(fused=True, weight_decay=1e-2, kind=torch.optim.AdamW)))
+    for impl in ("foreach", "fused"):
+        variants.append((f"torch-sgd-{impl}", {impl: True, "momentum": 0.9, "kind": torch.optim.SGD}))
     # For information: foreach on one flat [P] tensor, the layout pisa uses.
     flat = torch.randn(p, device=device, requires_grad=True)
     flat.grad = torch.randn(p, device=device) * 1e-2
@@ -131,8 +136,10 @@ def main():
     rows = []
     for name, kw in variants + [("torch-adam-flat", dict(foreach=True))]:
         target = [flat] if name.endswith("flat") else params
+        kw = dict(kw)
+        kind = kw.pop("kind", torch.optim.Adam)
         try:
-            opt = torch.optim.Adam(target, lr=1e-3, **kw)
+            opt = kind(target, lr=1e-3, **kw)
         except (RuntimeError, ValueError) as e:
             print(f"note: {name} skipped: {e}")
             continue
@@ -159,7 +166,8 @@ def main():
         print(f"| {name} | 1 | {t * 1e3:.2f} | {t * 1e3:.2f} | {state_p:.2f} | {bw / 1e9:.1f} | {100 * bw / copy_bw:.0f}% | {n} |")
     print()
     print(
-        "GB/s: lower-bound bytes 4·(P + 2·state + 2P) = 7P·4 per Adam step / median time; "
+        "GB/s: lower-bound bytes 4·(P + 2·state + 2P) per step (7P·4 for Adam, 5P·4 for SGD "
+        "with momentum) / median time; "
         f'"of copy bw" divides by the {copy_bw / 1e9:.1f} GB/s of copy_. '
         "torch-adam-flat: foreach Adam on one flat [P] tensor (pisa's layout), for information."
     )

@@ -144,6 +144,16 @@ enum Command {
         /// Results root.
         #[arg(long, default_value = "results")]
         out: PathBuf,
+        /// Run the protocols for real, one worker per MPI rank, and measure their event
+        /// logs (under mpirun, or with --launcher; writes <out>/<name>-live-n<ranks>/).
+        #[arg(long)]
+        live: bool,
+        /// Start --live's ranks: `mpi` calls `mpirun -np <ranks>` on this command.
+        #[arg(long, value_enum, requires = "ranks", requires = "live")]
+        launcher: Option<crate::dist::launch::Launcher>,
+        /// Ranks (workers) for --launcher.
+        #[arg(long, short = 'n', requires = "launcher", value_parser = clap::value_parser!(u16).range(2..))]
+        ranks: Option<u16>,
     },
     /// Datasets: `pisa data fetch mnist`, `pisa data prepare text SOURCE... --out DIR`.
     Data {
@@ -409,9 +419,27 @@ fn dispatch(command: Command) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Mixing { spec, runs, out } => {
+        Command::Mixing {
+            launcher: Some(launcher),
+            ranks: Some(ranks),
+            ..
+        } => crate::dist::launch::relaunch(launcher, ranks.into()),
+        Command::Mixing {
+            spec,
+            runs,
+            out,
+            live,
+            ..
+        } => {
             let runs = runs.map(|r| r as usize);
-            println!("{}", crate::protocol::run(&spec, runs, &out)?.display());
+            let dir = match live {
+                true => crate::protocol::live::run(crate::dist::world(), &spec, runs, &out)
+                    .map_err(|e| crate::spec::locate_build_error(e, &spec, &[]))?,
+                false => crate::protocol::run(&spec, runs, &out)?,
+            };
+            if crate::dist::world().rank() == 0 {
+                println!("{}", dir.display());
+            }
             Ok(0)
         }
         Command::Data {

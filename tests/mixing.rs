@@ -104,6 +104,16 @@ fn writes_a_deterministic_results_folder_and_its_figure() {
 }
 
 #[test]
+fn live_runs_need_ranks() {
+    let s = Scratch::new();
+    let spec = s.write("mix.toml", SPEC);
+    mixing(&spec, &s.out(), &["--live"])
+        .expect_code(1, "--live in one process")
+        .expect_stderr(&["one worker per MPI rank", "mpirun -np 4"], "--live");
+    assert_nothing_written(&s.out(), "--live in one process");
+}
+
+#[test]
 fn a_bad_spec_is_located_and_writes_nothing() {
     #[rustfmt::skip]
     let cases = [
@@ -114,6 +124,9 @@ fn a_bad_spec_is_located_and_writes_nothing() {
         (SPEC.replace("[2, 5, 8]", "[2, 1]"), "mix.toml:3:1: key `workers`", "≥ 2"),
         (SPEC.replace("runs = 40", "runs = 40\nmax_time = 4"), "mix.toml:5:1: key `max_time`", "AllReduce with n = 5 did not halve"),
         (SPEC.replace("max_delay_rounds = 0.5", "max_delay_rounds = 1e30"), "mix.toml:15:1: key `protocols.AsyncPS.max_delay_rounds`", "exceeds max_time"),
+        (format!("{SPEC}\n[live]\nstep_ms = -1\n"), "mix.toml:22:1: key `live.step_ms`", "positive"),
+        (format!("{SPEC}\n[live]\nsteps = 0\n"), "mix.toml:22:1: key `live.steps`", "≥ 1"),
+        (format!("{SPEC}\n[live]\nstep = 5\n"), "mix.toml:22:1: key `live.step`", "unknown field"),
         (SPEC.replace("max_delay_rounds = 0.5", ""), "", ""),
     ];
     for (text, at, says) in cases {

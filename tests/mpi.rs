@@ -18,6 +18,11 @@ const NOT_COMPARED: &[&str] = &["floats_up", "floats_down", "wall_s"];
 
 /// `mpirun -np ranks pisa run …`, root allowed and oversubscribed as CI needs.
 fn mpirun(ranks: usize, args: &[&str]) -> Command {
+    mpirun_pisa(ranks, "run", args)
+}
+
+/// `mpirun -np ranks pisa <command> …`.
+fn mpirun_pisa(ranks: usize, command: &str, args: &[&str]) -> Command {
     let mut c = Command::new("mpirun");
     c.args([
         "-np",
@@ -26,7 +31,10 @@ fn mpirun(ranks: usize, args: &[&str]) -> Command {
         "--bind-to",
         "none",
     ]);
-    c.arg("--allow-run-as-root").arg(PISA).arg("run").args(args);
+    c.arg("--allow-run-as-root")
+        .arg(PISA)
+        .arg(command)
+        .args(args);
     c.env("OMPI_MCA_btl", "self,vader,tcp");
     c
 }
@@ -559,4 +567,104 @@ fn the_launcher_runs_the_command_under_mpirun() {
     let metrics = read_metrics(&dir);
     assert!(!metrics.header.contains(&"floats_up".to_string()));
     assert_eq!(metrics.rows.len(), 9);
+}
+
+/// `pisa mixing --live` over 4 ranks, the six protocols: every run's log replayed on its X
+/// gives the rows the ranks ended with; the synchronous protocols' live t_mix is the
+/// simulated run's; the asynchronous logs hold a step per worker step, the ring's pairs are
+/// ring neighbours and the pulls one per step.
+#[test]
+fn live_protocols_over_4_ranks_log_what_they_did() {
+    let s = Scratch::new();
+    let spec = s.write(
+        "live.toml",
+        r#"name = "live"
+seed = 5
+workers = [4]
+runs = 4
+dim = 3
+
+[live]
+steps = 40
+step_ms = 0.5
+
+[protocols.AllReduce]
+kind = "allreduce"
+
+[protocols.local]
+kind = "local-steps"
+m = 3
+
+[protocols.AsyncPS]
+kind = "async-ps"
+
+[protocols.SyncDR]
+kind = "sync-ring"
+
+[protocols.AsyncDR]
+kind = "async-ring"
+
+[protocols.slack]
+kind = "slack"
+gamma = 0.25
+"#,
+    );
+    let out = s.out();
+    let ended = mpirun_pisa(
+        4,
+        "mixing",
+        &[
+            spec.to_str().unwrap(),
+            "--live",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .status()
+    .unwrap();
+    assert!(ended.success(), "mpirun -np 4 pisa mixing --live");
+    let dir = out.join("live-live-n4");
+    let live = std::fs::read_to_string(dir.join("live.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(live.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 6 * 4, "{live}");
+    for row in &rows {
+        let (protocol, run) = (&row[0], &row[2]);
+        let (t_mix, simulated): (u64, u64) = (row[3].parse().unwrap(), row[4].parse().unwrap());
+        let (steps, events): (usize, usize) = (row[5].parse().unwrap(), row[6].parse().unwrap());
+        let error: f64 = row[7].parse().unwrap();
+        assert!(error <= 1e-12, "{protocol} run {run}: replay {error}");
+        assert_eq!(steps, 4 * 40);
+        match protocol {
+            "AsyncPS" | "AsyncDR" => assert_eq!(events, steps, "{protocol}: one event a step"),
+            _ => assert_eq!(t_mix, simulated, "{protocol} run {run}"),
+        }
+        let log = std::fs::read_to_string(
+            dir.join("events")
+                .join(protocol)
+                .join(format!("run-{run}.csv")),
+        )
+        .unwrap();
+        let records: Vec<Vec<&str>> = log
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
+        assert_eq!(records.iter().filter(|r| r[1] == "step").count(), steps);
+        let mut last = 0.0;
+        for r in &records {
+            let time: f64 = r[0].parse().unwrap();
+            assert!(time >= last, "{protocol}: the log in time order");
+            last = time;
+            if protocol == "AsyncDR" && r[1] == "pair" {
+                let (i, j): (usize, usize) = (r[2].parse().unwrap(), r[3].parse().unwrap());
+                assert!(
+                    (i + 1) % 4 == j || (j + 1) % 4 == i,
+                    "a pair of neighbours {i} {j}"
+                );
+            }
+        }
+    }
+    let summary = std::fs::read_to_string(dir.join("t_mix-summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 1 + 6, "{summary}");
 }

@@ -15,8 +15,10 @@ pub mod launch;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 mod state;
+mod window;
 
 pub use state::{gather_state, own_state};
+pub use window::Window;
 
 use anyhow::{bail, Result};
 use std::ops::Range;
@@ -43,6 +45,19 @@ pub trait Comm: Send + Sync {
     /// Ends every rank with exit code `code` (an error on one rank; the others may be
     /// waiting in a collective).
     fn abort(&self, code: i32) -> !;
+    /// Waits until every rank is here.
+    fn barrier(&self);
+    /// Seconds on the system clock, which the ranks of one machine share (across machines
+    /// it needs their clocks synchronised; OpenMPI's MPI_Wtime counts from each process's
+    /// start).
+    fn wtime(&self) -> f64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    }
+    /// A [`Window`] of `len` f64 of this rank's, zeroed (collective: every rank calls it,
+    /// each with its own `len`).
+    fn window(&self, len: usize) -> Result<Box<dyn Window>>;
 }
 
 /// One process: every collective is the identity.
@@ -69,6 +84,10 @@ impl Comm for Single {
     }
     fn abort(&self, code: i32) -> ! {
         std::process::exit(code)
+    }
+    fn barrier(&self) {}
+    fn window(&self, _: usize) -> Result<Box<dyn Window>> {
+        bail!("one-sided windows are shared between ranks: start several with mpirun")
     }
 }
 

@@ -2,11 +2,13 @@
 //!
 //! MPI's default error handler is kept: an MPI error aborts the job, and mpirun ends every
 //! rank when one of them dies.
-use super::Comm;
+use super::{Comm, Window};
 use anyhow::{bail, Context, Result};
 use mpi::collective::SystemOperation;
 use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
+use mpi::ffi;
+use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Count;
@@ -161,5 +163,119 @@ impl Comm for Mpi {
 
     fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
+    }
+
+    fn barrier(&self) {
+        self.world.barrier()
+    }
+
+    fn window(&self, len: usize) -> Result<Box<dyn Window>> {
+        let mut base: *mut f64 = std::ptr::null_mut();
+        let mut win = std::mem::MaybeUninit::<ffi::MPI_Win>::uninit();
+        // SAFETY: MPI_Win_allocate writes the base address of `len` f64 it allocated into
+        // `base` and the window's handle into `win`; collective over the world, as every
+        // rank calls this.
+        let code = unsafe {
+            ffi::MPI_Win_allocate(
+                (len * std::mem::size_of::<f64>()) as ffi::MPI_Aint,
+                std::mem::size_of::<f64>() as i32,
+                ffi::RSMPI_INFO_NULL,
+                self.world.as_raw(),
+                &mut base as *mut *mut f64 as *mut std::ffi::c_void,
+                win.as_mut_ptr(),
+            )
+        };
+        if code != 0 {
+            bail!("MPI_Win_allocate of {len} f64 failed (error {code})");
+        }
+        // SAFETY: MPI_Win_allocate succeeded, so `win` holds a window and `base` its `len`
+        // f64, which nobody accesses before the barrier below.
+        let window = unsafe {
+            std::slice::from_raw_parts_mut(base, len).fill(0.0);
+            MpiWindow(win.assume_init())
+        };
+        self.world.barrier();
+        Ok(Box::new(window))
+    }
+}
+
+/// An MPI window (`MPI_Win_allocate`: on one machine OpenMPI puts it in shared memory, where
+/// locks, gets and puts need nothing of the target rank). Freed when dropped (collective).
+struct MpiWindow(ffi::MPI_Win);
+
+impl MpiWindow {
+    /// Checks an MPI return code (MPI's default handler aborts before a failure returns).
+    fn check(code: i32, what: &str) {
+        assert_eq!(code, 0, "{what} failed (error {code})");
+    }
+
+    /// A get or a put of `count` f64 at `offset` of `rank`'s memory, then a flush that
+    /// completes it at both ends.
+    ///
+    /// # Safety
+    /// `origin` points at `count` f64 that live (and, for a get, are not read) until this
+    /// returns; an epoch on `rank` is open and the target range lies in its memory.
+    unsafe fn transfer(&self, rank: usize, offset: usize, count: usize, origin: Origin) {
+        let (target, disp, n, t) = (
+            rank as i32,
+            offset as ffi::MPI_Aint,
+            count as i32,
+            ffi::RSMPI_DOUBLE,
+        );
+        let code = match origin {
+            Origin::Get(o) => ffi::MPI_Get(o, n, t, target, disp, n, t, self.0),
+            Origin::Put(o) => ffi::MPI_Put(o, n, t, target, disp, n, t, self.0),
+        };
+        Self::check(code, "MPI_Get/MPI_Put");
+        Self::check(ffi::MPI_Win_flush(target, self.0), "MPI_Win_flush");
+    }
+}
+
+impl Window for MpiWindow {
+    fn lock(&self, rank: usize, exclusive: bool) {
+        let kind = match exclusive {
+            true => ffi::MPI_LOCK_EXCLUSIVE,
+            false => ffi::MPI_LOCK_SHARED,
+        };
+        // SAFETY: a valid window; rank is a rank of its communicator.
+        Self::check(
+            unsafe { ffi::MPI_Win_lock(kind as i32, rank as i32, 0, self.0) },
+            "MPI_Win_lock",
+        )
+    }
+
+    fn unlock(&self, rank: usize) {
+        // SAFETY: as for lock; an epoch on `rank` is open.
+        Self::check(
+            unsafe { ffi::MPI_Win_unlock(rank as i32, self.0) },
+            "MPI_Win_unlock",
+        )
+    }
+
+    fn get(&self, rank: usize, offset: usize, out: &mut [f64]) {
+        let origin = Origin::Get(out.as_mut_ptr() as *mut std::ffi::c_void);
+        // SAFETY: `out` holds its length of f64 and stays borrowed until the flush completes
+        // the get; the target range lies in the window (the caller's offsets).
+        unsafe { self.transfer(rank, offset, out.len(), origin) }
+    }
+
+    fn put(&self, rank: usize, offset: usize, values: &[f64]) {
+        let origin = Origin::Put(values.as_ptr() as *const std::ffi::c_void);
+        // SAFETY: as for get, the origin read until the flush completes the put.
+        unsafe { self.transfer(rank, offset, values.len(), origin) }
+    }
+}
+
+/// The local end of a get or a put.
+enum Origin {
+    Get(*mut std::ffi::c_void),
+    Put(*const std::ffi::c_void),
+}
+
+impl Drop for MpiWindow {
+    fn drop(&mut self) {
+        // SAFETY: a valid window, freed once; every rank drops its window in the same
+        // place (MPI_Win_free is collective).
+        unsafe { ffi::MPI_Win_free(&mut self.0) };
     }
 }

@@ -8,7 +8,7 @@
 //! is alike, and for AsyncPS t = 0, with no pull in flight yet, is the slowest. One Gaussian X is a typical state, not the worst: for the
 //! synchronous protocols [`super::Protocol::derived_t_mix`] gives the supremum over X, which a
 //! run never exceeds. The distribution over runs is over X and the protocol's randomness.
-use super::{MixingSpec, Protocol, Schedule, State};
+use super::{MixingSpec, Operator, Protocol, Schedule, State};
 use crate::spec::KeyError;
 use anyhow::Result;
 use rand::SeedableRng;
@@ -22,9 +22,10 @@ pub fn halved(distance2: f64, initial2: f64) -> bool {
 }
 
 /// t_mix of one run on the state `x` (see the module doc); `None` when the state is not
-/// halved within `max_time` steps.
+/// halved within `max_time` steps. `next` writes the events of M_0, M_1, … in turn: a
+/// [`Schedule`]'s, or a live run's log ([`super::log::batches`]).
 pub fn t_mix(
-    schedule: &mut Schedule,
+    mut next: impl FnMut(&mut Vec<Operator>),
     consensus: super::Consensus,
     mut x: State,
     max_time: u64,
@@ -33,7 +34,7 @@ pub fn t_mix(
     let mut events = Vec::new();
     for t in 0..=max_time {
         if t > 0 {
-            schedule.next(&mut events);
+            next(&mut events);
             if events.is_empty() {
                 continue;
             }
@@ -80,7 +81,12 @@ pub fn sample(
     let mut rng = run_rng(spec.seed, label, n, run);
     let x = State::gaussian(protocol.rows(n), spec.dim, &mut rng);
     let mut schedule = Schedule::new(protocol, n, rng);
-    t_mix(&mut schedule, protocol.consensus(n), x, spec.max_time)
+    t_mix(
+        |e| schedule.next(e),
+        protocol.consensus(n),
+        x,
+        spec.max_time,
+    )
 }
 
 /// Every run of every protocol and worker count of `spec`, in parallel, in the order

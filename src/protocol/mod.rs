@@ -14,6 +14,8 @@
 //! [`MixingSpec`] over seeded runs (Section 6, Figure 3) and writes a results folder
 //! ([`report`]).
 mod consensus;
+pub mod live;
+mod log;
 pub mod mixing;
 mod operator;
 pub mod report;
@@ -24,7 +26,7 @@ mod state;
 pub use consensus::Consensus;
 pub use operator::{mean_over_ranks, Operator};
 pub use schedule::Schedule;
-pub use spec::{Kind, MixingSpec, ProtocolSpec};
+pub use spec::{Kind, LiveSpec, MixingSpec, ProtocolSpec};
 pub use state::State;
 
 use anyhow::Result;

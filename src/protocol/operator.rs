@@ -40,15 +40,7 @@ impl Operator {
             Operator::Ring => {
                 let (n, old) = (x.rows(), x.clone());
                 for i in 0..n {
-                    let neighbourhood = ring_neighbourhood(i, n);
-                    let weight = 1.0 / neighbourhood.len() as f64;
-                    let row = x.row_mut(i);
-                    row.fill(0.0);
-                    for &j in &neighbourhood {
-                        row.iter_mut()
-                            .zip(old.row(j))
-                            .for_each(|(v, o)| *v += weight * o);
-                    }
+                    ring_mean(i, n, |j| old.row(j), x.row_mut(i));
                 }
             }
             Operator::Pair(i, j) => {
@@ -182,6 +174,19 @@ pub fn mean_over_ranks(x: &[Tensor], n: usize) -> Tensor {
     let sum = Tensor::stack(x, 0).sum_dim_intlist(0, false, None);
     crate::dist::sum(&sum);
     sum / n as f64
+}
+
+/// x_i after a ring round: the mean of the rows `old(j)` over i's closed neighbourhood among
+/// n, added in neighbourhood order (one arithmetic for the simulation and the live ring).
+pub fn ring_mean<'a>(i: usize, n: usize, old: impl Fn(usize) -> &'a [f64], out: &mut [f64]) {
+    let neighbourhood = ring_neighbourhood(i, n);
+    let weight = 1.0 / neighbourhood.len() as f64;
+    out.fill(0.0);
+    for &j in &neighbourhood {
+        out.iter_mut()
+            .zip(old(j))
+            .for_each(|(v, o)| *v += weight * o);
+    }
 }
 
 /// Worker i's closed ring neighbourhood {i − 1, i, i + 1} mod n, as a sorted set.

@@ -114,6 +114,47 @@ pub struct MixingSpec {
     /// Label → `[protocol]` table, in the file's order.
     #[serde(with = "ordered")]
     pub protocols: Vec<(String, ProtocolSpec)>,
+    /// `pisa mixing --live`: the protocols run over MPI ranks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveSpec>,
+}
+
+/// `[live]`: how a live run's workers compute ([`super::live`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSpec {
+    /// Steps each worker makes in one run.
+    #[serde(default = "default_live_steps")]
+    pub steps: usize,
+    /// The mean duration of a step in milliseconds: each is a sleep of an exponential
+    /// duration (every worker's steps a Poisson process, the simulation's model).
+    #[serde(default = "default_step_ms")]
+    pub step_ms: f64,
+    /// The runs of each protocol whose merged event log is written (the first ones).
+    #[serde(default = "default_logs")]
+    pub logs: usize,
+}
+
+impl Default for LiveSpec {
+    fn default() -> Self {
+        Self {
+            steps: default_live_steps(),
+            step_ms: default_step_ms(),
+            logs: default_logs(),
+        }
+    }
+}
+
+fn default_live_steps() -> usize {
+    200
+}
+
+fn default_step_ms() -> f64 {
+    1.0
+}
+
+fn default_logs() -> usize {
+    10
 }
 
 fn default_dim() -> usize {
@@ -165,6 +206,20 @@ impl MixingSpec {
         ];
         if let Some((key, _)) = counts.iter().find(|(_, value)| *value == 0) {
             return Err(bad(key, format!("{key} must be ≥ 1")));
+        }
+        if let Some(live) = &self.live {
+            if live.steps == 0 {
+                return Err(bad("live.steps", "live.steps must be ≥ 1".into()));
+            }
+            if !(live.step_ms > 0.0 && live.step_ms.is_finite()) {
+                return Err(bad(
+                    "live.step_ms",
+                    format!(
+                        "live.step_ms must be a positive number, not {}",
+                        live.step_ms
+                    ),
+                ));
+            }
         }
         if self.protocols.is_empty() {
             return Err(bad(

@@ -75,6 +75,7 @@ fn spec(runs: usize, workers: Vec<usize>, protocols: &[(&str, Protocol)]) -> Mix
         runs,
         dim: 1,
         max_time: 10_000_000,
+        live: None,
         protocols: protocols
             .iter()
             .map(|(label, _)| {
@@ -327,7 +328,12 @@ fn sync_ring_is_within_its_spectral_gap_bound() {
                 .map(|i| (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos())
                 .collect();
             let mut schedule = Schedule::new(Protocol::SyncRing, n, ChaCha8Rng::seed_from_u64(0));
-            let at = t_mix(&mut schedule, Consensus::Average, State::new(1, v), 1 << 30);
+            let at = t_mix(
+                |e| schedule.next(e),
+                Consensus::Average,
+                State::new(1, v),
+                1 << 30,
+            );
             assert_eq!(at, Some(worst), "n = {n}");
         }
         let t = runs(Protocol::SyncRing, n, 200);
@@ -394,7 +400,7 @@ fn async_ps_delivers_within_its_delay_and_mixes_once_all_pulled() {
                 }
             }
             let mut schedule = Schedule::new(protocol, n, rng);
-            let t = t_mix(&mut schedule, protocol.consensus(n), x, 1 << 30).unwrap();
+            let t = t_mix(|e| schedule.next(e), protocol.consensus(n), x, 1 << 30).unwrap();
             assert!(t >= 1 && t <= all_pulled.expect("all pulled within 20n steps"));
         }
     }
@@ -512,5 +518,114 @@ fn the_events_over_ranks_in_one_process_are_the_events() {
                 }
             }
         }
+    }
+}
+
+mod live_log {
+    use super::super::log::{self, Entry, Merged, Record};
+    use super::super::Operator;
+
+    fn step(time: f64, worker: usize) -> Entry {
+        Entry {
+            time,
+            record: Record::Step { worker },
+        }
+    }
+
+    fn round(time: f64, round: u64) -> Entry {
+        Entry {
+            time,
+            record: Record::Round {
+                round,
+                event: Operator::Slack { gamma: 0.5 },
+            },
+        }
+    }
+
+    #[test]
+    fn records_survive_the_bytes_between_ranks() {
+        let entries = vec![
+            step(1.5, 3),
+            Entry {
+                time: 2.0,
+                record: Record::Event(Operator::Pair(3, 0)),
+            },
+            Entry {
+                time: 2.5,
+                record: Record::Event(Operator::Pull {
+                    worker: 1,
+                    server: 4,
+                }),
+            },
+            round(3.0, 7),
+            Entry {
+                time: 3.5,
+                record: Record::Round {
+                    round: 8,
+                    event: Operator::Ring,
+                },
+            },
+        ];
+        assert_eq!(log::from_bytes(&log::to_bytes(&entries)).unwrap(), entries);
+        assert!(log::from_bytes(&[0; 5]).is_err());
+    }
+
+    #[test]
+    fn a_round_acts_once_after_the_last_rank_entered_it() {
+        // rank 0 steps at 1, enters round 0 at 1.1 and steps again at 3; rank 1 steps at 2
+        // and enters at 2.1: the round acts at 2.1, between the second and third steps
+        let ranks = vec![
+            vec![step(1.0, 0), round(1.1, 0), step(3.0, 0)],
+            vec![step(2.0, 1), round(2.1, 0)],
+        ];
+        let merged = log::merge(&ranks).unwrap();
+        let slack = Operator::Slack { gamma: 0.5 };
+        assert_eq!(
+            merged,
+            [
+                Merged::Step {
+                    worker: 0,
+                    time: 1.0
+                },
+                Merged::Step {
+                    worker: 1,
+                    time: 2.0
+                },
+                Merged::Event {
+                    event: slack,
+                    time: 2.1
+                },
+                Merged::Step {
+                    worker: 0,
+                    time: 3.0
+                },
+            ]
+        );
+        assert_eq!(
+            log::batches(&merged).unwrap(),
+            [vec![], vec![slack], vec![]]
+        );
+        let csv = String::from_utf8(log::to_csv(&merged).unwrap()).unwrap();
+        assert!(
+            csv.starts_with("time_s,record,i,j,gamma\n0.000000000,step,0,,\n"),
+            "{csv}"
+        );
+        assert!(csv.contains("\n1.100000000,slack,,,0.5\n"), "{csv}");
+    }
+
+    #[test]
+    fn a_round_some_rank_missed_or_an_event_before_any_step_is_refused() {
+        let missed = vec![vec![step(1.0, 0), round(1.1, 0)], vec![step(2.0, 1)]];
+        let err = log::merge(&missed).unwrap_err().to_string();
+        assert!(err.contains("round 0 was entered by 1 of 2 ranks"), "{err}");
+        let early = vec![vec![
+            Entry {
+                time: 0.5,
+                record: Record::Event(Operator::Pair(0, 1)),
+            },
+            step(1.0, 0),
+        ]];
+        let merged = log::merge(&early).unwrap();
+        assert!(log::batches(&merged).is_err());
     }
 }

@@ -79,7 +79,11 @@ pub trait Step: Send {
 /// sample counts and steps once per iteration.
 pub struct Classic {
     w: Tensor,
+    /// Σ_i (|B_i|/|B_1|) g_i over this iteration's workers so far: the first worker's own
+    /// gradient buffer, taken as it is, the others added in (so one worker costs no pass).
     grad: Tensor,
+    /// |B_1|, the first worker's samples.
+    first: usize,
     samples: usize,
     lr: f64,
     schedule: Schedule,
@@ -92,6 +96,7 @@ impl Classic {
         Self {
             w: context.w0.copy(),
             grad: context.w0.zeros_like(),
+            first: 0,
             samples: 0,
             lr,
             schedule: context.schedule.clone(),
@@ -115,7 +120,6 @@ impl Optimizer for Classic {
     }
 
     fn begin_iteration(&mut self) {
-        let _ = self.grad.zero_();
         self.samples = 0;
     }
 
@@ -128,20 +132,43 @@ impl Optimizer for Classic {
             local.samples > 0,
             "a worker reported a gradient of 0 samples"
         );
-        // Σ|B_i| g_i into the buffer, no temporaries (`mul_scalar_out` into it measured
-        // slower on the CPU than this zero_ + addcmul_)
-        let weight = super::scalar(local.samples as f64, &self.w);
-        let _ = self.grad.addcmul_(&local.grad, &weight);
+        ensure!(
+            local.grad.size() == self.w.size() && local.grad.kind() == self.w.kind(),
+            "a worker's gradient is {:?} {:?}, the parameters {:?} {:?}",
+            local.grad.size(),
+            local.grad.kind(),
+            self.w.size(),
+            self.w.kind()
+        );
+        if self.samples == 0 {
+            // the first worker's buffer is the sum so far (`Local`'s contract: ours to
+            // work in), with no pass over it
+            self.grad = local.grad.contiguous();
+            self.first = local.samples;
+        } else {
+            let weight = super::scalar(local.samples as f64 / self.first as f64, &self.w);
+            let _ = self.grad.addcmul_(&local.grad, &weight);
+        }
         self.samples += local.samples;
         Ok(())
     }
 
     /// Σ|B_i| g_i and Σ|B_i| over the ranks' workers (each rank's in worker order, then
-    /// MPI's sum of the ranks' partial sums), then one step on the weighted mean.
+    /// MPI's sum of the ranks' partial sums), then one step on the weighted mean; in one
+    /// process the mean is Σ_i (|B_i|/|B_1|) g_i · |B_1|/Σ|B_i|, no pass when that factor
+    /// is 1 (one worker, as torch.optim's loop).
     fn end_iteration(&mut self) {
-        crate::dist::sum(&self.grad);
-        let samples = crate::dist::sum_scalar(self.samples as f64);
-        let _ = self.grad.g_div_scalar_(samples);
+        let scale = match crate::dist::distributed() {
+            true => {
+                let _ = self.grad.g_mul_scalar_(self.first as f64);
+                crate::dist::sum(&self.grad);
+                1.0 / crate::dist::sum_scalar(self.samples as f64)
+            }
+            false => self.first as f64 / self.samples as f64,
+        };
+        if scale != 1.0 {
+            let _ = self.grad.g_mul_scalar_(scale);
+        }
         let lr = self.lr * self.schedule.factor(self.iteration);
         self.iteration += 1;
         self.step
