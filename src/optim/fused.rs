@@ -174,7 +174,15 @@ impl<T, const N: usize> Buffers<T, N> {
     #[inline(always)]
     #[allow(clippy::mut_from_ref)]
     unsafe fn at(&self, i: usize, r: &std::ops::Range<usize>) -> &mut [T] {
-        std::slice::from_raw_parts_mut(self.0[i].add(r.start), r.len())
+        self.offset(i, 0, r)
+    }
+
+    /// [`Buffers::at`] of the buffer that starts `offset` elements after buffer `i`.
+    /// Safety: as `at`, for that buffer.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn offset(&self, i: usize, offset: usize, r: &std::ops::Range<usize>) -> &mut [T] {
+        std::slice::from_raw_parts_mut(self.0[i].add(offset + r.start), r.len())
     }
 }
 
@@ -299,9 +307,9 @@ pub fn sgd(w: &Tensor, grad: &Tensor, buffer: Option<&Tensor>, s: &SgdStep) -> b
 }
 
 /// SISA's (2.13)-(2.14) with Q_i = Diag(√m_i) ((4.2)-(4.5)), as `admm/precondition.rs`'s
-/// tensor ops for worker i: the moment from u = π_i + g_i by (4.4) (scheme I: m + u²; II,
-/// III: lerp(m, u², 1 − β)), r = √min(m, clip) (+ ε/c), and π_i ← π_i + u/(−1 − (ρc/σ)·r),
-/// i.e. π_i − σu/(σ + ρ√m_i).
+/// tensor ops for worker i, from `direction` = g_i: u = π_i + g_i, the moment from u by
+/// (4.4) (scheme I: m + u²; II, III: lerp(m, u², 1 − β)), r = √min(m, clip) (+ ε/c), and
+/// π_i ← π_i + u/(−1 − (ρc/σ)·r), i.e. π_i − σu/(σ + ρ√m_i).
 pub struct SecondMomentDual {
     /// (4.4) scheme I: m accumulates u².
     pub accumulate: bool,
@@ -316,18 +324,19 @@ pub struct SecondMomentDual {
 }
 
 pub fn second_moment_dual(
-    u: &Tensor,
+    direction: &Tensor,
     moment: &Tensor,
     dual: &Tensor,
     s: &SecondMomentDual,
 ) -> bool {
-    fused!([u, moment, dual], |b, r, T| {
+    fused!([direction, moment, dual], |b, r, T| {
         let (w1, clip, shift) = (T::of(1.0 - s.beta), T::of(s.clip), T::of(s.eps / s.c));
         let (minus_one, k) = (T::of(-1.0), T::of(-s.rho * s.c / s.sigma));
         // SAFETY: this chunk's range.
-        let (u, m, p) = unsafe { (b.at(0, &r), b.at(1, &r), b.at(2, &r)) };
-        for ((u, m), p) in u.iter().zip(m.iter_mut()).zip(p.iter_mut()) {
-            let u = *u;
+        let (d, m, p) = unsafe { (b.at(0, &r), b.at(1, &r), b.at(2, &r)) };
+        for ((d, m), p) in d.iter().zip(m.iter_mut()).zip(p.iter_mut()) {
+            // u = π_i + g_i, as the tensor path's g_i + π_i (addition commutes exactly)
+            let u = *d + *p;
             *m = if s.accumulate {
                 u.mul_add(u, *m)
             } else {
@@ -338,6 +347,63 @@ pub fn second_moment_dual(
                 root += shift;
             }
             *p += u / root.mul_add(k, minus_one);
+        }
+    })
+}
+
+/// SISA's global update (2.9) in one process, as `admm/mod.rs`'s tensor ops: with
+/// S⁺ = Σ_i α_i π_i over the rows of `dual` ([m, P]), w ← keep·w + old·S + new·S⁺ and
+/// S ← S⁺ in one pass over w, S and the rows (a block of each at a time, so that w and S are
+/// read once from memory).
+pub struct GlobalStep {
+    pub keep: f64,
+    pub old: f64,
+    pub new: f64,
+}
+
+/// Elements per block of [`global_update`]: its w and S blocks stay in the L1 cache while
+/// the rows stream by.
+const BLOCK: usize = 2048;
+
+pub fn global_update(
+    w: &Tensor,
+    dual_sum: &Tensor,
+    dual: &Tensor,
+    alpha: &[f64],
+    s: &GlobalStep,
+) -> bool {
+    if alpha.is_empty() || dual.size()[0] != alpha.len() as i64 || !dual.is_contiguous() {
+        return false;
+    }
+    let stride = w.numel();
+    fused!([w, dual_sum, &dual.get(0)], |b, r, T| {
+        let (keep, old, new) = (T::of(s.keep), T::of(s.old), T::of(s.new));
+        let mut start = r.start;
+        while start < r.end {
+            let block = start..(start + BLOCK).min(r.end);
+            // SAFETY: this chunk's range; row i of the contiguous `dual` starts i·P
+            // elements after row 0.
+            let (w, sum) = unsafe { (b.at(0, &block), b.at(1, &block)) };
+            for (w, sum) in w.iter_mut().zip(sum.iter()) {
+                *w = sum.mul_add(old, *w * keep);
+            }
+            for (i, &a) in alpha.iter().enumerate() {
+                let a = T::of(a);
+                let row = unsafe { b.offset(2, i * stride, &block) };
+                if i == 0 {
+                    for (sum, p) in sum.iter_mut().zip(row.iter()) {
+                        *sum = *p * a;
+                    }
+                } else {
+                    for (sum, p) in sum.iter_mut().zip(row.iter()) {
+                        *sum = p.mul_add(a, *sum);
+                    }
+                }
+            }
+            for (w, sum) in w.iter_mut().zip(sum.iter()) {
+                *w = sum.mul_add(new, *w);
+            }
+            start = block.end;
         }
     })
 }

@@ -26,7 +26,7 @@ pub mod sisa;
 
 use crate::optim::hyper::{Bound, Default, Hyper, Hypers, Kind};
 use crate::optim::registry::{Context, Entry};
-use crate::optim::{copy_state, counter, read_counter, scalar, Optimizer};
+use crate::optim::{copy_state, counter, fused, read_counter, scalar, Optimizer};
 use crate::schedule::{k0_rule, Schedule, SigmaSchedule};
 use crate::tasks::Local;
 use anyhow::{bail, ensure, Result};
@@ -255,15 +255,26 @@ impl Admm {
     fn global_update(&mut self) {
         let alpha_sum: f64 = self.alpha.iter().sum();
         let d = alpha_sum * self.sigma + self.settings.lambda;
-        let _ = self.w.g_mul_scalar_(alpha_sum * self.sigma / d);
-        let _ = self.w.addcmul_(&self.dual_sum, &scalar(-1.0 / d, &self.w));
+        let step = fused::GlobalStep {
+            keep: alpha_sum * self.sigma / d,
+            old: -1.0 / d,
+            new: 2.0 / d,
+        };
+        // one process: one pass over w, S and the rows where the fused path applies
+        if !crate::dist::distributed()
+            && fused::global_update(&self.w, &self.dual_sum, &self.dual, &self.alpha, &step)
+        {
+            return;
+        }
+        let _ = self.w.g_mul_scalar_(step.keep);
+        let _ = self.w.addcmul_(&self.dual_sum, &scalar(step.old, &self.w));
         if crate::dist::distributed() {
             let _ = self.dual.tr().mv_out(&self.dual_sum, &self.alpha_t);
             crate::dist::sum(&self.dual_sum);
-            let _ = self.w.addcmul_(&self.dual_sum, &scalar(2.0 / d, &self.w));
+            let _ = self.w.addcmul_(&self.dual_sum, &scalar(step.new, &self.w));
         } else {
             // one process: the gemv straight into w
-            let _ = self.w.addmv_(&self.dual.tr(), &(&self.alpha_t * (2.0 / d)));
+            let _ = self.w.addmv_(&self.dual.tr(), &(&self.alpha_t * step.new));
             let _ = self.dual.tr().mv_out(&self.dual_sum, &self.alpha_t);
         }
     }
@@ -304,11 +315,11 @@ impl Optimizer for Admm {
         } else {
             hessian
         };
-        // u = π_i + g_i (NSISA: π_i + o_i on matrices, (4.6)), in the gradient's buffer
+        // d_i = g_i (NSISA: o_i on matrices, (4.6)), in the gradient's buffer; the
+        // preconditioner forms u = π_i + d_i there
         let row = worker - self.first;
         let mut dual = self.dual.get(row as i64);
         let mut u = self.precondition.direction(row, grad);
-        let _ = u.g_add_(&dual);
         // (2.13), (2.14): π_i ← π_i − σ_i x with x = (σ_i I + ρ_i Q_i)^{-1} u
         self.precondition.update_dual(
             row,

@@ -152,6 +152,7 @@ impl Precondition for Orthogonalized {
         rho: f64,
         _: Option<&Tensor>,
     ) -> Result<()> {
+        super::precondition::add_dual(u, dual);
         // m_i from (4.3)/(4.4) with g_i replaced by o_i
         let c = self.moment.root_into(worker, u, scratch);
         self.updates[worker] += 1;

@@ -36,7 +36,9 @@ pub trait Precondition: Send {
 
     /// (2.13)-(2.14) for worker `worker`: π_i ← π_i − σ x with x = (σ I + ρ Q_i)^{-1} u,
     /// u = π_i^ℓ + d_i^{ℓ+1}; updates the preconditioner's own state from u first where its
-    /// rule says so. `u` and `scratch` (a [P] buffer) are the preconditioner's to overwrite.
+    /// rule says so. `u` arrives holding d_i ([`Precondition::direction`]) and the
+    /// preconditioner forms u in it (a fused pass reads d_i and π_i once: [`add_dual`]
+    /// otherwise); `u` and `scratch` (a [P] buffer) are its to overwrite.
     #[allow(clippy::too_many_arguments)]
     fn update_dual(
         &mut self,
@@ -71,6 +73,11 @@ pub trait Precondition: Send {
     }
 }
 
+/// u = π_i + d_i in d_i's buffer `u`.
+pub fn add_dual(u: &mut Tensor, dual: &Tensor) {
+    let _ = u.g_add_(dual);
+}
+
 /// Q = I: x = u / (σ + ρ), so π_i ← π_i − σ/(σ + ρ)·u.
 pub struct Identity;
 
@@ -85,6 +92,7 @@ impl Precondition for Identity {
         rho: f64,
         _: Option<&Tensor>,
     ) -> Result<()> {
+        add_dual(u, dual);
         let _ = dual.addcmul_(u, &scalar(-sigma / (sigma + rho), u));
         Ok(())
     }
@@ -106,6 +114,7 @@ impl Precondition for Hessian {
     ) -> Result<()> {
         let h =
             hessian.context("the Hessian preconditioner (4.1) needs the task's batch Hessian")?;
+        add_dual(u, dual);
         let n = u.numel() as i64;
         let lhs = h * rho + Tensor::eye(n, (u.kind(), u.device())) * sigma;
         let x = Tensor::f_linalg_solve(&lhs, &u.unsqueeze(1), true)
@@ -233,6 +242,7 @@ impl Precondition for SecondMoment {
             rho,
         };
         if !fused::second_moment_dual(u, &self.moment.get(worker as i64), dual, &fused) {
+            add_dual(u, dual);
             let c = self.root_after_count(worker, u, scratch, bias);
             divide_into_dual(dual, u, scratch, c, sigma, rho);
         }
